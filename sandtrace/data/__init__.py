@@ -1,0 +1,1 @@
+"""Knowledge as data: timeliner mapping, formatters, catalogues, rules."""

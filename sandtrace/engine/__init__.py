@@ -1,0 +1,1 @@
+"""The engine: source -> volumes -> collector -> extraction -> timeliner -> sorter."""

@@ -1,0 +1,332 @@
+"""Targeted collection: find the files parsers asked for, live and deleted.
+
+Parsers declare case-insensitive Windows path patterns (``\\Windows\\System32\\
+config\\SYSTEM``, ``\\Users\\*\\NTUSER.DAT``, ``**\\*.wsb``). Anchored patterns
+are resolved directory by directory, so they never walk the whole volume; a
+pattern with ``**`` needs a full name search, which on NTFS is one pass over
+the MFT. That same pass yields the *deleted* records whose names match: the
+directory listings of dfVFS and TSK skip them, the MFT does not.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+import pyfsntfs
+from dfvfs.lib import definitions as dfvfs_definitions
+from dfvfs.lib import errors as dfvfs_errors
+from dfvfs.path import factory as path_spec_factory
+from dfvfs.path.path_spec import PathSpec
+from dfvfs.resolver import resolver
+
+from sandtrace.engine import display
+from sandtrace.engine.events import EventData, Provenance, warning
+from sandtrace.engine.sources import Source, Volume
+
+_NTFS = dfvfs_definitions.TYPE_INDICATOR_NTFS
+_ATTRIBUTE_FILE_NAME = 0x30
+_NAMESPACE_DOS = 2
+_WILDCARD = re.compile(r"[*?\[]")
+
+
+class PathPattern:
+    """One case-insensitive path pattern; ``**`` matches any number of folders."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        parts = [part for part in re.split(r"[\\/]+", text.strip()) if part]
+        if not parts:
+            raise ValueError(f"empty path pattern: {text!r}")
+        self.segments: list[str] = parts
+        self._regexes = [
+            None if part == "**" else re.compile(fnmatch.translate(part), re.IGNORECASE)
+            for part in parts
+        ]
+        self.anchored = "**" not in parts
+
+    def __repr__(self) -> str:
+        return f"PathPattern({self.text!r})"
+
+    def is_literal(self, index: int) -> bool:
+        return index < len(self.segments) and not _WILDCARD.search(self.segments[index])
+
+    def step(self, index: int, name: str) -> set[int]:
+        """Positions reachable after matching one more path segment ``name``."""
+        if index >= len(self.segments):
+            return set()
+        regex = self._regexes[index]
+        if regex is None:  # "**": consume the name and stay, or match nothing here
+            return {index} | self.step(index + 1, name)
+        return {index + 1} if regex.match(name) else set()
+
+    def accepts(self, index: int) -> bool:
+        """Whether a path that reached ``index`` is a full match."""
+        return all(part == "**" for part in self.segments[index:])
+
+    def last_segment_matches(self, name: str) -> bool:
+        regex = self._regexes[-1]
+        if regex is None:
+            return True
+        return bool(regex.match(name))
+
+    def matches(self, path: str) -> bool:
+        """Full-path match of a backslash path such as ``\\Users\\a\\x.wsb``."""
+        states = {0}
+        for name in (part for part in path.split("\\") if part):
+            states = set().union(*(self.step(i, name) for i in states)) if states else set()
+            if not states:
+                return False
+        return any(self.accepts(i) for i in states)
+
+
+@dataclass(slots=True)
+class FileTarget:
+    """A file to parse: how to open it, where it came from, who asked for it."""
+
+    volume: Volume
+    path_spec: PathSpec
+    location: str  # backslash path inside the volume (a path hint when deleted)
+    is_allocated: bool = True
+    is_directory: bool = False
+    mft_entry: int | None = None
+    parsers: set[str] = field(default_factory=set)
+    provenance: Provenance = field(default_factory=Provenance)
+
+    def open_file_entry(self):
+        return resolver.Resolver.OpenFileEntry(self.path_spec)
+
+    def open_file_object(self):
+        return resolver.Resolver.OpenFileObject(self.path_spec)
+
+
+@dataclass(slots=True)
+class Request:
+    """What one parser wants collected."""
+
+    parser: str
+    patterns: list[PathPattern]
+    deleted: bool = True
+
+
+class Collector:
+    """Finds the targets of a set of requests on one volume."""
+
+    def __init__(self, requests: Iterable[Request], deleted: bool = True) -> None:
+        self.requests = list(requests)
+        self.deleted = deleted
+        self.warnings: list[EventData] = []
+        self.stats = {"directories_listed": 0, "mft_entries_scanned": 0}
+        self._flat: list[tuple[str, PathPattern]] = [
+            (request.parser, pattern) for request in self.requests for pattern in request.patterns
+        ]
+
+    def collect(self, source: Source, volume: Volume) -> Iterator[FileTarget]:
+        seen: set[int] = set()
+        for target in self._walk(source, volume):
+            if target.mft_entry is not None:
+                seen.add(target.mft_entry)
+            yield target
+        need_mft = any(not pattern.anchored for _, pattern in self._flat) or self.deleted
+        if volume.type_indicator == _NTFS and need_mft:
+            yield from self._scan_mft(source, volume, seen)
+
+    # -- anchored and generic walks -------------------------------------------
+
+    def _walk(self, source: Source, volume: Volume) -> Iterator[FileTarget]:
+        """Breadth of the walk follows the patterns: only live branches are listed."""
+        # On NTFS, "**" patterns are answered by the MFT scan, not by listing.
+        patterns = [
+            (parser, pattern)
+            for parser, pattern in self._flat
+            if pattern.anchored or volume.type_indicator != _NTFS
+        ]
+        if not patterns:
+            return
+        try:
+            root = resolver.Resolver.OpenFileEntry(volume.path_spec)
+        except (dfvfs_errors.Error, OSError) as exception:
+            self.warnings.append(
+                warning(f"cannot open the root of volume {volume.label}: {exception}", provenance=_volume_provenance(source, volume))
+            )
+            return
+        states = {(n, 0) for n in range(len(patterns))}
+        stack = [(root, states)]
+        while stack:
+            directory, states = stack.pop()
+            for child, name in self._children(source, volume, directory, states, patterns):
+                child_states = set()
+                for n, i in states:
+                    child_states |= {(n, j) for j in patterns[n][1].step(i, name)}
+                if not child_states:
+                    continue
+                wanted_by = {patterns[n][0] for n, j in child_states if patterns[n][1].accepts(j)}
+                try:
+                    is_directory = child.IsDirectory()
+                except (dfvfs_errors.Error, OSError):
+                    is_directory = False
+                if wanted_by:
+                    yield self._target(source, volume, child, wanted_by, is_directory)
+                if is_directory:
+                    live = {(n, j) for n, j in child_states if j < len(patterns[n][1].segments)}
+                    if live:
+                        stack.append((child, live))
+
+    def _children(self, source, volume, directory, states, patterns):
+        """Sub entries of a directory; literal names are opened directly on NTFS."""
+        literal_only = volume.type_indicator == _NTFS and all(
+            patterns[n][1].is_literal(i) for n, i in states
+        )
+        if literal_only:
+            base = getattr(directory.path_spec, "location", "\\") or "\\"
+            for name in sorted({patterns[n][1].segments[i] for n, i in states}):
+                location = base.rstrip("\\") + "\\" + name
+                spec = path_spec_factory.Factory.NewPathSpec(_NTFS, location=location, parent=volume.path_spec.parent)
+                try:
+                    child = resolver.Resolver.OpenFileEntry(spec)
+                except (dfvfs_errors.Error, OSError) as exception:
+                    self.warnings.append(warning(f"cannot open {location}: {exception}", provenance=_provenance(source, volume, spec)))
+                    continue
+                if child is not None:
+                    yield child, child.name
+            return
+        self.stats["directories_listed"] += 1
+        try:
+            for child in directory.sub_file_entries:
+                yield child, child.name or ""
+        except (dfvfs_errors.Error, OSError) as exception:
+            location = getattr(directory.path_spec, "location", "?")
+            self.warnings.append(
+                warning(f"cannot list directory {location}: {exception}", provenance=_provenance(source, volume, directory.path_spec))
+            )
+
+    def _target(self, source, volume, file_entry, parsers, is_directory) -> FileTarget:
+        spec = file_entry.path_spec
+        location = getattr(spec, "location", "") or ""
+        if volume.type_indicator == dfvfs_definitions.TYPE_INDICATOR_OS:
+            root = getattr(volume.path_spec, "location", "")
+            location = "\\" + location[len(root):].lstrip("/").replace("/", "\\")
+        elif "/" in location and "\\" not in location:
+            location = location.replace("/", "\\")
+        mft_entry = getattr(spec, "mft_entry", None)
+        if mft_entry is None and volume.type_indicator == _NTFS:
+            try:
+                mft_entry = file_entry.GetNTFSFileEntry().file_reference & 0xFFFFFFFFFFFF
+            except (dfvfs_errors.Error, OSError, AttributeError):
+                mft_entry = None
+        return FileTarget(
+            volume=volume,
+            path_spec=spec,
+            location=location,
+            is_allocated=True,
+            is_directory=is_directory,
+            mft_entry=mft_entry,
+            parsers=set(parsers),
+            provenance=_provenance(source, volume, spec, mft_entry),
+        )
+
+    # -- NTFS: one pass over the MFT for "**" patterns and deleted records -----
+
+    def _scan_mft(self, source: Source, volume: Volume, seen: set[int]) -> Iterator[FileTarget]:
+        unanchored = [(parser, pattern) for parser, pattern in self._flat if not pattern.anchored]
+        deleted_requests = [(parser, pattern) for parser, pattern in self._flat if self._wants_deleted(parser)]
+        try:
+            file_object = resolver.Resolver.OpenFileObject(volume.path_spec.parent)
+            ntfs = pyfsntfs.volume()
+            ntfs.open_file_object(file_object)
+        except (dfvfs_errors.Error, OSError) as exception:
+            self.warnings.append(
+                warning(f"cannot read the MFT of volume {volume.label}: {exception}", provenance=_volume_provenance(source, volume))
+            )
+            return
+        for index in range(ntfs.number_of_file_entries):
+            if index in seen:
+                continue
+            self.stats["mft_entries_scanned"] += 1
+            try:
+                entry = ntfs.get_file_entry(index)
+                allocated = entry.is_allocated()
+            except OSError as exception:
+                self.warnings.append(
+                    warning(
+                        f"MFT entry {index} is corrupt: {_short(exception)}",
+                        provenance=_volume_provenance(source, volume),
+                        mft_entry=index,
+                    )
+                )
+                continue
+            candidates = unanchored if allocated else deleted_requests
+            if not candidates:
+                continue
+            try:
+                target = self._match_entry(source, volume, entry, index, allocated, candidates)
+            except OSError as exception:
+                self.warnings.append(
+                    warning(f"MFT entry {index} cannot be read: {_short(exception)}", provenance=_volume_provenance(source, volume), mft_entry=index)
+                )
+                continue
+            if target is not None:
+                yield target
+
+    def _wants_deleted(self, parser: str) -> bool:
+        return self.deleted and any(r.deleted for r in self.requests if r.parser == parser)
+
+    def _match_entry(self, source, volume, entry, index, allocated, candidates) -> FileTarget | None:
+        for attribute_index in range(entry.number_of_attributes):
+            attribute = entry.get_attribute(attribute_index)
+            if attribute.attribute_type != _ATTRIBUTE_FILE_NAME or attribute.name_space == _NAMESPACE_DOS:
+                continue
+            name = attribute.name or ""
+            hopeful = [(p, pat) for p, pat in candidates if pat.last_segment_matches(name)]
+            if not hopeful:
+                continue
+            path = entry.get_path_hint(attribute_index) or ("\\" + name)
+            if not path.startswith("\\"):
+                path = "\\" + path
+            parsers = {parser for parser, pattern in hopeful if pattern.matches(path)}
+            if not parsers:
+                continue
+            spec = path_spec_factory.Factory.NewPathSpec(
+                _NTFS,
+                location=path,
+                mft_entry=index,
+                mft_attribute=attribute_index,
+                parent=volume.path_spec.parent,
+            )
+            return FileTarget(
+                volume=volume,
+                path_spec=spec,
+                location=path,
+                is_allocated=allocated,
+                is_directory=entry.has_directory_entries_index(),
+                mft_entry=index,
+                parsers=parsers,
+                provenance=_provenance(source, volume, spec, index),
+            )
+        return None
+
+
+def _provenance(source: Source, volume: Volume, spec: PathSpec, inode: int | None = None) -> Provenance:
+    return Provenance(
+        source=source.path,
+        volume=volume.label,
+        path_spec=spec,
+        display_name=display.display_name_for_path_spec(spec),
+        inode=inode,
+    )
+
+
+def _volume_provenance(source: Source, volume: Volume) -> Provenance:
+    return Provenance(
+        source=source.path,
+        volume=volume.label,
+        path_spec=volume.path_spec,
+        display_name=volume.display_prefix + "\\",
+    )
+
+
+def _short(exception: BaseException) -> str:
+    text = str(exception)
+    return text.split(". ")[0][:200]

@@ -1,0 +1,145 @@
+"""Runs the selected parsers over what the collector finds on every volume.
+
+The one rule here: a parser failing on one file costs that file only. Its
+exception becomes a ``sandtrace:warning`` record (path, parser, error) in the
+event stream, and the run goes on with everything else.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+from dfvfs.lib import errors as dfvfs_errors
+
+from sandtrace.engine.collection import Collector, FileTarget, PathPattern, Request
+from sandtrace.engine.events import WARNING_DATA_TYPE, EventData, warning
+from sandtrace.engine.sources import Source
+from sandtrace.parsers import manager
+from sandtrace.parsers.interface import BaseParser
+
+_SIGNATURE_HEAD = 4096
+
+
+@dataclass
+class ExtractionOptions:
+    parsers: str | None = None  # --parsers expression
+    vss: bool = True
+    deleted: bool = True
+    extra_patterns: list[str] = field(default_factory=list)  # --paths, for filestat
+    parser_options: dict = field(default_factory=dict)
+
+
+@dataclass
+class ExtractionStats:
+    files: int = 0
+    event_data: int = 0
+    warnings: int = 0
+    bytes_sources: int = 0
+    per_parser: Counter = field(default_factory=Counter)
+    per_data_type: Counter = field(default_factory=Counter)
+    per_volume: Counter = field(default_factory=Counter)
+    collector: Counter = field(default_factory=Counter)
+    started: float = field(default_factory=time.time)
+
+
+ProgressCallback = Callable[[ExtractionStats, str], None]
+
+
+class Extractor:
+    """Source in, event data out; counts everything it does."""
+
+    def __init__(self, options: ExtractionOptions, progress: ProgressCallback | None = None) -> None:
+        self.options = options
+        self.parser_names = manager.select(options.parsers)
+        self.parsers: dict[str, BaseParser] = manager.create(self.parser_names, options.parser_options)
+        self.stats = ExtractionStats()
+        self._progress = progress
+        self._requests = self._build_requests()
+        self._all_targets = [n for n, p in self.parsers.items() if p.ALL_TARGETS]
+        self._by_signature = [n for n, p in self.parsers.items() if p.SIGNATURES]
+
+    def _build_requests(self) -> list[Request]:
+        requests = []
+        for name, parser in self.parsers.items():
+            texts = list(parser.PATTERNS)
+            if parser.ALL_TARGETS:
+                texts += self.options.extra_patterns
+            if texts:
+                requests.append(Request(name, [PathPattern(t) for t in texts], deleted=parser.WANTS_DELETED))
+        return requests
+
+    def run(self, source: Source) -> Iterator[EventData]:
+        """Event data of every volume of ``source``, warnings included."""
+        for volume in source.volumes:
+            collector = Collector(self._requests, deleted=self.options.deleted)
+            for target in collector.collect(source, volume):
+                self.stats.files += 1
+                self.stats.per_volume[volume.label] += 1
+                yield from self._count(self.parse_target(target))
+                if self._progress and self.stats.files % 25 == 0:
+                    self._progress(self.stats, target.provenance.display_name)
+            self.stats.collector.update(collector.stats)
+            yield from self._count(iter(collector.warnings))
+        if self._progress:
+            self._progress(self.stats, "")
+
+    def parse_target(self, target: FileTarget) -> Iterator[EventData]:
+        names = set(self._all_targets)
+        if not target.is_directory:
+            names |= target.parsers & set(self.parsers)
+            names |= self._signature_matches(target)
+        for name in sorted(names):
+            parser = self.parsers[name]
+            try:
+                for data in parser.parse(target):
+                    yield self._finish(data, name, target)
+            except Exception as exception:  # noqa: BLE001 - one file must not stop the run
+                yield warning(
+                    f"{type(exception).__name__}: {_one_line(exception)}",
+                    parser=name,
+                    provenance=target.provenance,
+                )
+
+    def _signature_matches(self, target: FileTarget) -> set[str]:
+        wanting = [n for n in self._by_signature if n not in target.parsers]
+        if not wanting:
+            return set()
+        try:
+            file_object = target.open_file_object()
+            head = file_object.read(_SIGNATURE_HEAD)
+        except (dfvfs_errors.Error, OSError):
+            return set()
+        return {
+            name
+            for name in wanting
+            for signature in self.parsers[name].SIGNATURES
+            if head[signature.offset : signature.offset + len(signature.data)] == signature.data
+        }
+
+    @staticmethod
+    def _finish(data: EventData, name: str, target: FileTarget) -> EventData:
+        if not data.parser:
+            data.parser = name
+        elif not data.parser.startswith(name):
+            data.parser = f"{name}/{data.parser}"
+        if not data.provenance.display_name and data.provenance.path_spec is None:
+            data.provenance = target.provenance
+        return data
+
+    def _count(self, stream: Iterator[EventData]) -> Iterator[EventData]:
+        for data in stream:
+            self.stats.event_data += 1
+            self.stats.per_data_type[data.data_type] += 1
+            if data.data_type == WARNING_DATA_TYPE:
+                self.stats.warnings += 1
+            else:
+                self.stats.per_parser[data.parser] += 1
+            yield data
+
+
+def _one_line(exception: BaseException) -> str:
+    text = " ".join(str(exception).split())
+    return text[:400]

@@ -1,0 +1,295 @@
+"""Open evidence: a disk image or a triage folder, down to its file systems.
+
+dfVFS does the opening (EWF, raw, VHD/VHDX, VMDK, QCOW, partitions, VSS); this
+module turns what its volume scanner finds into ``Volume`` objects with stable
+labels, and checks the source first so that a broken one fails with one plain
+line ("missing segment case.E02") instead of a libyal error chain.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from dfvfs.helpers import volume_scanner
+from dfvfs.lib import definitions as dfvfs_definitions
+from dfvfs.lib import errors as dfvfs_errors
+from dfvfs.path import factory as path_spec_factory
+from dfvfs.path.path_spec import PathSpec
+
+from sandtrace.engine import display
+
+_PARTITION_TYPES = {
+    dfvfs_definitions.TYPE_INDICATOR_GPT,
+    dfvfs_definitions.TYPE_INDICATOR_TSK_PARTITION,
+    dfvfs_definitions.TYPE_INDICATOR_APM,
+    dfvfs_definitions.TYPE_INDICATOR_LVM,
+    dfvfs_definitions.TYPE_INDICATOR_APFS_CONTAINER,
+    dfvfs_definitions.TYPE_INDICATOR_CS,
+}
+_IMAGE_TYPES = {
+    dfvfs_definitions.TYPE_INDICATOR_EWF: "EWF",
+    dfvfs_definitions.TYPE_INDICATOR_RAW: "RAW",
+    dfvfs_definitions.TYPE_INDICATOR_VHDI: "VHD/VHDX",
+    dfvfs_definitions.TYPE_INDICATOR_VMDK: "VMDK",
+    dfvfs_definitions.TYPE_INDICATOR_QCOW: "QCOW",
+    dfvfs_definitions.TYPE_INDICATOR_PHDI: "PHDI",
+    dfvfs_definitions.TYPE_INDICATOR_MODI: "MODI",
+}
+_EWF_SUFFIX = re.compile(r"\.(e|ex|s|l|lx)01$", re.IGNORECASE)
+
+
+class SourceError(Exception):
+    """The source cannot be used at all; the message is one plain line."""
+
+
+@dataclass(slots=True)
+class Volume:
+    """One file system to collect from: a partition, a VSS store or a folder."""
+
+    label: str  # stable: "p1", "p1/vss2", "volume", "directory"
+    path_spec: PathSpec  # root of the file system
+    type_indicator: str  # NTFS, EXT, FAT, OS, ...
+    partition: str | None = None  # dfVFS partition location, e.g. "/p2"
+    vss_store: int | None = None  # 0-based store index
+    vss_creation_time: int | None = None  # FILETIME
+
+    @property
+    def display_prefix(self) -> str:
+        """What plaso puts before a path on this volume, e.g. ``VSS2:NTFS:``."""
+        prefix = f"{self.type_indicator}:"
+        if self.vss_store is not None:
+            prefix = f"VSS{self.vss_store + 1}:{prefix}"
+        return prefix
+
+    @property
+    def is_snapshot(self) -> bool:
+        return self.vss_store is not None
+
+
+@dataclass(slots=True)
+class Source:
+    """An opened piece of evidence and everything found in it."""
+
+    path: str
+    kind: str  # EWF, RAW, VHD/VHDX, VMDK, QCOW, directory
+    path_spec: PathSpec
+    volumes: list[Volume] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)  # the files the source is made of
+    ewf: dict[str, Any] | None = None  # header values and stored hashes
+    partitions: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def size(self) -> int:
+        return sum(os.path.getsize(name) for name in self.files)
+
+
+class _Scanner(volume_scanner.VolumeScanner):
+    """The volume scanner, fed a path spec: lets nested disks be scanned too."""
+
+    def ScanPathSpec(self, path_spec: PathSpec, options) -> list[PathSpec]:
+        scan_context = self._ScanSourcePathSpec(path_spec)
+        return self._GetBasePathSpecs(scan_context, options)
+
+
+def scanner_options(vss: bool = True) -> volume_scanner.VolumeScannerOptions:
+    options = volume_scanner.VolumeScannerOptions()
+    options.partitions = ["all"]
+    options.snapshots = ["all"] if vss else ["none"]
+    options.volumes = ["all"]
+    options.scan_mode = options.SCAN_MODE_ALL
+    options.snapshots_only = False
+    return options
+
+
+def open_source(path: str, vss: bool = True) -> Source:
+    """Opens the evidence at ``path`` and finds its volumes.
+
+    Raises SourceError with a one-line reason when nothing can be read.
+    """
+    if not os.path.exists(path):
+        raise SourceError(f"no such file or directory: {path}")
+    path = os.path.abspath(path)
+    if os.path.isdir(path):
+        os_spec = path_spec_factory.Factory.NewPathSpec(
+            dfvfs_definitions.TYPE_INDICATOR_OS, location=path
+        )
+        volume = Volume("directory", os_spec, dfvfs_definitions.TYPE_INDICATOR_OS)
+        return Source(path, "directory", os_spec, volumes=[volume])
+    if not os.access(path, os.R_OK):
+        raise SourceError(f"cannot read {path}: permission denied")
+
+    ewf_info = None
+    if _EWF_SUFFIX.search(path):
+        from sandtrace.engine import ewf
+
+        ewf_info = ewf.check(path)
+
+    try:
+        base_path_specs = _Scanner().GetBasePathSpecs(path, options=scanner_options(vss))
+    except (dfvfs_errors.ScannerError, dfvfs_errors.BackEndError, OSError, RuntimeError) as exception:
+        raise SourceError(f"cannot open {path}: {_first_reason(exception)}") from None
+
+    volumes = [volume_from_path_spec(spec) for spec in base_path_specs]
+    volumes = [volume for volume in volumes if volume is not None]
+    os_spec = path_spec_factory.Factory.NewPathSpec(
+        dfvfs_definitions.TYPE_INDICATOR_OS, location=path
+    )
+    if not volumes:
+        raise SourceError(
+            f"not a disk image: {path} (no partition, volume or file system recognised)"
+        )
+    kind = image_kind(volumes[0].path_spec)
+    files = ewf_info["segments"] if ewf_info else _image_files(path)
+    source = Source(path, kind, os_spec, volumes=order_volumes(volumes), files=files, ewf=ewf_info)
+    return source
+
+
+def volume_from_path_spec(path_spec: PathSpec) -> Volume | None:
+    """Describes a file-system base path spec from the volume scanner."""
+    if path_spec.type_indicator == dfvfs_definitions.TYPE_INDICATOR_OS and not path_spec.HasParent():
+        return None
+    partition = None
+    vss_store = None
+    parts: list[str] = []
+    spec = path_spec.parent
+    while spec is not None:
+        if spec.type_indicator == dfvfs_definitions.TYPE_INDICATOR_VSHADOW:
+            vss_store = getattr(spec, "store_index", None)
+            if vss_store is not None:
+                parts.append(f"vss{vss_store + 1}")
+        elif spec.type_indicator in _PARTITION_TYPES:
+            location = getattr(spec, "location", None) or ""
+            partition = location or partition
+            if location.strip("/"):
+                parts.append(location.strip("/"))
+        elif spec.type_indicator in _IMAGE_TYPES or spec.type_indicator == dfvfs_definitions.TYPE_INDICATOR_OS:
+            break
+        spec = spec.parent
+    label = "/".join(reversed(parts)) or "volume"
+    return Volume(
+        label=label,
+        path_spec=path_spec,
+        type_indicator=path_spec.type_indicator,
+        partition=partition,
+        vss_store=vss_store,
+        vss_creation_time=_vss_creation_time(path_spec) if vss_store is not None else None,
+    )
+
+
+def order_volumes(volumes: list[Volume]) -> list[Volume]:
+    """Partition order, each current volume before its shadow copies (oldest first)."""
+
+    def key(volume: Volume) -> tuple:
+        return (
+            _natural(volume.partition or ""),
+            volume.vss_store is not None,
+            volume.vss_store or 0,
+        )
+
+    return sorted(volumes, key=key)
+
+
+def image_kind(path_spec: PathSpec) -> str:
+    """The outermost storage media image type in a path spec chain."""
+    kind = "file"
+    spec = path_spec
+    while spec is not None:
+        if spec.type_indicator in _IMAGE_TYPES:
+            kind = _IMAGE_TYPES[spec.type_indicator]
+        spec = spec.parent
+    return kind
+
+
+def _vss_creation_time(path_spec: PathSpec) -> int | None:
+    """The FILETIME a VSS store was created, read through dfVFS."""
+    from dfvfs.resolver import resolver
+
+    spec = path_spec.parent
+    while spec is not None and spec.type_indicator != dfvfs_definitions.TYPE_INDICATOR_VSHADOW:
+        spec = spec.parent
+    if spec is None:
+        return None
+    try:
+        file_entry = resolver.Resolver.OpenFileEntry(spec)
+        store = file_entry.GetVShadowStore()
+        return store.get_creation_time_as_integer() if store else None
+    except (dfvfs_errors.Error, OSError):
+        return None
+
+
+def _image_files(path: str) -> list[str]:
+    """The files a (possibly split) raw or single-file image is made of."""
+    match = re.search(r"\.(\d{3})$", path)
+    if not match:
+        return [path]
+    stem = path[: match.start()]
+    width = len(match.group(1))
+    start = int(match.group(1))
+    files = []
+    number = start
+    while os.path.exists(f"{stem}.{number:0{width}d}"):
+        files.append(f"{stem}.{number:0{width}d}")
+        number += 1
+    return files or [path]
+
+
+def _natural(text: str) -> tuple:
+    return tuple(int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text))
+
+
+def _first_reason(exception: BaseException) -> str:
+    """The useful start of a libyal error chain: the first clause, no stack of callers."""
+    text = str(exception).strip()
+    text = re.sub(r"^Unable to (scan source|process source path specification) with error: ", "", text)
+    text = re.sub(r"^Unable to open file object with error: ", "", text)
+    text = text.split(". ")[0]
+    return text[:300]
+
+
+def describe(source: Source) -> list[str]:
+    """Short human description of a source's volumes, for progress and errors."""
+    return [f"{volume.label}: {volume.display_prefix}" for volume in source.volumes]
+
+
+display_name = display.display_name_for_path_spec
+
+
+def partitions(path: str) -> list[dict[str, Any]]:
+    """Every partition dfVFS sees, file system or not: for ``sandtrace info``."""
+    from dfvfs.helpers import source_scanner
+    from dfvfs.volume import factory as volume_factory
+
+    context = source_scanner.SourceScannerContext()
+    try:
+        context.OpenSourcePath(path)
+        source_scanner.SourceScanner().Scan(context)
+    except (dfvfs_errors.Error, OSError, RuntimeError):
+        return []
+    found: list[dict[str, Any]] = []
+    stack = [context.GetRootScanNode()]
+    while stack:
+        node = stack.pop()
+        if node is None:
+            continue
+        if node.type_indicator in _PARTITION_TYPES and (getattr(node.path_spec, "location", "/") in (None, "/")):
+            volume_system = volume_factory.Factory.NewVolumeSystem(node.type_indicator)
+            try:
+                volume_system.Open(node.path_spec)
+            except (dfvfs_errors.Error, OSError, RuntimeError, AttributeError):
+                continue
+            for volume in volume_system.volumes:
+                extents = list(volume.extents)
+                found.append(
+                    {
+                        "scheme": node.type_indicator,
+                        "identifier": volume.identifier,
+                        "offset": extents[0].offset if extents else None,
+                        "size": sum(extent.size for extent in extents),
+                    }
+                )
+            continue
+        stack.extend(node.sub_nodes)
+    return found

@@ -1,0 +1,87 @@
+"""Event data -> timeline events, driven by ``data/timeliner.yaml``.
+
+As in plaso, which date-time attributes become events and how each is
+described is data, not code: a parser never decides its timestamp
+descriptions. Data types marked ``place_holder_event`` still appear once
+("Not a time") when they hold no date, so nothing extracted is lost.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from importlib import resources
+
+import yaml
+from dfdatetime import interface as dfdatetime_interface
+from dfdatetime import semantic_time
+
+from sandtrace.engine.events import WARNING_DATA_TYPE, Event, EventData
+
+NOT_A_TIME = "Not a time"
+UNKNOWN_TIME = "Unknown Time"
+
+
+def load_mappings(text: str | None = None) -> tuple[dict[str, dict[str, str]], set[str]]:
+    """Reads timeliner YAML: data_type -> {attribute: description}, place holders."""
+    if text is None:
+        text = resources.files("sandtrace.data").joinpath("timeliner.yaml").read_text("utf-8")
+    mappings: dict[str, dict[str, str]] = {}
+    place_holders: set[str] = set()
+    for document in yaml.safe_load_all(text):
+        if not document:
+            continue
+        data_type = document["data_type"]
+        if data_type in mappings:
+            raise ValueError(f"duplicate timeliner definition for {data_type}")
+        mappings[data_type] = {
+            item["name"]: item["description"] for item in document.get("attribute_mappings") or []
+        }
+        if document.get("place_holder_event"):
+            place_holders.add(data_type)
+    return mappings, place_holders
+
+
+class Timeliner:
+    """Produces the events of each event data, counting what it made."""
+
+    def __init__(self, yaml_text: str | None = None) -> None:
+        self._mappings, self._place_holders = load_mappings(yaml_text)
+        self._place_holders.add(WARNING_DATA_TYPE)
+        self.counter: Counter[str] = Counter()
+        self.unmapped: Counter[str] = Counter()
+        self._sequence = 0
+
+    def events(self, data: EventData) -> Iterator[Event]:
+        mapping = self._mappings.get(data.data_type)
+        if mapping is None:
+            # An unmapped data type is a developer error; keep its dates anyway.
+            self.unmapped[data.data_type] += 1
+            mapping = {name: UNKNOWN_TIME for name in data.date_time_values()}
+        produced = 0
+        for attribute, description in mapping.items():
+            values = data.values.get(attribute)
+            if values is None:
+                continue
+            for value in values if isinstance(values, list) else [values]:
+                if not isinstance(value, dfdatetime_interface.DateTimeValues):
+                    continue
+                timestamp = value.GetPlasoTimestamp()
+                if timestamp is None:
+                    continue
+                produced += 1
+                yield self._event(timestamp, description, value, data)
+        if not produced and data.data_type in self._place_holders:
+            yield self._event(0, NOT_A_TIME, semantic_time.NotSet(), data)
+
+    def _event(self, timestamp, description, date_time, data: EventData) -> Event:
+        self._sequence += 1
+        self.counter[data.data_type] += 1
+        return Event(
+            timestamp=timestamp,
+            timestamp_desc=description,
+            date_time=date_time,
+            data=data,
+            tags=list(data.tags),
+            sequence=self._sequence,
+        )
