@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     _setup_logging(args)
     from rich.console import Console
 
-    err = Console(stderr=True, highlight=False)
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
     try:
         if args.command == "extract":
             return _extract(args, err)

@@ -130,7 +130,7 @@ def open_source(path: str, vss: bool = True) -> Source:
     try:
         base_path_specs = _Scanner().GetBasePathSpecs(path, options=scanner_options(vss))
     except (dfvfs_errors.ScannerError, dfvfs_errors.BackEndError, OSError, RuntimeError) as exception:
-        raise SourceError(f"cannot open {path}: {_first_reason(exception)}") from None
+        raise SourceError(_explain(path, exception)) from None
 
     volumes = [volume_from_path_spec(spec) for spec in base_path_specs]
     volumes = [volume for volume in volumes if volume is not None]
@@ -238,6 +238,33 @@ def _image_files(path: str) -> list[str]:
 
 def _natural(text: str) -> tuple:
     return tuple(int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text))
+
+
+def _explain(path: str, exception: BaseException) -> str:
+    """One plain line for a failed scan; known libyal failures get their meaning."""
+    text = str(exception)
+    if "missing parent" in text:
+        parent = _vhd_parent_name(path)
+        named = f" {parent}" if parent else ""
+        return (
+            f"differencing disk {os.path.basename(path)}: missing parent image{named} "
+            "(place the parent beside it under its own name)"
+        )
+    return f"cannot open {path}: {_first_reason(exception)}"
+
+
+def _vhd_parent_name(path: str) -> str | None:
+    try:
+        import pyvhdi
+
+        vhd = pyvhdi.file()
+        vhd.open(path)
+        try:
+            return vhd.parent_filename
+        finally:
+            vhd.close()
+    except (ImportError, OSError):
+        return None
 
 
 def _first_reason(exception: BaseException) -> str:

@@ -1,0 +1,226 @@
+"""Sort events into the order psort writes them, in bounded memory.
+
+psort reads events by timestamp, then per timestamp pushes them on a heap
+keyed by (event values hash, timestamp description), pops them in that order
+and drops an event whose hash and description equal the previous one's
+(``plaso/multi_process/output_engine.py``). ``sort_events`` reproduces that
+order and de-duplication over an external merge sort: sorted runs of at most
+``max_in_memory`` events are pickled to temporary files and merged with
+heapq, so memory stays bounded whatever the input size.
+
+The event values hash and the plaso view of an event data live here too:
+the order depends on them, and the outputs and the ``.plaso`` writer must
+agree with it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+import itertools
+import pickle
+import tempfile
+from collections.abc import Iterable, Iterator
+from typing import IO, Any
+
+from dfdatetime import interface as dfdatetime_interface
+
+from sandtrace.engine.events import Event, EventData
+
+# psort flushes its per-timestamp heap once it holds more than this many
+# events; the order inside a timestamp is heap order per flushed chunk.
+PSORT_HEAP_CHUNK = 100_001
+
+# plaso/lib/definitions.py NON_PRINTABLE_CHARACTER_TRANSLATION_TABLE.
+_NON_PRINTABLE = str.maketrans(
+    {**{c: f"\\x{c:02x}" for c in range(0x20)},
+     **{c: f"\\x{c:02x}" for c in range(0x7F, 0xA0)},
+     **{c: f"\\U{c:08x}" for c in range(0xD800, 0xE000)}}
+)
+_HASH_SKIPPED = frozenset({
+    "_event_data_stream_identifier", "_event_values_hash", "_parser_chain", "data_type",
+})
+
+
+def relative_path(path_spec: Any) -> str | None:
+    """plaso PathHelper.GetRelativePathForPathSpec (no mount point)."""
+    if path_spec is None:
+        return None
+    location = getattr(path_spec, "location", None)
+    if not location and getattr(path_spec, "parent", None) is not None:
+        location = getattr(path_spec.parent, "location", None)
+    if not location:
+        return None
+    data_stream = getattr(path_spec, "data_stream", None)
+    if data_stream:
+        location = f"{location}:{data_stream}"
+    return location.translate(_NON_PRINTABLE)
+
+
+def display_name_for_path_spec(path_spec: Any) -> str | None:
+    """plaso PathHelper.GetDisplayNameForPathSpec: "NTFS:\\x", "VSS2:NTFS:\\x"."""
+    if path_spec is None:
+        return None
+    path = relative_path(path_spec)
+    if not path:
+        return path_spec.type_indicator
+    indicator, parent = path_spec.type_indicator, path_spec.parent
+    if parent is not None and indicator == "COMPRESSED_STREAM":
+        indicator, parent = path_spec.compression_method.upper(), parent.parent
+    elif parent is not None and indicator == "GZIP":
+        parent = parent.parent
+    name = f"{indicator}:{path}".translate(_NON_PRINTABLE)
+    if parent is not None and parent.type_indicator == "VSHADOW":
+        store_index = getattr(path_spec.parent, "store_index", None)
+        if store_index is not None:
+            return f"VSS{store_index + 1:d}:{name}"
+    return name
+
+
+def plaso_attributes(data: EventData) -> dict[str, Any]:
+    """The attributes of the plaso EventData this event data corresponds to.
+
+    ``data_type`` first, then the set values in order. A provenance display
+    name that plaso could not derive from the path spec is kept as a
+    ``display_name`` attribute, so it also survives in a ``.plaso`` store.
+    """
+    attributes: dict[str, Any] = {"data_type": data.data_type}
+    attributes.update((k, v) for k, v in data.values.items() if v is not None)
+    provenance = data.provenance
+    if "display_name" not in attributes and provenance.display_name:
+        if provenance.display_name != display_name_for_path_spec(provenance.path_spec):
+            attributes["display_name"] = provenance.display_name
+    return attributes
+
+
+
+
+def _is_date_time(value: Any) -> bool:
+    if isinstance(value, dfdatetime_interface.DateTimeValues):
+        return True
+    return isinstance(value, list) and bool(value) and isinstance(
+        value[0], dfdatetime_interface.DateTimeValues)
+
+
+def event_values_hash(data: EventData) -> str:
+    """plaso's CalculateEventValuesHash for this event data.
+
+    MD5 of "data_type: X, name: value, ..." over the sorted attributes that
+    are neither unset nor date-times, then the data stream's path spec
+    (``comparable``), so copies of one record from two VSS stores differ.
+    """
+    attributes = plaso_attributes(data)
+    parts = [f"data_type: {data.data_type}"]
+    for name, value in sorted(attributes.items(), key=lambda item: item[0]):
+        if name in _HASH_SKIPPED or value is None or _is_date_time(value):
+            continue
+        parts.append(f"{name}: {value!s}")
+    path_spec = data.provenance.path_spec
+    if path_spec is not None:
+        parts.append(f"path_spec: {path_spec.comparable}")
+    return hashlib.md5(", ".join(parts).encode("utf-8")).hexdigest()
+
+
+class _Tie:
+    """An event on psort's heap: plaso's EventObject.__lt__ orders ties.
+
+    Within one timestamp and description that comparison is always False,
+    so the pop order of full ties is heapq's, which only the same pushes in
+    the same order reproduce. No __eq__: identity, as for plaso's events.
+    """
+
+    __slots__ = ("event",)
+
+    def __init__(self, event: Event) -> None:
+        self.event = event
+
+    def __lt__(self, other: _Tie) -> bool:
+        mine, theirs = self.event, other.event
+        return mine.timestamp < theirs.timestamp or mine.timestamp_desc < theirs.timestamp_desc
+
+
+def _psort_chunk(events: list[Event], deduplicate: bool) -> Iterator[Event]:
+    heap: list[tuple[str, str, _Tie]] = []
+    for event in events:
+        description = event.timestamp_desc or "Unknown Time"
+        heapq.heappush(heap, (event_values_hash(event.data), description, _Tie(event)))
+    last: tuple[str, str] | None = None
+    while heap:
+        values_hash, description, tie = heapq.heappop(heap)
+        if deduplicate and last == (values_hash, description):
+            continue
+        last = (values_hash, description)
+        yield tie.event
+
+
+def _write_run(events: list[tuple[tuple[int, int, int], Event]], tmp_dir: str | None) -> IO[bytes]:
+    run = tempfile.TemporaryFile(dir=tmp_dir, prefix="sandtrace-sort-")
+    pickler = pickle.Pickler(run, protocol=pickle.HIGHEST_PROTOCOL)
+    for key, event in events:
+        pickler.dump((key, event))
+        pickler.clear_memo()
+    run.seek(0)
+    return run
+
+
+def _read_run(run: IO[bytes]) -> Iterator[tuple[tuple[int, int, int], Event]]:
+    unpickler = pickle.Unpickler(run)
+    try:
+        while True:
+            yield unpickler.load()
+    except EOFError:
+        run.close()
+
+
+def _storage_order(
+    events: Iterable[Event], max_in_memory: int, tmp_dir: str | None
+) -> Iterator[Event]:
+    """Events by (timestamp, production order): how psort reads a store."""
+    counter = itertools.count()
+    runs: list[IO[bytes]] = []
+    batch: list[tuple[tuple[int, int, int], Event]] = []
+    try:
+        for event in events:
+            batch.append(((event.timestamp, event.sequence, next(counter)), event))
+            if len(batch) >= max_in_memory:
+                batch.sort(key=lambda item: item[0])
+                runs.append(_write_run(batch, tmp_dir))
+                batch = []
+        batch.sort(key=lambda item: item[0])
+        if not runs:
+            yield from (event for _, event in batch)
+            return
+        if batch:
+            runs.append(_write_run(batch, tmp_dir))
+            batch = []
+        merged = heapq.merge(*(_read_run(run) for run in runs), key=lambda item: item[0])
+        yield from (event for _, event in merged)
+    finally:
+        for run in runs:
+            run.close()
+
+
+def sort_events(
+    events: Iterable[Event],
+    *,
+    max_in_memory: int = 200_000,
+    tmp_dir: str | None = None,
+    include_all: bool = False,
+) -> Iterator[Event]:
+    """Yields events in psort's output order, without psort's duplicates.
+
+    Duplicates are events with the same timestamp, description and event
+    values hash; ``include_all`` keeps them (psort ``-a``). Memory holds at
+    most ``max_in_memory`` events for the runs plus one same-timestamp chunk
+    (psort's own bound, 100,001 events).
+    """
+    if max_in_memory < 1:
+        raise ValueError("max_in_memory must be at least 1")
+    chunk: list[Event] = []
+    for event in _storage_order(events, max_in_memory, tmp_dir):
+        if chunk and (event.timestamp != chunk[0].timestamp or len(chunk) >= PSORT_HEAP_CHUNK):
+            yield from _psort_chunk(chunk, not include_all)
+            chunk = []
+        chunk.append(event)
+    if chunk:
+        yield from _psort_chunk(chunk, not include_all)
