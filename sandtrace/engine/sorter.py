@@ -164,10 +164,10 @@ def _write_run(events: list[tuple[tuple[int, int, int], Event]], tmp_dir: str | 
 
 
 def _read_run(run: IO[bytes]) -> Iterator[tuple[tuple[int, int, int], Event]]:
-    unpickler = pickle.Unpickler(run)
+    # One load per record: a shared Unpickler's memo would keep every event alive.
     try:
         while True:
-            yield unpickler.load()
+            yield pickle.load(run)
     except EOFError:
         run.close()
 

@@ -1,0 +1,142 @@
+"""What every output writer shares: options, atomic files, the event count."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from typing import IO, ClassVar
+
+from sandtrace.engine.events import Event
+from sandtrace.output import fields
+from sandtrace.output.formatting import Formatters, default_formatters
+
+
+@dataclass
+class OutputOptions:
+    """Options of every writer; each uses those that apply to its format."""
+
+    timezone: str = "UTC"  # --timezone, IANA name (psort --output_time_zone)
+    fields: list[str] | None = None  # --fields for dynamic; None = plaso defaults
+    include_all: bool = False  # --include-all: keep psort's duplicates (sorter)
+    overwrite: bool = False  # replace an existing output file
+    hostname: str | None = None  # fallback host (psort --output_fallback_hostname)
+    fallback_path: bool | None = None  # psort --output_fallback_path; None = format default
+    formatters: Formatters | None = None  # None = sandtrace/data/formatters
+
+
+class Writer:
+    """Writes events to ``path`` atomically: a temp file, then ``os.replace``.
+
+    ``events_written`` counts the events given to ``write`` that reached the
+    output (l2tcsv folds a MACB group into one line; timesketch can drop).
+    """
+
+    name: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    binary: ClassVar[bool] = False
+    fallback_path_default: ClassVar[bool] = False
+
+    def __init__(self, path: str, options: OutputOptions | None = None) -> None:
+        self.options = options or OutputOptions()
+        self.path = os.path.abspath(path)
+        if os.path.exists(self.path) and not self.options.overwrite:
+            raise FileExistsError(f"output file exists: {path} (use overwrite)")
+        self.zone = fields.time_zone(self.options.timezone)
+        self.formatters = self.options.formatters or default_formatters()
+        self.fallback_path = (self.fallback_path_default
+                              if self.options.fallback_path is None else self.options.fallback_path)
+        self.events_written = 0
+        self._closed = False
+        directory = os.path.dirname(self.path)
+        os.makedirs(directory, exist_ok=True)
+        handle, self.temp_path = tempfile.mkstemp(
+            dir=directory, prefix=f".{os.path.basename(self.path)}.", suffix=".tmp")
+        os.close(handle)
+        self._file: IO | None = None
+        try:
+            if not self.binary:
+                self._file = open(self.temp_path, "w", encoding="utf-8", newline="")
+            self._open()
+        except BaseException:
+            self.abort()
+            raise
+
+    # Subclass hooks.
+    def _open(self) -> None:
+        """Writes a header, opens a store: whatever comes before events."""
+
+    def _write(self, event: Event) -> None:
+        raise NotImplementedError
+
+    def _finish(self) -> None:
+        """Flushes buffered lines before the file is moved into place."""
+
+    def _release(self) -> None:
+        """Closes whatever ``_open`` opened besides the text file."""
+
+    def write(self, event: Event) -> None:
+        if self._closed:
+            raise ValueError("writer is closed")
+        self._write(event)
+
+    def write_line(self, text: str) -> None:
+        self._file.write(f"{text}\n")
+
+    def close(self) -> None:
+        """Finishes the output and moves it into place."""
+        if self._closed:
+            return
+        try:
+            self._finish()
+        except BaseException:
+            self.abort()
+            raise
+        self._release()
+        if self._file:
+            self._file.close()
+        self._closed = True
+        os.replace(self.temp_path, self.path)
+
+    def abort(self) -> None:
+        """Drops the output: the temp file goes, an existing file stays."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self._release()
+        finally:
+            if self._file:
+                self._file.close()
+            if os.path.exists(self.temp_path):
+                os.unlink(self.temp_path)
+
+    def __enter__(self) -> Writer:
+        return self
+
+    def __exit__(self, kind, value, traceback) -> None:
+        if kind is None:
+            self.close()
+        else:
+            self.abort()
+
+
+class EventView:
+    """One event with its plaso attributes computed once for every field."""
+
+    __slots__ = ("event", "data", "attributes", "formatter")
+
+    def __init__(self, event: Event, formatters: Formatters) -> None:
+        self.event = event
+        self.data = event.data
+        self.attributes = fields.plaso_attributes(event.data)
+        self.formatter = formatters.get(event.data.data_type)
+
+    def message(self) -> str:
+        return self.formatter.message(self.attributes)
+
+    def message_short(self) -> str:
+        return self.formatter.message_short(self.attributes)
+
+    def display_name(self) -> str:
+        return fields.display_name(self.data, self.attributes)
