@@ -140,6 +140,8 @@ def _extract(args: argparse.Namespace, err) -> int:
         if os.path.exists(source_path) and os.path.exists(output) and os.path.samefile(source_path, output):
             raise UsageError("the output must not be one of the sources")
     os.makedirs(os.path.dirname(output) or ".", exist_ok=True)
+    if args.format == "timesketch" and not output.endswith(".jsonl") and not args.quiet:
+        err.print("sandtrace: note: Timesketch imports JSONL only from files named *.jsonl")
 
     options = ExtractionOptions(
         parsers=args.parsers,

@@ -114,6 +114,7 @@ class RunRecord:
             "output": output,
             "format": output_format,
             "events_written": writer.events_written,
+            "events_dropped": getattr(writer, "events_dropped", 0),
             "files_collected": stats.files,
             "event_data": stats.event_data,
             "warnings": stats.warnings,
