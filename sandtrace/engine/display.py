@@ -31,10 +31,10 @@ def relative_path(path_spec: PathSpec | None) -> str | None:
     return location.translate(NON_PRINTABLE)
 
 
-def display_name_for_path_spec(path_spec: PathSpec | None) -> str:
-    """plaso's display name for one path spec (no nesting)."""
+def display_name_for_path_spec(path_spec: PathSpec | None) -> str | None:
+    """plaso's display name for one path spec (no nesting); None without one."""
     if path_spec is None:
-        return ""
+        return None
     location = relative_path(path_spec)
     if not location:
         return path_spec.type_indicator

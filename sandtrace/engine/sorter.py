@@ -25,56 +25,16 @@ from typing import IO, Any
 
 from dfdatetime import interface as dfdatetime_interface
 
+from sandtrace.engine.display import display_name_for_path_spec, relative_path  # noqa: F401 (re-exported)
 from sandtrace.engine.events import Event, EventData
 
 # psort flushes its per-timestamp heap once it holds more than this many
 # events; the order inside a timestamp is heap order per flushed chunk.
 PSORT_HEAP_CHUNK = 100_001
 
-# plaso/lib/definitions.py NON_PRINTABLE_CHARACTER_TRANSLATION_TABLE.
-_NON_PRINTABLE = str.maketrans(
-    {**{c: f"\\x{c:02x}" for c in range(0x20)},
-     **{c: f"\\x{c:02x}" for c in range(0x7F, 0xA0)},
-     **{c: f"\\U{c:08x}" for c in range(0xD800, 0xE000)}}
-)
 _HASH_SKIPPED = frozenset({
     "_event_data_stream_identifier", "_event_values_hash", "_parser_chain", "data_type",
 })
-
-
-def relative_path(path_spec: Any) -> str | None:
-    """plaso PathHelper.GetRelativePathForPathSpec (no mount point)."""
-    if path_spec is None:
-        return None
-    location = getattr(path_spec, "location", None)
-    if not location and getattr(path_spec, "parent", None) is not None:
-        location = getattr(path_spec.parent, "location", None)
-    if not location:
-        return None
-    data_stream = getattr(path_spec, "data_stream", None)
-    if data_stream:
-        location = f"{location}:{data_stream}"
-    return location.translate(_NON_PRINTABLE)
-
-
-def display_name_for_path_spec(path_spec: Any) -> str | None:
-    """plaso PathHelper.GetDisplayNameForPathSpec: "NTFS:\\x", "VSS2:NTFS:\\x"."""
-    if path_spec is None:
-        return None
-    path = relative_path(path_spec)
-    if not path:
-        return path_spec.type_indicator
-    indicator, parent = path_spec.type_indicator, path_spec.parent
-    if parent is not None and indicator == "COMPRESSED_STREAM":
-        indicator, parent = path_spec.compression_method.upper(), parent.parent
-    elif parent is not None and indicator == "GZIP":
-        parent = parent.parent
-    name = f"{indicator}:{path}".translate(_NON_PRINTABLE)
-    if parent is not None and parent.type_indicator == "VSHADOW":
-        store_index = getattr(path_spec.parent, "store_index", None)
-        if store_index is not None:
-            return f"VSS{store_index + 1:d}:{name}"
-    return name
 
 
 def plaso_attributes(data: EventData) -> dict[str, Any]:
