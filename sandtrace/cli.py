@@ -114,6 +114,9 @@ def _SourceErrors() -> type[Exception]:
 
 
 def _setup_logging(args: argparse.Namespace) -> None:
+    """Debug detail goes to --log-file only; the terminal gets one plain line."""
+    log.addHandler(logging.NullHandler())
+    log.propagate = bool(args.log_file)
     if args.log_file:
         logging.basicConfig(
             filename=args.log_file,

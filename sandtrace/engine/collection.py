@@ -119,6 +119,7 @@ class Collector:
         self.deleted = deleted
         self.warnings: list[EventData] = []
         self.stats = {"directories_listed": 0, "mft_entries_scanned": 0}
+        self._corrupt_entries: set[int] = set()
         self._flat: list[tuple[str, PathPattern]] = [
             (request.parser, pattern) for request in self.requests for pattern in request.patterns
         ]
@@ -193,13 +194,81 @@ class Collector:
                     yield child, child.name
             return
         self.stats["directories_listed"] += 1
+        if volume.type_indicator == _NTFS:
+            yield from self._ntfs_children(source, volume, directory)
+            return
         try:
             for child in directory.sub_file_entries:
                 yield child, child.name or ""
         except (dfvfs_errors.Error, OSError) as exception:
             location = getattr(directory.path_spec, "location", "?")
             self.warnings.append(
-                warning(f"cannot list directory {location}: {exception}", provenance=_provenance(source, volume, directory.path_spec))
+                warning(f"cannot list directory {location}: {_short(exception)}", provenance=_provenance(source, volume, directory.path_spec))
+            )
+
+    def _ntfs_children(self, source, volume, directory):
+        """Children one index entry at a time: a corrupt child costs only itself.
+
+        dfVFS's NTFS listing stops at the first child whose MFT record cannot
+        be read, losing its healthy siblings; here each is opened on its own,
+        and a failed one is named from the directory index through TSK.
+        """
+        base = (getattr(directory.path_spec, "location", "\\") or "\\").rstrip("\\")
+        try:
+            fsntfs_directory = directory.GetNTFSFileEntry()
+            count = fsntfs_directory.number_of_sub_file_entries
+        except (dfvfs_errors.Error, OSError) as exception:
+            shown = base or "\\"
+            self.warnings.append(
+                warning(f"cannot list directory {shown}: {_short(exception)}", provenance=_provenance(source, volume, directory.path_spec))
+            )
+            return
+        readable: set[str] = set()
+        failed = 0
+        for index in range(count):
+            try:
+                sub = fsntfs_directory.get_sub_file_entry(index)
+                name = sub.name
+                spec = path_spec_factory.Factory.NewPathSpec(
+                    _NTFS,
+                    location=f"{base}\\{name}",
+                    mft_entry=sub.file_reference & 0xFFFFFFFFFFFF,
+                    mft_attribute=sub.name_attribute_index,
+                    parent=volume.path_spec.parent,
+                )
+                child = resolver.Resolver.OpenFileEntry(spec)
+            except (dfvfs_errors.Error, OSError):
+                failed += 1
+                continue
+            if child is not None:
+                readable.add(name.lower())
+                yield child, name
+        if failed:
+            self._report_unreadable_children(source, volume, base, readable, failed)
+
+    def _report_unreadable_children(self, source, volume, base, readable, failed) -> None:
+        named = 0
+        for name, mft_entry in _tsk_directory_names(volume, base):
+            if name.lower() in readable or name in (".", ".."):
+                continue
+            named += 1
+            self._corrupt_entries.add(mft_entry)
+            location = f"{base}\\{name}"
+            spec = path_spec_factory.Factory.NewPathSpec(_NTFS, location=location, parent=volume.path_spec.parent)
+            self.warnings.append(
+                warning(
+                    f"MFT entry {mft_entry} ({location}) is corrupt and cannot be read",
+                    provenance=_provenance(source, volume, spec, mft_entry),
+                    mft_entry=mft_entry,
+                )
+            )
+        if named < failed:
+            shown = base or "\\"
+            self.warnings.append(
+                warning(
+                    f"{failed - named} entries of directory {shown} cannot be read",
+                    provenance=_volume_provenance(source, volume),
+                )
             )
 
     def _target(self, source, volume, file_entry, parsers, is_directory) -> FileTarget:
@@ -249,13 +318,14 @@ class Collector:
                 entry = ntfs.get_file_entry(index)
                 allocated = entry.is_allocated()
             except OSError as exception:
-                self.warnings.append(
-                    warning(
-                        f"MFT entry {index} is corrupt: {_short(exception)}",
-                        provenance=_volume_provenance(source, volume),
-                        mft_entry=index,
+                if index not in self._corrupt_entries:
+                    self.warnings.append(
+                        warning(
+                            f"MFT entry {index} is corrupt: {_short(exception)}",
+                            provenance=_volume_provenance(source, volume, "\\$MFT"),
+                            mft_entry=index,
+                        )
                     )
-                )
                 continue
             candidates = unanchored if allocated else deleted_requests
             if not candidates:
@@ -318,13 +388,34 @@ def _provenance(source: Source, volume: Volume, spec: PathSpec, inode: int | Non
     )
 
 
-def _volume_provenance(source: Source, volume: Volume) -> Provenance:
+def _volume_provenance(source: Source, volume: Volume, location: str = "\\") -> Provenance:
     return Provenance(
         source=source.path,
         volume=volume.label,
         path_spec=volume.path_spec,
-        display_name=volume.display_prefix + "\\",
+        display_name=volume.display_prefix + location,
     )
+
+
+def _tsk_directory_names(volume: Volume, location: str) -> list[tuple[str, int]]:
+    """(name, MFT entry) of every index entry of a directory, as TSK reads them.
+
+    TSK lists a name even when its MFT record is unreadable, which is how a
+    corrupt file gets named in its warning.
+    """
+    spec = path_spec_factory.Factory.NewPathSpec(
+        dfvfs_definitions.TYPE_INDICATOR_TSK, location=location.replace("\\", "/") or "/", parent=volume.path_spec.parent
+    )
+    try:
+        file_system = resolver.Resolver.OpenFileSystem(spec)
+        directory = file_system.GetFsInfo().open_dir(path=location.replace("\\", "/") or "/")
+        found = []
+        for entry in directory:
+            name = entry.info.name.name.decode("utf-8", "replace")
+            found.append((name, int(entry.info.name.meta_addr)))
+        return found
+    except (dfvfs_errors.Error, OSError, IOError, AttributeError):
+        return []
 
 
 def _short(exception: BaseException) -> str:
