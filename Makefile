@@ -19,8 +19,12 @@ demo: $(STAMP)
 	$(VENV)/bin/sandtrace info $(DEMO_IMAGE)
 	$(VENV)/bin/sandtrace extract $(DEMO_IMAGE) -o demo-output/timeline.csv --format l2tcsv --overwrite
 	@echo
-	@echo "--- first lines of demo-output/timeline.csv ---"
-	@head -n 12 demo-output/timeline.csv
+	@echo "--- .wsb files and Windows Sandbox storage in demo-output/timeline.csv (date, time, MACB, what, file) ---"
+	@grep -iE '\.wsb|Containers' demo-output/timeline.csv | cut -d, -f1,2,4,7,13 | head -n 25
+	@echo "--- warnings (what could not be read) ---"
+	@grep ',sandtrace,' demo-output/timeline.csv | cut -d, -f11 || true
+	@echo
+	@echo "Full timeline: demo-output/timeline.csv; provenance: demo-output/timeline.csv.meta.json"
 
 test: $(STAMP)
 	$(PY) -m pytest -q
