@@ -1,0 +1,1 @@
+"""Writers that build test evidence containers (disk image formats) from raw bytes."""
