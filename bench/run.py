@@ -1,0 +1,74 @@
+"""Benchmarks: sandtrace's whole path (image -> sorted output) on the committed
+and corpus images, in separate processes so peak memory is per run.
+
+Prints a table and writes bench/results/extract.json. Wall time is measured
+here, never asserted in tests.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CORPUS = os.path.join(ROOT, "..", "shared", "corpus", "images", "dfvfs")
+CASES = [
+    ("foundation.E01 (all files)", os.path.join(ROOT, "test_images", "foundation.E01"), ["--paths", "**"]),
+    ("vsstest.qcow2 + 2 VSS (all files)", os.path.join(CORPUS, "vsstest.qcow2"), ["--paths", "**"]),
+    ("windows_volume.qcow2 (all files)", os.path.join(CORPUS, "windows_volume.qcow2"), ["--paths", "**"]),
+]
+REPEAT = 3
+
+
+def run_case(image: str, extra: list[str], fmt: str) -> dict:
+    with tempfile.TemporaryDirectory() as directory:
+        out = os.path.join(directory, f"out.{fmt}")
+        command = [sys.executable, "-m", "sandtrace.cli", "extract", image, "-o", out, "--format", fmt, "-q", "--no-hash", "--overwrite", *extra]
+        best = None
+        for _ in range(REPEAT):
+            started = time.perf_counter()
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            subprocess.run(command, check=True)
+            elapsed = time.perf_counter() - started
+            best = elapsed if best is None else min(best, elapsed)
+        peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        meta = json.load(open(out + ".meta.json"))
+        summary = meta["summary"]
+        return {
+            "seconds_best_of_3": round(best, 3),
+            "events": summary["events_written"],
+            "files": summary["files_collected"],
+            "events_per_second": round(summary["events_written"] / best),
+            "peak_rss_mib_any_run_so_far": round(peak_kib / 1024, 1),
+            "cpu_user_seconds_last": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_utime - before.ru_utime, 3),
+        }
+
+
+def main() -> int:
+    results = {"machine": {"python": platform.python_version(), "cpus": os.cpu_count()}, "runs": []}
+    print(f"{'case':40} {'format':10} {'s':>7} {'events':>7} {'ev/s':>8} {'peak MiB':>9}")
+    for name, image, extra in CASES:
+        if not os.path.exists(image):
+            print(f"{name:40} skipped (missing {image})")
+            continue
+        for fmt in ("json_line", "l2tcsv"):
+            row = run_case(image, extra, fmt)
+            row.update(case=name, format=fmt)
+            results["runs"].append(row)
+            print(f"{name:40} {fmt:10} {row['seconds_best_of_3']:7.2f} {row['events']:7d} {row['events_per_second']:8d} {row['peak_rss_mib_any_run_so_far']:9.1f}")
+    target = os.path.join(ROOT, "bench", "results", "extract.json")
+    with open(target + ".tmp", "w") as handle:
+        json.dump(results, handle, indent=2)
+    os.replace(target + ".tmp", target)
+    print(f"-> {os.path.relpath(target, ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
