@@ -7,7 +7,7 @@ by data (``FOUNDATION`` below: a disk layout and a list of planted files with
 the times they must carry); each build step is one function:
 
     make_esp -> make_ntfs -> populate_ntfs -> patch_mft -> assemble_disk
-    -> acquire_ewf -> ground_truth (expected.json) -> update_readme
+    -> acquire_ewf -> ground_truth (foundation.expected.json) -> update_readme
 
 A later, larger scenario (registry hives, EVTX files, nested VHDX disks) is
 another Scenario value; a file's content may be a function that builds it.
@@ -283,7 +283,7 @@ FOUNDATION = Scenario(
         "evidence_number": "WS-ALICE-01",
         "examiner_name": "J. Doe (sandtrace test fixture)",
         "description": "sandtrace foundation test image: Windows-like NTFS host with Windows Sandbox traces",
-        "notes": "Synthetic. Built by test_images/build.py; ground truth in test_images/expected.json",
+        "notes": "Synthetic. Built by test_images/build.py; ground truth in test_images/foundation.expected.json",
     },
     narrative=(
         "Workstation WS-ALICE (user alice). Windows installed 2024-03-04. "
@@ -789,7 +789,7 @@ def build(scenario, out_dir, keep_raw=None):
                                % (ewf_md5, truth["image"]["md5"]))
         if keep_raw:
             shutil.copyfile(disk, keep_raw)
-    with open(os.path.join(out_dir, "expected.json"), "w") as handle:
+    with open(os.path.join(out_dir, "foundation.expected.json"), "w") as handle:
         json.dump(truth, handle, indent=1)
         handle.write("\n")
     update_readme(truth, out_dir)

@@ -15,7 +15,7 @@ from sandtrace.engine.collection import Collector, PathPattern, Request
 from tests.conftest import TEST_IMAGES
 
 IMAGE = os.path.join(TEST_IMAGES, "foundation.E01")
-EXPECTED = json.load(open(os.path.join(TEST_IMAGES, "expected.json"), encoding="utf-8"))
+EXPECTED = json.load(open(os.path.join(TEST_IMAGES, "foundation.expected.json"), encoding="utf-8"))
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ pyfsntfs = pytest.importorskip("pyfsntfs")
 pytsk3 = pytest.importorskip("pytsk3")
 
 IMAGES = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "test_images")
-with open(os.path.join(IMAGES, "expected.json")) as _handle:
+with open(os.path.join(IMAGES, "foundation.expected.json")) as _handle:
     TRUTH = json.load(_handle)
 
 FILES = TRUTH["files"]
