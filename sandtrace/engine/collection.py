@@ -383,8 +383,9 @@ def _provenance(source: Source, volume: Volume, spec: PathSpec, inode: int | Non
         source=source.path,
         volume=volume.label,
         path_spec=spec,
-        display_name=display.display_name_for_path_spec(spec),
+        display_name=display.nested_display_name(source.nesting, display.display_name_for_path_spec(spec) or ""),
         inode=inode,
+        nesting=source.nesting,
     )
 
 
@@ -393,7 +394,8 @@ def _volume_provenance(source: Source, volume: Volume, location: str = "\\") -> 
         source=source.path,
         volume=volume.label,
         path_spec=volume.path_spec,
-        display_name=volume.display_prefix + location,
+        display_name=display.nested_display_name(source.nesting, volume.display_prefix + location),
+        nesting=source.nesting,
     )
 
 

@@ -7,6 +7,7 @@ event stream, and the run goes on with everything else.
 
 from __future__ import annotations
 
+import re
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -16,11 +17,18 @@ from dfvfs.lib import errors as dfvfs_errors
 
 from sandtrace.engine.collection import Collector, FileTarget, PathPattern, Request
 from sandtrace.engine.events import WARNING_DATA_TYPE, EventData, warning
-from sandtrace.engine.sources import Source
+from sandtrace.engine.sources import Source, SourceError, open_nested
 from sandtrace.parsers import manager
 from sandtrace.parsers.interface import BaseParser
 
 _SIGNATURE_HEAD = 4096
+_VIRTUAL_DISK_SIGNATURES = (b"vhdxfile", b"conectix")
+_CONTAINERS = "\\programdata\\microsoft\\windows\\containers\\"
+_CONTAINER_GUID = re.compile(
+    r"\\(BaseImages|ContainerStorages|Layers|Snapshots)\\\{?([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\}?(\\|$)",
+    re.IGNORECASE,
+)
+NESTED_MODES = ("sandbox", "all", "none")
 
 
 @dataclass
@@ -30,6 +38,8 @@ class ExtractionOptions:
     deleted: bool = True
     extra_patterns: list[str] = field(default_factory=list)  # --paths, for filestat
     parser_options: dict = field(default_factory=dict)
+    nested: str = "sandbox"  # which virtual disks to open: sandbox (Containers tree), all, none
+    max_depth: int = 3  # disks inside disks inside disks
 
 
 @dataclass
@@ -41,6 +51,7 @@ class ExtractionStats:
     per_parser: Counter = field(default_factory=Counter)
     per_data_type: Counter = field(default_factory=Counter)
     per_volume: Counter = field(default_factory=Counter)
+    nested_sources: int = 0
     collector: Counter = field(default_factory=Counter)
     started: float = field(default_factory=time.time)
 
@@ -63,6 +74,8 @@ class Extractor:
 
     def _build_requests(self) -> list[Request]:
         requests = []
+        if self.options.nested == "all":
+            requests.append(Request("nested_disk", [PathPattern("**\\*.vhdx"), PathPattern("**\\*.vhd")]))
         for name, parser in self.parsers.items():
             texts = list(parser.PATTERNS)
             if parser.ALL_TARGETS:
@@ -72,21 +85,26 @@ class Extractor:
         return requests
 
     def run(self, source: Source) -> Iterator[EventData]:
-        """Event data of every volume of ``source``, warnings included."""
+        """Event data of every volume of ``source``, warnings included, nested disks too."""
         for volume in source.volumes:
             collector = Collector(self._requests, deleted=self.options.deleted)
+            nested = []
             for target in collector.collect(source, volume):
                 self.stats.files += 1
                 self.stats.per_volume[volume.label] += 1
-                yield from self._count(self.parse_target(target))
+                yield from self._count(self.parse_target(target, source))
+                if self._is_nested_disk(target, source):
+                    nested.append(target)
                 if self._progress and self.stats.files % 25 == 0:
                     self._progress(self.stats, target.provenance.display_name)
             self.stats.collector.update(collector.stats)
             yield from self._count(iter(collector.warnings))
-        if self._progress:
+            for target in nested:
+                yield from self._run_nested(source, target)
+        if self._progress and source.depth == 0:
             self._progress(self.stats, "")
 
-    def parse_target(self, target: FileTarget) -> Iterator[EventData]:
+    def parse_target(self, target: FileTarget, source: Source | None = None) -> Iterator[EventData]:
         names = set(self._all_targets)
         if not target.is_directory:
             names |= target.parsers & set(self.parsers)
@@ -95,13 +113,50 @@ class Extractor:
             parser = self.parsers[name]
             try:
                 for data in parser.parse(target):
-                    yield self._finish(data, name, target)
+                    yield self._finish(data, name, target, source)
             except Exception as exception:  # noqa: BLE001 - one file must not stop the run
-                yield warning(
-                    f"{type(exception).__name__}: {_one_line(exception)}",
-                    parser=name,
-                    provenance=target.provenance,
+                yield self._finish(
+                    warning(f"{type(exception).__name__}: {_one_line(exception)}", parser=name, provenance=target.provenance),
+                    name,
+                    target,
+                    source,
                 )
+
+    # -- nested disks -------------------------------------------------------------
+
+    def _is_nested_disk(self, target: FileTarget, source: Source) -> bool:
+        if self.options.nested == "none" or target.is_directory or source.depth >= self.options.max_depth:
+            return False
+        location = target.location.lower()
+        if self.options.nested == "sandbox" and not location.startswith(_CONTAINERS):
+            return False
+        if not location.endswith((".vhdx", ".vhd", ".avhdx")):
+            return False
+        try:
+            head = target.open_file_object().read(8)
+        except (dfvfs_errors.Error, OSError):
+            return False
+        return head.startswith(_VIRTUAL_DISK_SIGNATURES)
+
+    def _run_nested(self, source: Source, target: FileTarget) -> Iterator[EventData]:
+        match = _CONTAINER_GUID.search(target.location)
+        container = {"container_path": target.provenance.display_name}
+        if match:
+            container["container_guid"] = match.group(2).lower()
+        try:
+            inner = open_nested(
+                target.path_spec,
+                outer=source,
+                outer_label=target.volume.label,
+                outer_display_name=target.provenance.display_name,
+                container=source.container or container,  # a disk inside a sandbox disk keeps the sandbox's
+                vss=self.options.vss,
+            )
+        except SourceError as exception:
+            yield from self._count(iter([warning(str(exception), parser="nested_disk", provenance=target.provenance)]))
+            return
+        self.stats.nested_sources += 1
+        yield from self.run(inner)
 
     def _signature_matches(self, target: FileTarget) -> set[str]:
         wanting = [n for n in self._by_signature if n not in target.parsers]
@@ -120,13 +175,16 @@ class Extractor:
         }
 
     @staticmethod
-    def _finish(data: EventData, name: str, target: FileTarget) -> EventData:
+    def _finish(data: EventData, name: str, target: FileTarget, source: Source | None) -> EventData:
         if not data.parser:
             data.parser = name
         elif not data.parser.startswith(name):
             data.parser = f"{name}/{data.parser}"
         if not data.provenance.display_name and data.provenance.path_spec is None:
             data.provenance = target.provenance
+        if source is not None and source.container:
+            for key, value in source.container.items():
+                data.values.setdefault(key, value)
         return data
 
     def _count(self, stream: Iterator[EventData]) -> Iterator[EventData]:

@@ -19,7 +19,7 @@ from dfvfs.lib import errors as dfvfs_errors
 from dfvfs.path import factory as path_spec_factory
 from dfvfs.path.path_spec import PathSpec
 
-from sandtrace.engine import display
+from sandtrace.engine import display, vhdi_parents
 
 _PARTITION_TYPES = {
     dfvfs_definitions.TYPE_INDICATOR_GPT,
@@ -80,6 +80,9 @@ class Source:
     files: list[str] = field(default_factory=list)  # the files the source is made of
     ewf: dict[str, Any] | None = None  # header values and stored hashes
     partitions: list[dict[str, Any]] = field(default_factory=list)
+    nesting: tuple[str, ...] = ()  # display names of the disk files this source sits in
+    container: dict[str, str] | None = None  # sandbox container GUID and path, when nested
+    depth: int = 0
 
     @property
     def size(self) -> int:
@@ -117,6 +120,7 @@ def open_source(path: str, vss: bool = True) -> Source:
             dfvfs_definitions.TYPE_INDICATOR_OS, location=path
         )
         volume = Volume("directory", os_spec, dfvfs_definitions.TYPE_INDICATOR_OS)
+        vhdi_parents.register_triage_root(path)
         return Source(path, "directory", os_spec, volumes=[volume])
     if not os.access(path, os.R_OK):
         raise SourceError(f"cannot read {path}: permission denied")
@@ -320,3 +324,42 @@ def partitions(path: str) -> list[dict[str, Any]]:
             continue
         stack.extend(node.sub_nodes)
     return found
+
+
+def open_nested(
+    disk_path_spec: PathSpec,
+    *,
+    outer: Source,
+    outer_label: str,
+    outer_display_name: str,
+    container: dict[str, str] | None,
+    vss: bool = True,
+) -> Source:
+    """Opens a virtual disk file found inside a source as a source of its own.
+
+    Nesting is just a longer path spec chain (``… NTFS \\x.vhdx | VHDI | NTFS``):
+    the same collector and parsers then run inside it. Raises SourceError.
+    """
+    spec = path_spec_factory.Factory.NewPathSpec(dfvfs_definitions.TYPE_INDICATOR_VHDI, parent=disk_path_spec)
+    try:
+        base_path_specs = _Scanner().ScanPathSpec(spec, scanner_options(vss))
+    except (dfvfs_errors.Error, OSError, RuntimeError) as exception:
+        text = str(exception)
+        if "missing parent" in text:
+            raise SourceError(f"differencing disk {outer_display_name}: its parent image was not found on this volume") from None
+        raise SourceError(f"cannot open the virtual disk {outer_display_name}: {_first_reason(exception)}") from None
+    volumes = [volume_from_path_spec(base) for base in base_path_specs]
+    volumes = [volume for volume in volumes if volume is not None]
+    for volume in volumes:
+        volume.label = f"{outer_label}>{volume.label}"
+    if not volumes:
+        raise SourceError(f"no file system found in the virtual disk {outer_display_name}")
+    return Source(
+        path=outer.path,
+        kind="VHD/VHDX",
+        path_spec=spec,
+        volumes=order_volumes(volumes),
+        nesting=(*outer.nesting, outer_display_name),
+        container=container,
+        depth=outer.depth + 1,
+    )

@@ -1,0 +1,83 @@
+"""Sandbox disks inside the evidence: opened with their parent chain, parsed like any volume."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from sandtrace.engine import sources
+from sandtrace.engine.extraction import ExtractionOptions, Extractor
+from tests.conftest import corpus_file
+
+vhdx = pytest.importorskip("test_images.writers.vhdx")
+
+BASE_GUID = "0949cec7-8165-4167-8c7d-67cf14eeede0"
+SANDBOX_GUID = "5d1f3a2b-7c4e-4b8a-9f10-2a3b4c5d6e71"
+CONTAINERS = ("ProgramData", "Microsoft", "Windows", "Containers")
+
+
+def _triage(tmp_path, raw: bytes, changed: bytes, with_parent: bool = True) -> str:
+    """A triage folder holding a base layer and a differencing sandbox disk in the real layout."""
+    base_dir = tmp_path.joinpath(*CONTAINERS, "BaseImages", BASE_GUID)
+    child_dir = tmp_path.joinpath(*CONTAINERS, "ContainerStorages", SANDBOX_GUID)
+    base_dir.mkdir(parents=True)
+    child_dir.mkdir(parents=True)
+    base = base_dir / "BaseLayer.vhdx"
+    vhdx.write_dynamic(raw, base)
+    vhdx.write_differencing(
+        changed,
+        base,
+        child_dir / "sandbox.vhdx",
+        parent_relative_path=f"..\\..\\BaseImages\\{BASE_GUID}\\BaseLayer.vhdx",
+        parent_absolute_path=f"C:\\ProgramData\\Microsoft\\Windows\\Containers\\BaseImages\\{BASE_GUID}\\BaseLayer.vhdx",
+    )
+    if not with_parent:
+        base.unlink()
+    return str(tmp_path)
+
+
+def _extract(path: str):
+    source = sources.open_source(path)
+    extractor = Extractor(ExtractionOptions(parsers="filestat", extra_patterns=["**"]))
+    return list(extractor.run(source)), extractor
+
+
+def test_differencing_sandbox_disk_opens_through_its_absolute_parent_path(tmp_path):
+    raw = open(corpus_file("images", "dfvfs", "image.dd"), "rb").read()
+    changed = raw.replace(b"superrich", b"sandtrace")
+    assert changed != raw
+    data, extractor = _extract(_triage(tmp_path, raw, changed))
+    inner = [d for d in data if ">" in d.provenance.display_name]
+    by_disk = {}
+    for item in inner:
+        outer, _, name = item.provenance.display_name.partition(">")
+        by_disk.setdefault(os.path.basename(outer), set()).add(name)
+    assert by_disk["BaseLayer.vhdx"] >= {"EXT:/passwords.txt", "EXT:/a_directory/another_file"}
+    assert by_disk["sandbox.vhdx"] == by_disk["BaseLayer.vhdx"]
+    sandbox = [d for d in inner if "sandbox.vhdx>" in d.provenance.display_name]
+    assert {d.values["container_guid"] for d in sandbox} == {SANDBOX_GUID}
+    assert all(d.values["container_path"].endswith("sandbox.vhdx") for d in sandbox)
+    assert extractor.stats.nested_sources == 2
+    assert extractor.stats.warnings == 0
+
+
+def test_missing_parent_is_a_warning_and_the_rest_is_read(tmp_path):
+    raw = open(corpus_file("images", "dfvfs", "image.dd"), "rb").read()
+    data, extractor = _extract(_triage(tmp_path, raw, raw.replace(b"superrich", b"sandtrace"), with_parent=False))
+    warnings = [d for d in data if d.data_type == "sandtrace:warning"]
+    assert len(warnings) == 1
+    assert "its parent image was not found" in warnings[0].values["error"]
+    assert warnings[0].values["path"].endswith("sandbox.vhdx")
+    assert any(d.provenance.display_name.endswith("sandbox.vhdx") for d in data if d.data_type == "fs:stat")
+
+
+def test_corpus_differencing_vhd_opens_through_the_same_code_path():
+    """dfVFS's own differencing sample: parent beside the child, found by the same resolver."""
+    source = sources.open_source(corpus_file("images", "dfvfs", "image-differential.vhd"))
+    assert [v.type_indicator for v in source.volumes] == ["EXT"]
+    from dfvfs.resolver import resolver
+    from sandtrace.engine.vhdi_parents import SandboxAwareVHDIFile
+
+    file_object = resolver.Resolver.OpenFileObject(source.volumes[0].path_spec.parent)
+    assert isinstance(file_object, SandboxAwareVHDIFile)
