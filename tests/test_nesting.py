@@ -81,3 +81,19 @@ def test_corpus_differencing_vhd_opens_through_the_same_code_path():
 
     file_object = resolver.Resolver.OpenFileObject(source.volumes[0].path_spec.parent)
     assert isinstance(file_object, SandboxAwareVHDIFile)
+
+
+def test_container_inventory_names_each_item_and_the_disk_model(tmp_path):
+    raw = open(corpus_file("images", "dfvfs", "image.dd"), "rb").read()
+    source = sources.open_source(_triage(tmp_path, raw, raw.replace(b"superrich", b"sandtrace")))
+    extractor = Extractor(ExtractionOptions(parsers="container_inventory", nested="none"))
+    items = {d.values["role"]: d.values for d in extractor.run(source) if d.data_type == "windows:sandbox:container"}
+    assert set(items) == {"base_layer", "base_image_folder", "sandbox_disk", "sandbox_storage_folder"}
+    base, disk = items["base_layer"], items["sandbox_disk"]
+    assert (base["container_guid"], base["layout"], base["disk_type"], base["disk_model"]) == (
+        BASE_GUID, "classic", "dynamic", "standalone disk")
+    assert (disk["container_guid"], disk["layout"], disk["disk_type"], disk["disk_model"]) == (
+        SANDBOX_GUID, "store_app", "differencing", "block-level differencing disk")
+    assert disk["parent_filename"].endswith(f"BaseImages\\{BASE_GUID}\\BaseLayer.vhdx")
+    assert disk["virtual_size"] == len(raw) and disk["is_allocated"] is True
+    assert (base["disk_format"], disk["disk_format"]) == ("VHDX", "VHDX")

@@ -109,6 +109,8 @@ class Extractor:
         if not target.is_directory:
             names |= target.parsers & set(self.parsers)
             names |= self._signature_matches(target)
+        else:
+            names |= {n for n in target.parsers & set(self.parsers) if self.parsers[n].WANTS_DIRECTORIES}
         for name in sorted(names):
             parser = self.parsers[name]
             try:

@@ -1,3 +1,3 @@
 """Format parsers; importing this package registers every one of them."""
 
-from sandtrace.parsers import filestat, wsb  # noqa: F401
+from sandtrace.parsers import container_inventory, filestat, wsb  # noqa: F401

@@ -43,6 +43,7 @@ class BaseParser:
     SIGNATURES: ClassVar[tuple[Signature, ...]] = ()
     WANTS_DELETED: ClassVar[bool] = True  # also parse unallocated MFT records
     ALL_TARGETS: ClassVar[bool] = False  # runs on every collected file (filestat)
+    WANTS_DIRECTORIES: ClassVar[bool] = False  # also given the folders its patterns match
 
     _plugin_classes: ClassVar[dict[str, type[BasePlugin]]]
 
