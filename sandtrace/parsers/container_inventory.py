@@ -87,15 +87,18 @@ class ContainerInventoryParser(BaseParser):
     def _disk(target: FileTarget) -> dict:
         """Disk model and parent, read from the VHD/VHDX headers with libvhdi."""
         disk = pyvhdi.file()
+        file_object = target.open_file_object()
+        is_vhdx = file_object.read(8) == b"vhdxfile"
+        file_object.seek(0)
         try:
-            disk.open_file_object(target.open_file_object())
+            disk.open_file_object(file_object)
         except OSError as exception:
             return {"disk_model": "unreadable", "disk_error": str(exception).split(". ")[0]}
         try:
             kind = _DISK_TYPES.get(disk.disk_type, str(disk.disk_type))
             values = {
                 "disk_type": kind,
-                "disk_format": "VHDX" if str(disk.format_version).startswith("2") else "VHD",
+                "disk_format": "VHDX" if is_vhdx else "VHD",
                 "virtual_size": disk.media_size,
                 "disk_identifier": str(disk.identifier) if disk.identifier else None,
             }
