@@ -97,3 +97,50 @@ def test_container_inventory_names_each_item_and_the_disk_model(tmp_path):
     assert disk["parent_filename"].endswith(f"BaseImages\\{BASE_GUID}\\BaseLayer.vhdx")
     assert disk["virtual_size"] == len(raw) and disk["is_allocated"] is True
     assert (base["disk_format"], disk["disk_format"]) == ("VHDX", "VHDX")
+
+
+def _ntfs_with_one_record_changed() -> tuple[bytes, bytes]:
+    """A real NTFS volume (dfir_ntfs test data) and a copy whose \\test\\2.txt record differs."""
+    import gzip
+
+    raw = gzip.open(corpus_file("ntfs", "dfir_ntfs", "ntfs3.raw.gz")).read()
+    import struct
+
+    bytes_per_sector, sectors_per_cluster = struct.unpack_from("<HB", raw, 0x0B)
+    (mft_cluster,) = struct.unpack_from("<Q", raw, 0x30)
+    record = mft_cluster * bytes_per_sector * sectors_per_cluster + 29 * 1024  # \test\2.txt is MFT entry 29
+    assert "2.txt".encode("utf-16-le") in raw[record:record + 1024]
+    changed = bytearray(raw)
+    changed[record + 0x60] ^= 0xFF  # inside $STANDARD_INFORMATION's times, away from the fixups
+    return raw, bytes(changed)
+
+
+def test_only_files_the_sandbox_rewrote_are_activity(tmp_path):
+    raw, changed = _ntfs_with_one_record_changed()
+    source = sources.open_source(_triage(tmp_path, raw, changed))
+    extractor = Extractor(ExtractionOptions(parsers="filestat", extra_patterns=["\\test\\*"]))
+    data = list(extractor.run(source))
+    inner = [d for d in data if "sandbox.vhdx>NTFS:" in d.provenance.display_name]
+    tagged = {d.provenance.display_name.split(">")[1]: "sandbox_template" in d.tags for d in inner}
+    assert tagged == {"NTFS:\\test\\2.txt": False, "NTFS:\\test\\3.txt": True}
+    base = [d for d in data if "BaseLayer.vhdx>NTFS:" in d.provenance.display_name]
+    assert base and all("sandbox_template" in d.tags for d in base)
+
+
+def test_no_templates_leaves_template_content_out(tmp_path):
+    raw, changed = _ntfs_with_one_record_changed()
+    source = sources.open_source(_triage(tmp_path, raw, changed))
+    extractor = Extractor(ExtractionOptions(parsers="filestat", extra_patterns=["\\test\\*"], templates=False))
+    names = {d.provenance.display_name.split(">", 1)[-1] for d in extractor.run(source) if ">" in d.provenance.display_name}
+    assert names == {"NTFS:\\test\\2.txt"}
+    assert extractor.stats.template_event_data_skipped == 3  # 3.txt in the sandbox disk, 2.txt and 3.txt in the base layer
+
+
+def test_a_second_run_over_the_same_source_finds_the_same(tmp_path):
+    """dfVFS caches file objects; a reader that does not rewind would miss the disks next time."""
+    raw, changed = _ntfs_with_one_record_changed()
+    source = sources.open_source(_triage(tmp_path, raw, changed))
+    extractor = Extractor(ExtractionOptions(parsers="filestat,wsb,container_inventory", extra_patterns=["\\test\\*"]))
+    first = [(d.provenance.display_name, d.data_type) for d in extractor.run(source)]
+    second = [(d.provenance.display_name, d.data_type) for d in extractor.run(source)]
+    assert first == second and len(first) > 10

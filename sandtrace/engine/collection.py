@@ -99,7 +99,18 @@ class FileTarget:
         return resolver.Resolver.OpenFileEntry(self.path_spec)
 
     def open_file_object(self):
-        return resolver.Resolver.OpenFileObject(self.path_spec)
+        """The file's data, positioned at 0.
+
+        dfVFS caches file objects per path spec, so an object another reader
+        left mid-file comes back as it was: always rewind.
+        """
+        file_object = resolver.Resolver.OpenFileObject(self.path_spec)
+        file_object.seek(0)
+        return file_object
+
+    def read(self, size: int) -> bytes:
+        """Up to ``size`` bytes from the start of the file."""
+        return self.open_file_object().read(size)
 
 
 @dataclass(slots=True)

@@ -17,7 +17,10 @@ from dfvfs.lib import errors as dfvfs_errors
 
 from sandtrace.engine.collection import Collector, FileTarget, PathPattern, Request
 from sandtrace.engine.events import WARNING_DATA_TYPE, EventData, warning
+from sandtrace.engine import vhdi_parents
 from sandtrace.engine.sources import Source, SourceError, open_nested
+from sandtrace.engine.templates import TEMPLATE_TAG, MftComparer
+from sandtrace.parsers.container_inventory import classify
 from sandtrace.parsers import manager
 from sandtrace.parsers.interface import BaseParser
 
@@ -40,6 +43,7 @@ class ExtractionOptions:
     parser_options: dict = field(default_factory=dict)
     nested: str = "sandbox"  # which virtual disks to open: sandbox (Containers tree), all, none
     max_depth: int = 3  # disks inside disks inside disks
+    templates: bool = True  # keep base-layer template content (tagged sandbox_template)
 
 
 @dataclass
@@ -52,6 +56,7 @@ class ExtractionStats:
     per_data_type: Counter = field(default_factory=Counter)
     per_volume: Counter = field(default_factory=Counter)
     nested_sources: int = 0
+    template_event_data_skipped: int = 0
     collector: Counter = field(default_factory=Counter)
     started: float = field(default_factory=time.time)
 
@@ -105,6 +110,16 @@ class Extractor:
             self._progress(self.stats, "")
 
     def parse_target(self, target: FileTarget, source: Source | None = None) -> Iterator[EventData]:
+        template = source is not None and _is_template(target, source)
+        if template and not self.options.templates:
+            self.stats.template_event_data_skipped += 1
+            return
+        for data in self._parse_target(target, source):
+            if template and TEMPLATE_TAG not in data.tags:
+                data.tags.append(TEMPLATE_TAG)
+            yield data
+
+    def _parse_target(self, target: FileTarget, source: Source | None) -> Iterator[EventData]:
         names = set(self._all_targets)
         if not target.is_directory:
             names |= target.parsers & set(self.parsers)
@@ -135,7 +150,7 @@ class Extractor:
         if not location.endswith((".vhdx", ".vhd", ".avhdx")):
             return False
         try:
-            head = target.open_file_object().read(8)
+            head = target.read(8)
         except (dfvfs_errors.Error, OSError):
             return False
         return head.startswith(_VIRTUAL_DISK_SIGNATURES)
@@ -158,6 +173,10 @@ class Extractor:
             yield from self._count(iter([warning(str(exception), parser="nested_disk", provenance=target.provenance)]))
             return
         self.stats.nested_sources += 1
+        found = classify(target.location)
+        inner.all_template = bool(source.all_template or (found and found[0] in _TEMPLATE_ROLES))
+        if not inner.all_template:
+            inner.comparers = _parent_comparers(target, inner, self.options.vss)
         yield from self.run(inner)
 
     def _signature_matches(self, target: FileTarget) -> set[str]:
@@ -165,8 +184,7 @@ class Extractor:
         if not wanting:
             return set()
         try:
-            file_object = target.open_file_object()
-            head = file_object.read(_SIGNATURE_HEAD)
+            head = target.read(_SIGNATURE_HEAD)
         except (dfvfs_errors.Error, OSError):
             return set()
         return {
@@ -198,6 +216,44 @@ class Extractor:
             else:
                 self.stats.per_parser[data.parser] += 1
             yield data
+
+
+_TEMPLATE_ROLES = ("base_layer", "snapshot_template")
+
+
+def _is_template(target: FileTarget, source: Source) -> bool:
+    if source.all_template:
+        return True
+    comparer = source.comparers.get(target.volume.label)
+    return comparer is not None and comparer.unchanged(target.mft_entry)
+
+
+def _parent_comparers(target: FileTarget, inner: Source, vss: bool) -> dict:
+    """For a differencing disk: per inner volume, a comparer with the parent's volume."""
+    import pyvhdi
+    from dfvfs.resolver import resolver
+
+    try:
+        disk = pyvhdi.file()
+        disk.open_file_object(target.open_file_object())
+        parent_filename = disk.parent_filename if disk.parent_identifier else None
+        disk.close()
+        if not parent_filename:
+            return {}
+        file_system = resolver.Resolver.OpenFileSystem(target.path_spec)
+        parent_spec = vhdi_parents.find_parent(file_system, target.path_spec, parent_filename)
+        if parent_spec is None:
+            return {}
+        parent = open_nested(parent_spec, outer=inner, outer_label="parent", outer_display_name="parent", container=None, vss=False)
+    except (SourceError, dfvfs_errors.Error, OSError):
+        return {}
+    parents = {volume.label.split(">", 1)[1]: volume for volume in parent.volumes}
+    comparers = {}
+    for volume in inner.volumes:
+        match = parents.get(volume.label.split(">", 1)[-1])
+        if match is not None and volume.type_indicator == match.type_indicator == "NTFS":
+            comparers[volume.label] = MftComparer(volume.path_spec, match.path_spec)
+    return comparers
 
 
 def _one_line(exception: BaseException) -> str:

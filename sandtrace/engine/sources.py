@@ -83,6 +83,8 @@ class Source:
     nesting: tuple[str, ...] = ()  # display names of the disk files this source sits in
     container: dict[str, str] | None = None  # sandbox container GUID and path, when nested
     depth: int = 0
+    all_template: bool = False  # a base layer: everything in it is pristine template content
+    comparers: dict[str, Any] = field(default_factory=dict)  # volume label -> MftComparer with the parent disk
 
     @property
     def size(self) -> int:

@@ -87,9 +87,8 @@ class ContainerInventoryParser(BaseParser):
     def _disk(target: FileTarget) -> dict:
         """Disk model and parent, read from the VHD/VHDX headers with libvhdi."""
         disk = pyvhdi.file()
+        is_vhdx = target.read(8) == b"vhdxfile"
         file_object = target.open_file_object()
-        is_vhdx = file_object.read(8) == b"vhdxfile"
-        file_object.seek(0)
         try:
             disk.open_file_object(file_object)
         except OSError as exception:

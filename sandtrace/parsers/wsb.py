@@ -261,7 +261,7 @@ class WsbParser(BaseParser):
         size = file_entry.size or 0
         if size > MAX_SIZE:
             raise WsbError(f"too large for a .wsb file ({size} bytes, limit {MAX_SIZE}); not parsed")
-        data = file_entry.GetFileObject().read(MAX_SIZE + 1)
+        data = target.read(MAX_SIZE + 1)
         config = parse_config(data)
         values = config.attributes()
         values.update(
