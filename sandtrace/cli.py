@@ -47,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     extract.add_argument("--no-deleted", dest="deleted", action="store_false", help="do not look for deleted MFT records")
     extract.add_argument("--nested-disks", choices=("sandbox", "all", "none"), default="sandbox", help="virtual disks to open and parse inside: those in the Windows Sandbox Containers tree (default), every .vhd/.vhdx, or none")
     extract.add_argument("--max-depth", type=int, default=3, metavar="N", help="how deep disks inside disks are opened (default 3)")
+    extract.add_argument("--no-templates", dest="templates", action="store_false", help="leave out base-layer template content found in sandbox disks (otherwise tagged sandbox_template)")
     extract.add_argument("--timezone", default="UTC", help="time zone for the l2tcsv and dynamic outputs (default UTC)")
     extract.add_argument("--fields", help="dynamic output: comma-separated field list")
     extract.add_argument("--include-all", action="store_true", help="keep duplicate events (psort -a)")
@@ -155,6 +156,7 @@ def _extract(args: argparse.Namespace, err) -> int:
         extra_patterns=args.paths,
         nested=args.nested_disks,
         max_depth=args.max_depth,
+        templates=args.templates,
     )
     try:
         progress = _Progress(err, quiet=args.quiet)
