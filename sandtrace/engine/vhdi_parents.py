@@ -36,7 +36,9 @@ def register_triage_root(path: str) -> None:
     _TRIAGE_ROOTS.add(path.rstrip("/"))
 
 
-def parent_candidates(child_location: str, parent_filename: str, type_indicator: str) -> list[str]:
+def parent_candidates(
+    child_location: str, parent_filename: str, type_indicator: str, relative_path: str | None = None
+) -> list[str]:
     """Locations to try for a parent, most specific first."""
     separator = "\\" if type_indicator in (dfvfs_definitions.TYPE_INDICATOR_NTFS,) else "/"
     candidates = []
@@ -50,16 +52,47 @@ def parent_candidates(child_location: str, parent_filename: str, type_indicator:
             if child_location.startswith(root + "/"):
                 candidates.append(root + name[2:].replace("\\", "/"))
     directory = child_location.rsplit(separator, 1)[0] if separator in child_location else ""
-    candidates.append(f"{directory}{separator}{name.rsplit(chr(92), 1)[-1]}")
+    if relative_path:
+        candidates.append(_join(directory, relative_path, separator))
+    if name:
+        candidates.append(f"{directory}{separator}{name.rsplit(chr(92), 1)[-1]}")
     return list(dict.fromkeys(candidates))
 
 
-def find_parent(file_system, path_spec, parent_filename: str):
+def _join(directory: str, relative: str, separator: str) -> str:
+    """``directory`` + a Windows relative path with ``.`` and ``..`` resolved."""
+    parts = [p for p in directory.split(separator) if p]
+    for part in relative.replace("/", "\\").split("\\"):
+        if part in ("", "."):
+            continue
+        if part == "..":
+            if parts:
+                parts.pop()
+        else:
+            parts.append(part)
+    return separator + separator.join(parts)
+
+
+def relative_parent_path(file_object) -> str | None:
+    """The parent locator's relative_path, which libvhdi does not read."""
+    from sandtrace.engine import vhdx
+
+    def read_at(offset: int, size: int) -> bytes:
+        file_object.seek(offset)
+        return file_object.read(size)
+
+    try:
+        return vhdx.describe(read_at)["parent_locator"].get("relative_path")
+    except (vhdx.VhdxError, OSError, ValueError, Exception):  # noqa: BLE001 - a hint, never fatal
+        return None
+
+
+def find_parent(file_system, path_spec, parent_filename: str | None, relative_path: str | None = None):
     """The path spec of an existing parent for the VHDI file at ``path_spec``, or None."""
     location = getattr(path_spec, "location", None)
-    if not location or not parent_filename:
+    if not location or not (parent_filename or relative_path):
         return None
-    for candidate in parent_candidates(location, parent_filename, path_spec.type_indicator):
+    for candidate in parent_candidates(location, parent_filename or "", path_spec.type_indicator, relative_path):
         kwargs = path_spec_factory.Factory.GetProperties(path_spec)
         for key in ("mft_entry", "mft_attribute", "inode"):
             kwargs.pop(key, None)  # those name the child's record, not the parent's
@@ -79,7 +112,10 @@ class SandboxAwareVHDIFile(vhdi_file_io.VHDIFile):
     """dfVFS's VHDI file object with sandbox-aware parent resolution."""
 
     def _OpenParentFile(self, file_system, path_spec, vhdi_file):
-        parent_spec = find_parent(file_system, path_spec, vhdi_file.parent_filename or "")
+        relative = None
+        if not vhdi_file.parent_filename:
+            relative = relative_parent_path(resolver.Resolver.OpenFileObject(path_spec, resolver_context=self._resolver_context))
+        parent_spec = find_parent(file_system, path_spec, vhdi_file.parent_filename, relative)
         if parent_spec is None:
             return
         file_object = resolver.Resolver.OpenFileObject(parent_spec, resolver_context=self._resolver_context)
