@@ -45,8 +45,11 @@ def build_parser() -> argparse.ArgumentParser:
     extract.add_argument("--paths", action="append", default=[], metavar="PATTERN", help="extra path pattern to timeline (case-insensitive, * ? and **), repeatable")
     extract.add_argument("--no-vss", dest="vss", action="store_false", help="skip volume shadow copies")
     extract.add_argument("--no-deleted", dest="deleted", action="store_false", help="do not look for deleted MFT records")
+    extract.add_argument("--evtx-backend", choices=("pyevtx-rs", "python-evtx"), default="pyevtx-rs", help="EVTX decoder (default pyevtx-rs; python-evtx is pure Python and slower)")
+    extract.add_argument("--evtx-anywhere", action="store_true", help="parse .evtx files anywhere, not only under Windows\\System32\\winevt\\Logs")
     extract.add_argument("--nested-disks", choices=("sandbox", "all", "none"), default="sandbox", help="virtual disks to open and parse inside: those in the Windows Sandbox Containers tree (default), every .vhd/.vhdx, or none")
     extract.add_argument("--max-depth", type=int, default=3, metavar="N", help="how deep disks inside disks are opened (default 3)")
+    extract.add_argument("--carve", action="store_true", help="search NTFS free space for deleted sandbox disks (VHDX) and parse what can be rebuilt; reads every free cluster")
     extract.add_argument("--no-templates", dest="templates", action="store_false", help="leave out base-layer template content found in sandbox disks (otherwise tagged sandbox_template)")
     extract.add_argument("--timezone", default="UTC", help="time zone for the l2tcsv and dynamic outputs (default UTC)")
     extract.add_argument("--fields", help="dynamic output: comma-separated field list")
@@ -157,6 +160,7 @@ def _extract(args: argparse.Namespace, err) -> int:
         nested=args.nested_disks,
         max_depth=args.max_depth,
         templates=args.templates,
+        parser_options={"evtx_backend": args.evtx_backend, "evtx_anywhere": args.evtx_anywhere},
     )
     try:
         progress = _Progress(err, quiet=args.quiet)
@@ -199,6 +203,7 @@ def _extract(args: argparse.Namespace, err) -> int:
         raise
     finally:
         progress.stop()
+        extractor.close()
 
     run.finish(extractor.stats, timeliner, writer, output, args.format)
     try:

@@ -8,6 +8,7 @@ event stream, and the run goes on with everything else.
 from __future__ import annotations
 
 import re
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -16,8 +17,11 @@ from dataclasses import dataclass, field
 from dfvfs.lib import errors as dfvfs_errors
 
 from sandtrace.engine.collection import Collector, FileTarget, PathPattern, Request
-from sandtrace.engine.events import WARNING_DATA_TYPE, EventData, warning
-from sandtrace.engine import vhdi_parents
+from sandtrace.engine.events import WARNING_DATA_TYPE, EventData, Provenance, warning
+from dfvfs.lib import definitions as dfvfs_definitions
+from dfvfs.path import factory as path_spec_factory
+
+from sandtrace.engine import carving, display, vhdi_parents
 from sandtrace.engine.sources import Source, SourceError, open_nested
 from sandtrace.engine.templates import TEMPLATE_TAG, MftComparer
 from sandtrace.parsers.container_inventory import classify
@@ -44,6 +48,7 @@ class ExtractionOptions:
     nested: str = "sandbox"  # which virtual disks to open: sandbox (Containers tree), all, none
     max_depth: int = 3  # disks inside disks inside disks
     templates: bool = True  # keep base-layer template content (tagged sandbox_template)
+    carve: bool = False  # search NTFS free space for deleted VHDX disks (reads all free clusters)
 
 
 @dataclass
@@ -76,6 +81,7 @@ class Extractor:
         self._requests = self._build_requests()
         self._all_targets = [n for n, p in self.parsers.items() if p.ALL_TARGETS]
         self._by_signature = [n for n, p in self.parsers.items() if p.SIGNATURES]
+        self._scratch_directory: tempfile.TemporaryDirectory | None = None
 
     def _build_requests(self) -> list[Request]:
         requests = []
@@ -106,6 +112,8 @@ class Extractor:
             yield from self._count(iter(collector.warnings))
             for target in nested:
                 yield from self._run_nested(source, target)
+            if self.options.carve and volume.type_indicator == "NTFS" and source.depth == 0:
+                yield from self._carve(source, volume)
         if self._progress and source.depth == 0:
             self._progress(self.stats, "")
 
@@ -205,7 +213,49 @@ class Extractor:
         if source is not None and source.container:
             for key, value in source.container.items():
                 data.values.setdefault(key, value)
+        if source is not None:
+            data.tags.extend(tag for tag in source.tags if tag not in data.tags)
         return data
+
+    # -- carving -------------------------------------------------------------------
+
+    def _carve(self, source: Source, volume) -> Iterator[EventData]:
+        """Sandbox disks rebuilt from the volume's free clusters, then parsed."""
+        directory = self._scratch()
+        for found in carving.carve_volume(volume, directory):
+            location = volume.display_prefix + "\\$Unallocated"
+            provenance = Provenance(source=source.path, volume=volume.label, path_spec=volume.path_spec,
+                                    display_name=display.nested_display_name(source.nesting, location))
+            if isinstance(found, str):
+                yield from self._count(iter([warning(found, parser="carve_vhdx", provenance=provenance)]))
+                continue
+            name = f"{location}@{found.volume_offset:#x}"
+            provenance.display_name = display.nested_display_name(source.nesting, name)
+            yield from self._count(iter([_carved_disk_data(found, provenance)]))
+            if not found.blocks_present:
+                continue
+            spec = path_spec_factory.Factory.NewPathSpec(dfvfs_definitions.TYPE_INDICATOR_OS, location=found.raw_path)
+            try:
+                inner = open_nested(spec, outer=source, outer_label=f"{volume.label}@{found.volume_offset:#x}",
+                                    outer_display_name=provenance.display_name, container=None,
+                                    vss=False, wrap_vhdi=False)
+            except SourceError as exception:
+                yield from self._count(iter([warning(str(exception), parser="carve_vhdx", provenance=provenance)]))
+                continue
+            inner.tags = ["carved"]
+            self.stats.nested_sources += 1
+            yield from self.run(inner)
+
+    def _scratch(self) -> str:
+        if self._scratch_directory is None:
+            self._scratch_directory = tempfile.TemporaryDirectory(prefix="sandtrace-carved-")
+        return self._scratch_directory.name
+
+    def close(self) -> None:
+        """Removes rebuilt disks; call once the events have been written."""
+        if self._scratch_directory is not None:
+            self._scratch_directory.cleanup()
+            self._scratch_directory = None
 
     def _count(self, stream: Iterator[EventData]) -> Iterator[EventData]:
         for data in stream:
@@ -219,6 +269,27 @@ class Extractor:
 
 
 _TEMPLATE_ROLES = ("base_layer", "snapshot_template")
+
+
+def _carved_disk_data(found: carving.CarvedDisk, provenance: Provenance) -> EventData:
+    info = found.info
+    recoverable = len(found.blocks_present) + len(found.blocks_missing)
+    values = {
+        "volume_offset": found.volume_offset,
+        "virtual_size": info["virtual_size"],
+        "block_size": info["block_size"],
+        "disk_identifier": str(info["disk_id"]) if info["disk_id"] else None,
+        "data_write_identifier": str(info["data_write_guid"]),
+        "has_parent": info["has_parent"],
+        "parent_locator": dict(info["parent_locator"]) or None,
+        "blocks_total": found.blocks_total,
+        "blocks_written": recoverable,
+        "blocks_present": len(found.blocks_present),
+        "blocks_missing": found.blocks_missing or None,
+        "recovered_fraction": round(len(found.blocks_present) / recoverable, 4) if recoverable else 0.0,
+    }
+    return EventData("windows:sandbox:carved_disk", {k: v for k, v in values.items() if v is not None},
+                     parser="carve_vhdx", provenance=provenance, tags=["carved"])
 
 
 def _is_template(target: FileTarget, source: Source) -> bool:

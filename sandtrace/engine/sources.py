@@ -84,6 +84,7 @@ class Source:
     container: dict[str, str] | None = None  # sandbox container GUID and path, when nested
     depth: int = 0
     all_template: bool = False  # a base layer: everything in it is pristine template content
+    tags: list[str] = field(default_factory=list)  # labels for every event from this source (e.g. carved)
     comparers: dict[str, Any] = field(default_factory=dict)  # volume label -> MftComparer with the parent disk
 
     @property
@@ -336,13 +337,18 @@ def open_nested(
     outer_display_name: str,
     container: dict[str, str] | None,
     vss: bool = True,
+    wrap_vhdi: bool = True,
 ) -> Source:
     """Opens a virtual disk file found inside a source as a source of its own.
 
     Nesting is just a longer path spec chain (``… NTFS \\x.vhdx | VHDI | NTFS``):
     the same collector and parsers then run inside it. Raises SourceError.
     """
-    spec = path_spec_factory.Factory.NewPathSpec(dfvfs_definitions.TYPE_INDICATOR_VHDI, parent=disk_path_spec)
+    spec = (
+        path_spec_factory.Factory.NewPathSpec(dfvfs_definitions.TYPE_INDICATOR_VHDI, parent=disk_path_spec)
+        if wrap_vhdi
+        else disk_path_spec
+    )
     try:
         base_path_specs = _Scanner().ScanPathSpec(spec, scanner_options(vss))
     except (dfvfs_errors.Error, OSError, RuntimeError) as exception:
