@@ -108,6 +108,10 @@ class FileTarget:
         file_object.seek(0)
         return file_object
 
+    def volume_file_object(self):
+        """The bytes of the volume the file lies on (for parsers that read file-system metadata)."""
+        return resolver.Resolver.OpenFileObject(self.volume.path_spec.parent)
+
     def read(self, size: int) -> bytes:
         """Up to ``size`` bytes from the start of the file."""
         return self.open_file_object().read(size)

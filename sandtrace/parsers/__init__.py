@@ -1,3 +1,9 @@
-"""Format parsers; importing this package registers every one of them."""
+"""Format parsers; importing this package registers every one of them.
 
-from sandtrace.parsers import container_inventory, filestat, wsb  # noqa: F401
+One import per line, so that adding a parser never rewrites another's line.
+"""
+
+from sandtrace.parsers import container_inventory  # noqa: F401
+from sandtrace.parsers import filestat  # noqa: F401
+from sandtrace.parsers import usnjrnl  # noqa: F401
+from sandtrace.parsers import wsb  # noqa: F401
