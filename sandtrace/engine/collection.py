@@ -124,6 +124,7 @@ class Request:
     parser: str
     patterns: list[PathPattern]
     deleted: bool = True
+    nested_only: bool = False
 
 
 class Collector:

@@ -21,7 +21,7 @@ from sandtrace.engine.events import WARNING_DATA_TYPE, EventData, Provenance, wa
 from dfvfs.lib import definitions as dfvfs_definitions
 from dfvfs.path import factory as path_spec_factory
 
-from sandtrace.engine import carving, display, vhdi_parents
+from sandtrace.engine import carving, display, layers, vhdi_parents
 from sandtrace.engine.sources import Source, SourceError, open_nested
 from sandtrace.engine.templates import TEMPLATE_TAG, MftComparer
 from sandtrace.parsers.container_inventory import classify
@@ -82,6 +82,7 @@ class Extractor:
         self._all_targets = [n for n, p in self.parsers.items() if p.ALL_TARGETS]
         self._by_signature = [n for n, p in self.parsers.items() if p.SIGNATURES]
         self._scratch_directory: tempfile.TemporaryDirectory | None = None
+        layers.clear()
 
     def _build_requests(self) -> list[Request]:
         requests = []
@@ -92,13 +93,16 @@ class Extractor:
             if parser.ALL_TARGETS:
                 texts += self.options.extra_patterns
             if texts:
-                requests.append(Request(name, [PathPattern(t) for t in texts], deleted=parser.WANTS_DELETED))
+                requests.append(
+                    Request(name, [PathPattern(t) for t in texts], deleted=parser.WANTS_DELETED, nested_only=parser.NESTED_ONLY)
+                )
         return requests
 
     def run(self, source: Source) -> Iterator[EventData]:
         """Event data of every volume of ``source``, warnings included, nested disks too."""
+        requests = [r for r in self._requests if source.depth > 0 or not r.nested_only]
         for volume in source.volumes:
-            collector = Collector(self._requests, deleted=self.options.deleted)
+            collector = Collector(requests, deleted=self.options.deleted)
             nested = []
             for target in collector.collect(source, volume):
                 self.stats.files += 1
@@ -110,7 +114,8 @@ class Extractor:
                     self._progress(self.stats, target.provenance.display_name)
             self.stats.collector.update(collector.stats)
             yield from self._count(iter(collector.warnings))
-            for target in nested:
+            # Base layers first: placeholders in sandbox disks resolve against them.
+            for target in sorted(nested, key=lambda t: (classify(t.location) or ("",))[0] != "base_layer"):
                 yield from self._run_nested(source, target)
             if self.options.carve and volume.type_indicator == "NTFS" and source.depth == 0:
                 yield from self._carve(source, volume)
@@ -172,7 +177,7 @@ class Extractor:
             inner = open_nested(
                 target.path_spec,
                 outer=source,
-                outer_label=target.volume.label,
+                outer_label=_disk_label(target),
                 outer_display_name=target.provenance.display_name,
                 container=source.container or container,  # a disk inside a sandbox disk keeps the sandbox's
                 vss=self.options.vss,
@@ -183,6 +188,9 @@ class Extractor:
         self.stats.nested_sources += 1
         found = classify(target.location)
         inner.all_template = bool(source.all_template or (found and found[0] in _TEMPLATE_ROLES))
+        if found and found[0] == "base_layer" and found[2]:
+            for volume in inner.volumes:
+                layers.register(found[2], volume)
         if not inner.all_template:
             inner.comparers = _parent_comparers(target, inner, self.options.vss)
         yield from self.run(inner)
@@ -290,6 +298,13 @@ def _carved_disk_data(found: carving.CarvedDisk, provenance: Provenance) -> Even
     }
     return EventData("windows:sandbox:carved_disk", {k: v for k, v in values.items() if v is not None},
                      parser="carve_vhdx", provenance=provenance, tags=["carved"])
+
+
+def _disk_label(target: FileTarget) -> str:
+    """A volume label for a disk file: unique per file, readable (``p2>sandbox.vhdx@95``)."""
+    name = target.location.rsplit("\\", 1)[-1]
+    where = f"@{target.mft_entry}" if target.mft_entry is not None else ""
+    return f"{target.volume.label}>{name}{where}"
 
 
 def _is_template(target: FileTarget, source: Source) -> bool:

@@ -7,3 +7,5 @@ from sandtrace.parsers import container_inventory  # noqa: F401
 from sandtrace.parsers import filestat  # noqa: F401
 from sandtrace.parsers import usnjrnl  # noqa: F401
 from sandtrace.parsers import wsb  # noqa: F401
+from sandtrace.parsers import psreadline  # noqa: F401
+from sandtrace.parsers import wci_placeholder  # noqa: F401

@@ -44,6 +44,7 @@ class BaseParser:
     WANTS_DELETED: ClassVar[bool] = True  # also parse unallocated MFT records
     ALL_TARGETS: ClassVar[bool] = False  # runs on every collected file (filestat)
     WANTS_DIRECTORIES: ClassVar[bool] = False  # also given the folders its patterns match
+    NESTED_ONLY: ClassVar[bool] = False  # only inside disks found in the evidence (sandbox disks)
 
     _plugin_classes: ClassVar[dict[str, type[BasePlugin]]]
 
