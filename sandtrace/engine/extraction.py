@@ -102,7 +102,8 @@ class Extractor:
         """Event data of every volume of ``source``, warnings included, nested disks too."""
         requests = [r for r in self._requests if source.depth > 0 or not r.nested_only]
         for volume in source.volumes:
-            collector = Collector(requests, deleted=self.options.deleted)
+            volume_requests = _rooted_in_layer(requests) if source.depth and _is_layer(volume) else requests
+            collector = Collector(volume_requests, deleted=self.options.deleted)
             nested = []
             for target in collector.collect(source, volume):
                 self.stats.files += 1
@@ -191,6 +192,10 @@ class Extractor:
         if found and found[0] == "base_layer" and found[2]:
             for volume in inner.volumes:
                 layers.register(found[2], volume)
+        if not target.is_allocated:
+            inner.tags = ["recovered_deleted"]
+        if found and found[0] == "sandbox_disk":
+            yield from self._count(iter([_expected_absence(target, inner)]))
         if not inner.all_template:
             inner.comparers = _parent_comparers(target, inner, self.options.vss)
         yield from self.run(inner)
@@ -300,6 +305,46 @@ def _carved_disk_data(found: carving.CarvedDisk, provenance: Provenance) -> Even
                      parser="carve_vhdx", provenance=provenance, tags=["carved"])
 
 
+def _is_layer(volume) -> bool:
+    """A container layer keeps the OS under ``\\Files`` and its hives under ``\\Hives``."""
+    from dfvfs.resolver import resolver
+
+    for name in ("\\Files", "\\Hives"):
+        spec = path_spec_factory.Factory.NewPathSpec(volume.type_indicator, location=name, parent=volume.path_spec.parent)
+        try:
+            if resolver.Resolver.OpenFileEntry(spec) is None:
+                return False
+        except (dfvfs_errors.Error, OSError):
+            return False
+    return True
+
+
+def _rooted_in_layer(requests: list[Request]) -> list[Request]:
+    """The same requests, each anchored pattern also looked for under ``\\Files``."""
+    rooted = []
+    for request in requests:
+        patterns = list(request.patterns)
+        patterns += [PathPattern("\\Files" + p.text) for p in request.patterns if p.anchored]
+        rooted.append(Request(request.parser, patterns, deleted=request.deleted, nested_only=request.nested_only))
+    return rooted
+
+
+def _expected_absence(target: FileTarget, inner: Source) -> EventData:
+    """Said once per sandbox disk: what the guest never records is not a finding."""
+    return EventData(
+        "windows:sandbox:expected_absence",
+        {
+            "absent_artifacts": ["Prefetch", "SRUM"],
+            "explanation": "Windows Sandbox guests keep no Prefetch and no SRUM (ITOCHU, DOMAIN.md section 5 [S]); "
+            "their absence inside this disk is expected, not a finding",
+            **(inner.container or {}),
+        },
+        parser="nested_disk",
+        provenance=target.provenance,
+        tags=list(inner.tags),
+    )
+
+
 def _disk_label(target: FileTarget) -> str:
     """A volume label for a disk file: unique per file, readable (``p2>sandbox.vhdx@95``)."""
     name = target.location.rsplit("\\", 1)[-1]
@@ -333,10 +378,10 @@ def _parent_comparers(target: FileTarget, inner: Source, vss: bool) -> dict:
         parent = open_nested(parent_spec, outer=inner, outer_label="parent", outer_display_name="parent", container=None, vss=False)
     except (SourceError, dfvfs_errors.Error, OSError):
         return {}
-    parents = {volume.label.split(">", 1)[1]: volume for volume in parent.volumes}
+    parents = {volume.label.rsplit(">", 1)[-1]: volume for volume in parent.volumes}
     comparers = {}
     for volume in inner.volumes:
-        match = parents.get(volume.label.split(">", 1)[-1])
+        match = parents.get(volume.label.rsplit(">", 1)[-1])
         if match is not None and volume.type_indicator == match.type_indicator == "NTFS":
             comparers[volume.label] = MftComparer(volume.path_spec, match.path_spec)
     return comparers
