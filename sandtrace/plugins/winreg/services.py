@@ -1,0 +1,48 @@
+"""The services Windows Sandbox runs on, as plaso's ``windows:registry:service``.
+
+Container Manager (CmService) is created with the feature [S] (TRR, citing
+Check Point); the Hyper-V compute, network and host services it needs are
+checked too [I]; CExecSvc runs *inside* a sandbox [C] (LloydLabs/wsb-detect);
+wcifs and bindflt are the filter drivers behind the base layer's placeholders
+and mapped folders [I]. DOMAIN.md §3, §4. The key's last-written time is the
+one date; in the feature's services it is usually when the feature was
+installed or the service last reconfigured.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from sandtrace.engine.events import EventData
+from sandtrace.parsers.winreg import WinRegistryParser, WinRegistryPlugin
+from sandtrace.plugins.winreg import event
+
+SERVICES = ("CmService", "vmcompute", "hns", "HvHost", "vmms", "CExecSvc", "wcifs", "bindflt")
+_SERVICES_KEY = "HKEY_LOCAL_MACHINE\\System\\CurrentControlSet\\Services"
+_SHOWN_APART = ("ErrorControl", "ImagePath", "ObjectName", "Start", "Type")
+
+
+class SandboxServicesPlugin(WinRegistryPlugin):
+    NAME = "windows_services"
+    DATA_FORMAT = "Windows Sandbox and Hyper-V container services"
+    DATA_TYPES = ("windows:registry:service",)
+    KEY_PATHS = tuple(f"{_SERVICES_KEY}\\{name}" for name in SERVICES)
+
+    def parse_key(self, key, hive) -> Iterator[EventData]:
+        parameters = key.subkey("Parameters")
+        yield event(
+            "windows:registry:service",
+            error_control=key.value("ErrorControl"),
+            image_path=key.value("ImagePath"),
+            key_path=key.path,
+            last_written_time=key.last_written_time,
+            name=key.name,
+            object_name=key.value("ObjectName"),
+            service_dll=parameters.value("ServiceDll") if parameters else None,
+            service_type=key.value("Type"),
+            start_type=key.value("Start"),
+            values=key.plaso_values(skip=_SHOWN_APART),
+        )
+
+
+WinRegistryParser.register_plugin(SandboxServicesPlugin)
