@@ -67,6 +67,33 @@ def _ntfs_path_hints(values: dict[str, Any]) -> None:
         values["path_hints"] = ";".join(values["path_hints"])
 
 
+@custom_helper("windows_registry_values")
+def _windows_registry_values(values: dict[str, Any]) -> None:
+    """Registry values as plaso writes them: ``name: [REG_SZ] data, …`` sorted by name."""
+    entries = values.get("values")
+    if isinstance(entries, str):
+        return
+    if not entries:
+        values["values"] = "(empty)"
+        return
+    parts = []
+    for entry in sorted(entries, key=lambda e: _registry_value_tuple(e)):
+        name, data_type, data = _registry_value_tuple(entry)
+        if not data:
+            data = "(empty)"
+        elif isinstance(data, bytes):
+            data = f"({len(data):d} bytes)"
+        parts.append(f"{name or '(default)'}: [{data_type}] {data!s}")
+    values["values"] = ", ".join(parts)
+
+
+def _registry_value_tuple(entry: Any) -> tuple:
+    if isinstance(entry, Mapping):
+        return (entry.get("name") or "", entry.get("data_type") or "", entry.get("data"))
+    name, data_type, data = entry
+    return (name or "", data_type or "", data)
+
+
 def _boolean_helper(spec: Mapping[str, Any]) -> Helper:
     source, target = spec["input_attribute"], spec["output_attribute"]
     if_true, if_false = spec.get("value_if_true"), spec.get("value_if_false")
