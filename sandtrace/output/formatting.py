@@ -87,6 +87,35 @@ def _windows_registry_values(values: dict[str, Any]) -> None:
     values["values"] = ", ".join(parts)
 
 
+@custom_helper("windows_prefetch_path_hints")
+def _prefetch_path_hints(values: dict[str, Any]) -> None:
+    if values.get("path_hints"):
+        values["path_hints"] = "; ".join(values["path_hints"])
+
+
+@custom_helper("windows_prefetch_volumes_string")
+def _prefetch_volumes_string(values: dict[str, Any]) -> None:
+    serials = values.get("volume_serial_numbers") or []
+    devices = values.get("volume_device_paths") or []
+    parts = []
+    for index in range(values.get("number_of_volumes") or 0):
+        serial = f"0x{serials[index]:08X}" if index < len(serials) else "UNKNOWN"
+        device = devices[index] if index < len(devices) else "UNKNOWN"
+        parts.append(f"volume: {index + 1:d} [serial number: {serial}, device path: {device}]")
+    if parts:
+        values["volumes_string"] = ", ".join(parts)
+
+
+@custom_helper("windows_shortcut_linked_path")
+def _shortcut_linked_path(values: dict[str, Any]) -> None:
+    linked = values.get("local_path") or values.get("network_path")
+    if not linked and values.get("relative_path"):
+        linked = values["relative_path"]
+        if values.get("working_directory"):
+            linked = "\\".join([values["working_directory"], linked])
+    values["linked_path"] = linked or "Unknown"
+
+
 def _registry_value_tuple(entry: Any) -> tuple:
     if isinstance(entry, Mapping):
         return (entry.get("name") or "", entry.get("data_type") or "", entry.get("data"))
