@@ -36,6 +36,7 @@ import time
 from typing import Callable, Optional, Union
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(1, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # for test_images.*
 import ntfs_raw  # noqa: E402  (a sibling build helper, not a package)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -800,13 +801,25 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--output-dir", default=HERE)
     parser.add_argument("--keep-raw", metavar="PATH",
-                        help="also keep the raw disk here (not for git)")
+                        help="also keep the raw disk(s) here (not for git); with --target all, "
+                             "PATH gets a .foundation/.host suffix")
+    parser.add_argument("--target", choices=("all", "foundation", "host"), default="all",
+                        help="which image to build (default: all)")
     args = parser.parse_args()
     check_environment()
-    truth = build(FOUNDATION, args.output_dir, args.keep_raw)
-    print("%s: raw md5 %s sha1 %s, %d files, %d expected events" % (
-        truth["image"]["name"], truth["image"]["md5"], truth["image"]["sha1"],
-        len(truth["files"]), len(truth["expected_events"])))
+    if args.target in ("all", "foundation"):
+        keep = args.keep_raw and (args.keep_raw + ".foundation" if args.target == "all" else args.keep_raw)
+        truth = build(FOUNDATION, args.output_dir, keep)
+        print("%s: raw md5 %s sha1 %s, %d files, %d expected events" % (
+            truth["image"]["name"], truth["image"]["md5"], truth["image"]["sha1"],
+            len(truth["files"]), len(truth["expected_events"])))
+    if args.target in ("all", "host"):
+        import build_host  # noqa: E402  (the host scenario; imports this module as "build")
+        keep = args.keep_raw and (args.keep_raw + ".host" if args.target == "all" else args.keep_raw)
+        truth = build_host.build_host(args.output_dir, keep)
+        print("%s: raw md5 %s sha1 %s, %d files, %d artifacts, %d expected events" % (
+            truth["image"]["name"], truth["image"]["md5"], truth["image"]["sha1"],
+            len(truth["files"]), len(truth["artifacts"]), sum(truth["event_counts"].values())))
 
 
 if __name__ == "__main__":
