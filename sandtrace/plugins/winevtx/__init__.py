@@ -1,0 +1,1 @@
+"""Plugins of the ``winevtx`` parser: they read records the parser has decoded."""
