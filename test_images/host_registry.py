@@ -172,7 +172,7 @@ def _appx(hive: Hive) -> list[dict]:
     hive.key(f"{base}\\{ALICE_SID}\\{SANDBOX_APPX}", APPX_INSTALLED)
     return [artifact("host-appx-registration", "registry", f"{HKLM_SOFTWARE}\\{base}\\Applications\\{SANDBOX_APPX}",
                      "DOMAIN.md §2 wsb.exe CLI (Store app)", "I", [
-                         event("windows:sandbox:appx", APPX_INSTALLED, "Content Modification Time",
+                         event("windows:sandbox:appx_package", APPX_INSTALLED, "Content Modification Time",
                                package_full_name=SANDBOX_APPX, package_family_name="MicrosoftWindows.WindowsSandbox_cw5n1h2txyewy",
                                user_sid=ALICE_SID, manifest_path=manifest)], hive="SOFTWARE",
                      note="the package name is [C]; the AppxAllUserStore layout and version are [I]")]

@@ -285,7 +285,7 @@ def host_files() -> list[HostFile]:
     task_path = "\\Windows\\System32\\Tasks" + TASK_PATH
     files.append(HostFile(task_path, TASK_XML, task_t, artifacts=[artifact(
         "host-task-xml", "task_xml", task_path, "DOMAIN.md §3 (SYSTEM task running WindowsSandbox.exe)", "I", [
-            event("windows:sandbox:scheduled_task", ft("2025-01-14 06:15:00"), "Creation Time",
+            event("windows:sandbox:scheduled_task", ft("2025-01-14 06:15:00"), "Registration Time",
                   task_path=TASK_PATH, command="C:\\Windows\\System32\\WindowsSandbox.exe",
                   arguments=UPDATE_WSB_PATH, user_id="S-1-5-18", trigger="BootTrigger")])],
         note="Task Scheduler XML (UTF-16 LE with BOM)"))

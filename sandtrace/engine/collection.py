@@ -130,9 +130,10 @@ class Request:
 class Collector:
     """Finds the targets of a set of requests on one volume."""
 
-    def __init__(self, requests: Iterable[Request], deleted: bool = True) -> None:
+    def __init__(self, requests: Iterable[Request], deleted: bool = True, report_corrupt: bool = True) -> None:
         self.requests = list(requests)
         self.deleted = deleted
+        self.report_corrupt = report_corrupt  # False on a second pass over a volume: said once already
         self.warnings: list[EventData] = []
         self.stats = {"directories_listed": 0, "mft_entries_scanned": 0}
         self._corrupt_entries: set[int] = set()
@@ -207,7 +208,7 @@ class Collector:
                     self.warnings.append(warning(f"cannot open {location}: {exception}", provenance=_provenance(source, volume, spec)))
                     continue
                 if child is not None:
-                    yield child, child.name
+                    yield self._as_named_on_disk(child, base, volume), child.name
             return
         self.stats["directories_listed"] += 1
         if volume.type_indicator == _NTFS:
@@ -221,6 +222,30 @@ class Collector:
             self.warnings.append(
                 warning(f"cannot list directory {location}: {_short(exception)}", provenance=_provenance(source, volume, directory.path_spec))
             )
+
+    @staticmethod
+    def _as_named_on_disk(child, base: str, volume: Volume):
+        """The entry under its name as stored, not as the pattern spelled it.
+
+        NTFS looks names up without regard to case, so a pattern's ``NTUSER.DAT``
+        opens ``ntuser.dat``; the path spec (and so the display name) must
+        carry the name on disk.
+        """
+        try:
+            fsntfs_entry = child.GetNTFSFileEntry()
+            name = fsntfs_entry.name
+            if not name or child.path_spec.location.rsplit("\\", 1)[-1] == name:
+                return child
+            spec = path_spec_factory.Factory.NewPathSpec(
+                _NTFS,
+                location=base.rstrip("\\") + "\\" + name,
+                mft_entry=fsntfs_entry.file_reference & 0xFFFFFFFFFFFF,
+                mft_attribute=fsntfs_entry.name_attribute_index,
+                parent=volume.path_spec.parent,
+            )
+            return resolver.Resolver.OpenFileEntry(spec) or child
+        except (dfvfs_errors.Error, OSError, AttributeError, TypeError):
+            return child
 
     def _ntfs_children(self, source, volume, directory):
         """Children one index entry at a time: a corrupt child costs only itself.
@@ -334,7 +359,7 @@ class Collector:
                 entry = ntfs.get_file_entry(index)
                 allocated = entry.is_allocated()
             except OSError as exception:
-                if index not in self._corrupt_entries:
+                if self.report_corrupt and index not in self._corrupt_entries:
                     self.warnings.append(
                         warning(
                             f"MFT entry {index} is corrupt: {_short(exception)}",

@@ -82,6 +82,7 @@ class Extractor:
         self._all_targets = [n for n, p in self.parsers.items() if p.ALL_TARGETS]
         self._by_signature = [n for n, p in self.parsers.items() if p.SIGNATURES]
         self._scratch_directory: tempfile.TemporaryDirectory | None = None
+        self._disks_seen: dict[tuple, str] = {}  # VHDX identity -> display name of the copy parsed
         layers.clear()
 
     def _build_requests(self) -> list[Request]:
@@ -103,18 +104,16 @@ class Extractor:
         requests = [r for r in self._requests if source.depth > 0 or not r.nested_only]
         for volume in source.volumes:
             volume_requests = _rooted_in_layer(requests) if source.depth and _is_layer(volume) else requests
-            collector = Collector(volume_requests, deleted=self.options.deleted)
-            nested = []
-            for target in collector.collect(source, volume):
-                self.stats.files += 1
-                self.stats.per_volume[volume.label] += 1
-                yield from self._count(self.parse_target(target, source))
-                if self._is_nested_disk(target, source):
-                    nested.append(target)
-                if self._progress and self.stats.files % 25 == 0:
-                    self._progress(self.stats, target.provenance.display_name)
-            self.stats.collector.update(collector.stats)
-            yield from self._count(iter(collector.warnings))
+            nested: list[FileTarget] = []
+            seen: set[int] = set()
+            mapped: set[str] = set()
+            yield from self._collect(source, volume, volume_requests, nested, seen, mapped)
+            if mapped and "filestat" in self.parsers and volume.type_indicator != "OS":
+                # Host folders a .wsb maps: what the sandbox wrote there persists on the host.
+                patterns = [PathPattern(folder) for folder in sorted(mapped)]
+                patterns += [PathPattern(folder + "\\**") for folder in sorted(mapped)]
+                second = [Request("filestat", patterns, deleted=True)]
+                yield from self._collect(source, volume, second, nested, seen, set(), tag="wsb_mapped_folder")
             # Base layers first: placeholders in sandbox disks resolve against them.
             for target in sorted(nested, key=lambda t: (classify(t.location) or ("",))[0] != "base_layer"):
                 yield from self._run_nested(source, target)
@@ -122,6 +121,28 @@ class Extractor:
                 yield from self._carve(source, volume)
         if self._progress and source.depth == 0:
             self._progress(self.stats, "")
+
+    def _collect(self, source, volume, requests, nested, seen, mapped, tag: str | None = None) -> Iterator[EventData]:
+        collector = Collector(requests, deleted=self.options.deleted, report_corrupt=tag is None)
+        for target in collector.collect(source, volume):
+            key = target.mft_entry if target.mft_entry is not None else target.location
+            if tag and key in seen:
+                continue
+            seen.add(key)
+            self.stats.files += 1
+            self.stats.per_volume[volume.label] += 1
+            for data in self._count(self.parse_target(target, source)):
+                if tag and tag not in data.tags:
+                    data.tags.append(tag)
+                if data.data_type == "windows:sandbox:wsb_config":
+                    mapped.update(_mapped_host_folders(data))
+                yield data
+            if self._is_nested_disk(target, source):
+                nested.append(target)
+            if self._progress and self.stats.files % 25 == 0:
+                self._progress(self.stats, target.provenance.display_name)
+        self.stats.collector.update(collector.stats)
+        yield from self._count(iter(collector.warnings))
 
     def parse_target(self, target: FileTarget, source: Source | None = None) -> Iterator[EventData]:
         template = source is not None and _is_template(target, source)
@@ -170,8 +191,14 @@ class Extractor:
         return head.startswith(_VIRTUAL_DISK_SIGNATURES)
 
     def _run_nested(self, source: Source, target: FileTarget) -> Iterator[EventData]:
+        identity = _disk_identity(target)
+        if identity is not None and identity in self._disks_seen:
+            yield from self._count(iter([_disk_copy(target.provenance, self._disks_seen[identity], identity)]))
+            return
+        if identity is not None:
+            self._disks_seen[identity] = target.provenance.display_name
         match = _CONTAINER_GUID.search(target.location)
-        container = {"container_path": target.provenance.display_name}
+        container = {"container_path": target.location}
         if match:
             container["container_guid"] = match.group(2).lower()
         try:
@@ -245,6 +272,11 @@ class Extractor:
             name = f"{location}@{found.volume_offset:#x}"
             provenance.display_name = display.nested_display_name(source.nesting, name)
             yield from self._count(iter([_carved_disk_data(found, provenance)]))
+            identity = (str(found.info["disk_id"]), str(found.info["data_write_guid"]))
+            if identity in self._disks_seen:
+                yield from self._count(iter([_disk_copy(provenance, self._disks_seen[identity], identity)]))
+                continue
+            self._disks_seen[identity] = provenance.display_name
             if not found.blocks_present:
                 continue
             spec = path_spec_factory.Factory.NewPathSpec(dfvfs_definitions.TYPE_INDICATOR_OS, location=found.raw_path)
@@ -305,6 +337,21 @@ def _carved_disk_data(found: carving.CarvedDisk, provenance: Provenance) -> Even
                      parser="carve_vhdx", provenance=provenance, tags=["carved"])
 
 
+def _mapped_host_folders(data: EventData) -> set[str]:
+    """Volume paths of the host folders a configuration maps (``C:\\x`` -> ``\\x``).
+
+    Environment variables become wildcards; relative paths are left out [I].
+    """
+    folders = set()
+    for folder in data.values.get("mapped_folders") or []:
+        host = (folder.get("host_folder") or "").replace("/", "\\").rstrip("\\")
+        if len(host) > 2 and host[1] == ":":
+            path = re.sub(r"%[^%\\]+%", "*", host[2:])
+            if path.strip("\\*"):
+                folders.add(path)
+    return folders
+
+
 def _is_layer(volume) -> bool:
     """A container layer keeps the OS under ``\\Files`` and its hives under ``\\Hives``."""
     from dfvfs.resolver import resolver
@@ -342,6 +389,44 @@ def _expected_absence(target: FileTarget, inner: Source) -> EventData:
         parser="nested_disk",
         provenance=target.provenance,
         tags=list(inner.tags),
+    )
+
+
+def _disk_identity(target: FileTarget) -> tuple | None:
+    """(virtual disk id, data write GUID) of a VHDX: equal pairs mean the same content [I].
+
+    Windows changes the data write GUID before the first write after a disk
+    is opened, so a live copy and its shadow-copy twin share it only when
+    nothing was written in between. Cheaper than hashing gigabytes.
+    """
+    from sandtrace.engine import vhdx
+
+    try:
+        if target.read(8) != vhdx.FILE_TYPE_SIGNATURE:
+            return None
+        file_object = target.open_file_object()
+
+        def read_at(offset: int, size: int) -> bytes:
+            file_object.seek(offset)
+            return file_object.read(size)
+
+        info = vhdx.describe(read_at)
+    except Exception:  # noqa: BLE001 - identity is an optimisation, never a failure
+        return None
+    return (str(info["disk_id"]), str(info["data_write_guid"]))
+
+
+def _disk_copy(provenance: Provenance, parsed_as: str, identity: tuple) -> EventData:
+    return EventData(
+        "windows:sandbox:disk_copy",
+        {
+            "parsed_as": parsed_as,
+            "disk_identifier": identity[0],
+            "data_write_identifier": identity[1],
+            "explanation": "another copy of a disk already parsed (same disk and data-write identifiers); not parsed again",
+        },
+        parser="nested_disk",
+        provenance=provenance,
     )
 
 

@@ -34,7 +34,7 @@ def find(guid: str | None, relative_path: str) -> str | None:
             )
             try:
                 if resolver.Resolver.OpenFileEntry(spec) is not None:
-                    return f"{volume.label}:{location}"
+                    return location.lstrip("\\")
             except (dfvfs_errors.Error, OSError):
                 continue
     return None

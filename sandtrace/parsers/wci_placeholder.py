@@ -89,8 +89,29 @@ class WciPlaceholderParser(BaseParser):
                 creation_time=_time(entry.get_creation_time_as_integer()),
                 modification_time=_time(entry.get_modification_time_as_integer()),
             )
-            yield EventData(DATA_TYPE, {k: v for k, v in values.items() if v is not None})
+            yield EventData(
+                DATA_TYPE, {k: v for k, v in values.items() if v is not None}, provenance=_placeholder_provenance(target, path, index)
+            )
         yield EventData(SUMMARY_TYPE, {"placeholder_files": placeholders, "real_files": files - placeholders})
+
+
+def _placeholder_provenance(target: FileTarget, path: str, mft_entry: int):
+    """The placeholder file's own provenance, not that of the $MFT it was found in."""
+    from sandtrace.engine import display
+    from sandtrace.engine.events import Provenance
+
+    spec = path_spec_factory.Factory.NewPathSpec(
+        dfvfs_definitions.TYPE_INDICATOR_NTFS, location=path, mft_entry=mft_entry, parent=target.volume.path_spec.parent
+    )
+    inner = target.volume.display_prefix + path
+    return Provenance(
+        source=target.provenance.source,
+        volume=target.volume.label,
+        path_spec=spec,
+        display_name=display.nested_display_name(target.provenance.nesting, inner),
+        inode=mft_entry,
+        nesting=target.provenance.nesting,
+    )
 
 
 def _path(entry) -> str:
