@@ -100,6 +100,9 @@ class _Tie:
 
 
 def _psort_chunk(events: list[Event], deduplicate: bool) -> Iterator[Event]:
+    if len(events) == 1:  # most timestamps are unique: no tie to order, nothing to de-duplicate
+        yield events[0]
+        return
     heap: list[tuple[str, str, _Tie]] = []
     for event in events:
         description = event.timestamp_desc or "Unknown Time"
