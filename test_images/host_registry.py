@@ -112,12 +112,13 @@ def _cbs(hive: Hive) -> list[dict]:
                            install_client="DISM Package Manager Provider", install_user=ALICE_SID,
                            **common),
                      event("windows:sandbox:feature", FEATURE_INSTALLED, "Installation Time",
-                           source="cbs_package_install_time", **common)], hive="SOFTWARE"),
+                           source="cbs_package", current_state=0x70, state="installed", **common)], hive="SOFTWARE"),
         artifact("host-optionalfeatures", "registry",
                  f"{HKLM_SOFTWARE}\\{CBS}\\Notifications\\OptionalFeatures\\Containers-DisposableClientVM",
                  "DOMAIN.md §4 Feature installed", "I", [
                      event("windows:sandbox:feature", FEATURE_INSTALLED, "Content Modification Time",
-                           source="optional_features", selection=1, state="enabled", **common)],
+                           source="optional_features", selection=1, state="enabled",
+                           feature="Containers-DisposableClientVM")],  # the key names no package
                  hive="SOFTWARE"),
     ]
 
@@ -172,9 +173,12 @@ def _appx(hive: Hive) -> list[dict]:
     hive.key(f"{base}\\{ALICE_SID}\\{SANDBOX_APPX}", APPX_INSTALLED)
     return [artifact("host-appx-registration", "registry", f"{HKLM_SOFTWARE}\\{base}\\Applications\\{SANDBOX_APPX}",
                      "DOMAIN.md §2 wsb.exe CLI (Store app)", "I", [
+                         # One record per key: the package's, then the user's registration of it.
                          event("windows:sandbox:appx_package", APPX_INSTALLED, "Content Modification Time",
                                package_full_name=SANDBOX_APPX, package_family_name="MicrosoftWindows.WindowsSandbox_cw5n1h2txyewy",
-                               user_sid=ALICE_SID, manifest_path=manifest)], hive="SOFTWARE",
+                               manifest_path=manifest),
+                         event("windows:sandbox:appx_package", APPX_INSTALLED, "Content Modification Time",
+                               package_full_name=SANDBOX_APPX, user_sid=ALICE_SID)], hive="SOFTWARE",
                      note="the package name is [C]; the AppxAllUserStore layout and version are [I]")]
 
 

@@ -671,9 +671,11 @@ def test_host_software_hive(hives):
     assert command.get_data_as_string() == assoc["command"]
     for path in host_artifact("host-wsb-association")["keys"]:
         assert regf.get_key_by_path("\\" + path) is not None
-    (appx,) = host_artifact("host-appx-registration")["events"]
+    appx, registration = host_artifact("host-appx-registration")["events"]
     assert regf.get_key_by_path("\\Microsoft\\Windows\\CurrentVersion\\Appx\\AppxAllUserStore\\Applications\\"
                                 + appx["package_full_name"]) is not None
+    assert regf.get_key_by_path("\\Microsoft\\Windows\\CurrentVersion\\Appx\\AppxAllUserStore\\"
+                                + registration["user_sid"] + "\\" + appx["package_full_name"]) is not None
     task = host_artifact("host-taskcache")
     registered = next(e for e in task["events"] if e["timestamp_desc"] == "Last registered Time")
     root = "\\Microsoft\\Windows NT\\CurrentVersion\\Schedule\\TaskCache"

@@ -310,8 +310,9 @@ def test_userassist_counts_the_sandbox_and_leaves_notepad_untagged(ntuser):
     entries = {d.values["value_name"].rsplit("\\", 1)[-1]: d for d in of(ntuser, "windows:registry:userassist")}
     assert set(entries) == {"WindowsSandbox.exe", "notepad.exe"}
     sandbox = entries["WindowsSandbox.exe"].values
-    assert sandbox["value_name"] == "{1AC14E77-02E7-4E5D-B744-2EB1AE5198B7}\\WindowsSandbox.exe"
-    assert sandbox["path"] == "%SystemRoot%\\System32\\WindowsSandbox.exe"
+    # As plaso: the known folder resolved and %SystemRoot% expanded; the stored name kept beside it.
+    assert sandbox["value_name"] == "\\Windows\\System32\\WindowsSandbox.exe"
+    assert sandbox["raw_value_name"] == "{1AC14E77-02E7-4E5D-B744-2EB1AE5198B7}\\WindowsSandbox.exe"
     assert (sandbox["number_of_executions"], sandbox["application_focus_count"], sandbox["application_focus_duration"]) == (3, 2, 1_799_000)
     assert sandbox["key_path"].endswith("\\UserAssist\\{CEBFF5CD-ACE2-4F4F-9178-9926F41749EA}\\Count")
     assert times(entries["WindowsSandbox.exe"]) == {"last_execution_time": CLICK}
@@ -322,8 +323,8 @@ def test_userassist_counts_the_sandbox_and_leaves_notepad_untagged(ntuser):
 def test_recentdocs_runmru_and_typed_paths(ntuser):
     recent, = of(ntuser, "windows:registry:mrulistex")
     assert recent.values["entries"] == [
-        "Index: 1 [MRU Value 1]: Path: update.wsb, Shell item: [update.wsb.lnk]",
-        "Index: 2 [MRU Value 0]: Path: old.wsb, Shell item: [update.wsb.lnk]",
+        "Index: 1 [MRU Value 1]: update.wsb",
+        "Index: 2 [MRU Value 0]: old.wsb",
     ]
     assert recent.values["key_path"] == f"{EXPLORER}\\RecentDocs\\.wsb"
     assert times(recent) == {"last_written_time": ft("2025-01-15 10:00:00")}

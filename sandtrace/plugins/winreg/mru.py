@@ -52,9 +52,9 @@ class RecentDocsWsbPlugin(WinRegistryPlugin):
             if number == -1:
                 break
             data = key.value(str(number))
-            path, shell_item = _string_and_shell_item(data) if isinstance(data, bytes) else (str(data or ""), None)
-            text = f"Path: {path}" + (f", Shell item: [{shell_item}]" if shell_item else "")
-            entries.append(f"Index: {index:d} [MRU Value {number:d}]: {text}")
+            path, _ = _string_and_shell_item(data) if isinstance(data, bytes) else (str(data or ""), None)
+            # As plaso (its mrulistex_string plugin takes RecentDocs\\<ext>): the name only.
+            entries.append(f"Index: {index:d} [MRU Value {number:d}]: {path}")
             texts.append(path)
         yield _tagged("windows:registry:mrulistex", key, entries, texts)
 

@@ -53,8 +53,8 @@ class SamUsersPlugin(WinRegistryPlugin):
             values = dict(
                 account_rid=rid,
                 username=username,
-                fullname=fullname or None,
-                comments=comments or None,
+                fullname=fullname,  # plaso keeps empty strings
+                comments=comments,
                 key_path=key.path,
                 login_count=login_count,
                 account_flags=flags,

@@ -64,14 +64,19 @@ class UserAssistPlugin(WinRegistryPlugin):
                 "windows:registry:userassist",
                 tags=[SANDBOX_EXECUTION_TRACE] if involves_sandbox(value_name, path) else None,
                 key_path=count.path,
-                value_name=value_name,
-                path=path if path != value_name else None,
+                value_name=_expand(path) if version == 5 else value_name,
+                raw_value_name=value_name if version == 5 and _expand(path) != value_name else None,
                 number_of_executions=runs,
                 application_focus_count=focus_count,
                 application_focus_duration=focus_ms,
                 entry_index=index if version == 5 else None,
                 last_execution_time=filetime(last_run),
             )
+
+
+def _expand(path: str) -> str:
+    """plaso's expansion without preprocessing: %SystemRoot% is \\Windows, %SystemDrive% the root."""
+    return path.replace("%SystemRoot%", "\\Windows").replace("%SystemDrive%", "")
 
 
 def _resolve(value_name: str) -> str:
