@@ -101,6 +101,9 @@ class Extractor:
 
     def run(self, source: Source) -> Iterator[EventData]:
         """Event data of every volume of ``source``, warnings included, nested disks too."""
+        if source.depth == 0:  # copies are deduplicated, and layers resolved, within one source
+            self._disks_seen.clear()
+            layers.clear()
         requests = [r for r in self._requests if source.depth > 0 or not r.nested_only]
         for volume in source.volumes:
             volume_requests = _rooted_in_layer(requests) if source.depth and _is_layer(volume) else requests
