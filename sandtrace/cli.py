@@ -1,4 +1,4 @@
-"""Command line: ``sandtrace extract | info | plugins``.
+"""Command line: ``sandtrace extract | report | info | plugins``.
 
 Exit codes (also in docs/cli.md):
   0  done (warnings, if any, are in the output and the .meta.json sidecar)
@@ -29,6 +29,9 @@ class UsageError(Exception):
     pass
 
 
+REPORT_FORMATS = ("markdown", "html", "json")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sandtrace",
@@ -57,7 +60,18 @@ def build_parser() -> argparse.ArgumentParser:
     extract.add_argument("--overwrite", action="store_true", help="replace an existing output")
     extract.add_argument("--no-hash", dest="hash", action="store_false", help="do not hash the source files for the .meta.json sidecar")
     extract.add_argument("--sort-memory", type=int, default=200_000, metavar="N", help="events kept in memory before spilling to disk (default 200000)")
+    # -- findings report and tagging (docs/report.md) --
+    extract.add_argument("--tagging-file", action="append", default=[], metavar="PATH", help="extra tagging rules (YAML, see docs/report.md), applied after the built-in rules; repeatable")
+    extract.add_argument("--report", metavar="PATH", help="also write the findings report, built from the same events")
+    extract.add_argument("--report-format", choices=REPORT_FORMATS, help="report format (default: from the --report extension: .md, .html, .json)")
     _common(extract)
+
+    report = commands.add_parser("report", help="findings report (was Windows Sandbox used, how, what ran) from a json_line timeline")
+    report.add_argument("timeline", metavar="TIMELINE", help="a sandtrace json_line timeline (extract --format json_line)")
+    report.add_argument("-o", "--output", required=True, help="the report to write")
+    report.add_argument("--format", dest="report_format", choices=REPORT_FORMATS, help="report format (default: from the output extension: .md, .html, .json)")
+    report.add_argument("--overwrite", action="store_true", help="replace an existing report")
+    _common(report)
 
     info = commands.add_parser("info", help="show the volumes, shadow copies and image metadata of a source")
     info.add_argument("source", metavar="SOURCE")
@@ -67,6 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     plugins = commands.add_parser("plugins", help="list parsers, plugins, data types and output formats")
     _common(plugins)
+    _add_batch(commands, extract)  # -- batch (docs/batch.md) --
     return parser
 
 
@@ -88,8 +103,12 @@ def main(argv: list[str] | None = None) -> int:
             return _extract(args, err)
         if args.command == "info":
             return _info(args)
+        if args.command == "report":
+            return _report(args, err)
         if args.command == "plugins":
             return _plugins()
+        if args.command == "batch":
+            return _batch(args, err)
     except KeyboardInterrupt:
         err.print("sandtrace: interrupted; no partial output was kept")
         return EXIT_INTERRUPTED
@@ -160,6 +179,7 @@ def _extract(args: argparse.Namespace, err) -> int:
         nested=args.nested_disks,
         max_depth=args.max_depth,
         templates=args.templates,
+        carve=args.carve,
         parser_options={"evtx_backend": args.evtx_backend, "evtx_anywhere": args.evtx_anywhere},
     )
     try:
@@ -176,6 +196,7 @@ def _extract(args: argparse.Namespace, err) -> int:
         run.add_source(source, hash_files=args.hash)
 
     timeliner = Timeliner()
+    tagger, report_builder, report_format = _report_setup(args, opened, extractor)
     output_options = output_manager.OutputOptions(
         timezone=args.timezone,
         fields=args.fields.split(",") if args.fields else None,
@@ -192,11 +213,14 @@ def _extract(args: argparse.Namespace, err) -> int:
             progress.source(source.path)
             for data in extractor.run(source):
                 run.note(data)
-                yield from timeliner.events(data)
+                for event in timeliner.events(data):
+                    yield tagger.tag(event)
 
     try:
         for event in sorter.sort_events(events(), max_in_memory=args.sort_memory, include_all=args.include_all):
             writer.write(event)
+            if report_builder is not None:
+                report_builder.add_event(event)
         writer.close()
     except BaseException:
         writer.abort()
@@ -210,12 +234,86 @@ def _extract(args: argparse.Namespace, err) -> int:
         run.write(output + ".meta.json")
     except OSError as exception:
         raise _OutputError(str(exception)) from None
+    if report_builder is not None:
+        _write_report(report_builder, args.report, report_format, err, args.quiet, extractor.stats.warnings)
     if not args.quiet:
         stats = extractor.stats
         err.print(
             f"sandtrace: {writer.events_written} events from {stats.files} files "
             f"({stats.warnings} warnings) in {time.time() - stats.started:.1f}s -> {args.output}"
         )
+    return EXIT_OK
+
+
+# -- findings report (sandtrace/report, docs/report.md) ---------------------------
+
+
+def _report_format(path: str, chosen: str | None) -> str:
+    if chosen:
+        return chosen
+    lowered = path.lower()
+    if lowered.endswith((".md", ".markdown")):
+        return "markdown"
+    if lowered.endswith((".html", ".htm")):
+        return "html"
+    if lowered.endswith(".json"):
+        return "json"
+    raise UsageError(f"cannot tell the report format from {path!r}: name it .md, .html or .json, or give --report-format")
+
+
+def _report_setup(args: argparse.Namespace, opened, extractor):
+    """The tagger, and the report builder fed while the events are written (or None)."""
+    from sandtrace.engine.tagger import Tagger, TaggingFileError
+
+    try:
+        tagger = Tagger.with_files(args.tagging_file)
+    except TaggingFileError as exception:
+        raise UsageError(f"tagging file: {exception}") from None
+    if not args.report:
+        return tagger, None, None
+    report_format = _report_format(args.report, args.report_format)
+    report_path = os.path.abspath(args.report)
+    if os.path.exists(report_path) and not args.overwrite:
+        raise UsageError(f"report exists: {args.report} (use --overwrite to replace it)")
+    if report_path == os.path.abspath(args.output):
+        raise UsageError("the report must not be the timeline output")
+    from sandtrace.report.model import ReportBuilder
+
+    builder = ReportBuilder(
+        sources=[source.path for source in opened],
+        parsers=list(extractor.parser_names),
+        command_line=args.argv,
+    )
+    return tagger, builder, report_format
+
+
+def _write_report(builder, path: str, report_format: str, err, quiet: bool, warnings: int | None = None) -> None:
+    from sandtrace.report import render
+
+    report = builder.finish()
+    try:
+        render.write(report, path, report_format)
+    except OSError as exception:
+        raise _OutputError(str(exception)) from None
+    if not quiet:
+        err.print(f"sandtrace: report ({report_format}) -> {path}: {report['verdict']['headline']}")
+
+
+def _report(args: argparse.Namespace, err) -> int:
+    from sandtrace.report.model import ReportBuilder, read_timeline
+
+    report_format = _report_format(args.output, args.report_format)
+    if not os.path.exists(args.timeline):
+        raise UsageError(f"no such timeline: {args.timeline}")
+    if os.path.exists(args.output) and not args.overwrite:
+        raise UsageError(f"output exists: {args.output} (use --overwrite to replace it)")
+    builder = ReportBuilder.for_timeline(args.timeline)
+    try:
+        for record in read_timeline(args.timeline):
+            builder.add_record(record)
+    except ValueError as exception:
+        raise UsageError(str(exception)) from None
+    _write_report(builder, args.output, report_format, err, args.quiet)
     return EXIT_OK
 
 
@@ -330,6 +428,100 @@ def _size(size: int) -> str:
             return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
         value /= 1024
     return f"{size} B"
+
+
+# -- batch (sandtrace/batch, docs/batch.md) ---------------------------------------
+
+# extract's options that batch does not take over: it names its own outputs.
+_BATCH_NOT_PASSED = {"help", "sources", "output", "format", "overwrite", "quiet", "log_file", "report", "report_format"}
+
+
+def _add_batch(commands, extract: argparse.ArgumentParser) -> None:
+    batch = commands.add_parser(
+        "batch", help="process every source under evidence folders: parallel, resumable, one merged super-timeline",
+        description="Discovers the sources under EVIDENCE (E01 sets, .001, raw/dd, VHD/VHDX, VMDK, QCOW2, folders "
+                    "holding a .sandtrace-triage file), extracts each (the extract options below apply to all) and "
+                    "merges them into one super-timeline. Rerunning skips what is done. See docs/batch.md.")
+    batch.add_argument("evidence", nargs="+", metavar="EVIDENCE", help="evidence folders (or single sources)")
+    batch.add_argument("-o", "--output-dir", required=True, metavar="OUT_DIR", help="output folder (manifest, per-source outputs, merged timeline)")
+    batch.add_argument("--format", default="json_line", help="comma-separated output formats per source (default json_line); json_line and timesketch also make a merged timeline")
+    batch.add_argument("--workers", type=int, default=0, metavar="N", help="local worker processes (default: the number of cores)")
+    batch.add_argument("--time-limit", type=float, metavar="SEC", help="kill a task (one part of one source) running longer than this")
+    batch.add_argument("--memory-limit", type=int, metavar="MB", help="address-space cap of each task process (RLIMIT_AS)")
+    batch.add_argument("--dask", metavar="ADDRESS", help="run the tasks on this Dask scheduler (e.g. tcp://10.0.0.5:8786)")
+    # Every extract option (present and future) passes through, unchanged.
+    for action in extract._actions:
+        if action.dest not in _BATCH_NOT_PASSED and action.option_strings:
+            batch._add_action(action)
+    _common(batch)
+
+
+def _batch(args: argparse.Namespace, err) -> int:
+    from sandtrace.batch import BatchBusy, BatchOptions, run_batch
+    from sandtrace.output import manager as output_manager
+    from sandtrace.parsers import manager as parser_manager
+
+    formats = [name.strip() for name in args.format.split(",") if name.strip()]
+    for name in formats:
+        if name not in output_manager.names():
+            raise UsageError(f"unknown output format: {name} (choose from {', '.join(output_manager.names())})")
+    if args.workers < 0:
+        raise UsageError("--workers must be at least 1")
+    try:
+        parser_manager.select(args.parsers)
+    except ValueError as exception:
+        raise UsageError(str(exception)) from None
+    for path in args.evidence:
+        if not os.path.exists(path):
+            raise UsageError(f"no such evidence folder or source: {path}")
+    options = BatchOptions(
+        evidence=args.evidence,
+        out_dir=args.output_dir,
+        formats=formats,
+        workers=args.workers,
+        time_limit=args.time_limit,
+        memory_limit_mb=args.memory_limit,
+        dask=args.dask,
+        extract=_batch_extraction(args),
+        timezone=args.timezone,
+        fields=args.fields.split(",") if args.fields else None,
+        include_all=args.include_all,
+        sort_memory=args.sort_memory,
+        hash=args.hash,
+        quiet=args.quiet,
+        command_line=args.argv,
+        console=err,
+    )
+    try:
+        summary = run_batch(options)
+    except BatchBusy as exception:
+        raise UsageError(str(exception)) from None
+    if not args.quiet:
+        merged = ", ".join(f"{count} events ({fmt})" for fmt, count in summary.merged.items())
+        err.print(
+            f"sandtrace batch: {len(summary.done)} done, {len(summary.skipped)} already done, "
+            f"{len(summary.failed)} failed in {summary.seconds:.1f}s; merged timeline: {merged or 'none'} "
+            f"-> {args.output_dir}"
+        )
+        for name, reason in summary.failed.items():
+            err.print(f"  failed: {name}: {reason}")
+    return EXIT_SOURCE if summary.failed else EXIT_OK
+
+
+def _batch_extraction(args: argparse.Namespace) -> dict:
+    """ExtractionOptions fields from extract's flags (keep in step with _extract)."""
+    return {
+        "parsers": args.parsers,
+        "vss": args.vss,
+        "deleted": args.deleted,
+        "extra_patterns": list(args.paths),
+        "nested": args.nested_disks,
+        "max_depth": args.max_depth,
+        "templates": args.templates,
+        "carve": getattr(args, "carve", False),
+        "parser_options": {"evtx_backend": args.evtx_backend, "evtx_anywhere": args.evtx_anywhere},
+        "tagging_files": [os.path.abspath(path) for path in getattr(args, "tagging_file", []) or []],
+    }
 
 
 # -- plugins ---------------------------------------------------------------------

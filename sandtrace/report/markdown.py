@@ -1,0 +1,182 @@
+"""The report as Markdown: the verdict first, then each finding with its evidence."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _cell(value: Any) -> str:
+    text = "" if value is None else str(value)
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _evidence_lines(items: list[dict], indent: str = "  ") -> list[str]:
+    lines = []
+    for item in items:
+        when = item.get("time") or "no time"
+        description = f" ({item['timestamp_desc']})" if item.get("timestamp_desc") else ""
+        lines.append(f"{indent}- [{item.get('confidence', 'I')}] {when}{description} - `{item.get('artifact', '')}`, "
+                     f"{item.get('ref', '')}: {item.get('what', '')}")
+    return lines
+
+
+def _statement(item: dict) -> list[str]:
+    return [f"- [{item.get('confidence', 'I')}] {item['text']}", *_evidence_lines(item.get("evidence") or [])]
+
+
+def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(_cell(v) for v in row) + " |" for row in rows]
+    return lines
+
+
+def render(report: dict[str, Any]) -> str:
+    about, verdict = report["about"], report["verdict"]
+    out = ["# Windows Sandbox findings", ""]
+    out += [f"**Verdict: {verdict['headline']}**", ""]
+    for item in verdict["statements"]:
+        out += _statement(item)
+    out += ["", "Confidence marks: **[C]** a primary source confirms what the artifact means, **[S]** a secondary "
+            "source reports it, **[I]** inference (see ../shared/DOMAIN.md and docs/report.md).", ""]
+
+    out += ["## Sources", ""]
+    for source in about["sources"] or ["(unknown)"]:
+        out.append(f"- {source}")
+    if about.get("timeline"):
+        out.append(f"- timeline: {about['timeline']}")
+    out += [f"- {about['events_seen']} events read, {about['records_kept']} records kept as possible evidence, "
+            f"{about['template_events_ignored']} template events ignored (never activity)", f"- {about['generator']}", ""]
+
+    feature = report["feature"]
+    out += ["## Feature state", "", f"State: **{feature['state']}**"
+            + (f", first turned on {feature['enabled_at']}" if feature.get("enabled_at") else ""), ""]
+    for item in feature["changes"]:
+        out += _statement(item)
+    if feature["related_services"]:
+        out += ["", "Services the feature installs (installation, not use):"]
+        out += _evidence_lines(feature["related_services"], "")
+    out.append("")
+
+    out += ["## Policy", ""]
+    if not report["policy"]:
+        out.append("No Windows Sandbox policy key found (defaults apply).")
+    for policy in report["policy"]:
+        out.append(f"- `{policy['key']}` (last written {policy['time']}): explicitly allowed "
+                   f"{', '.join(policy['explicitly_allowed']) or 'none'}; explicitly denied "
+                   f"{', '.join(policy['explicitly_denied']) or 'none'}")
+        out.append("  - effective: " + ", ".join(f"{k}={'on' if v else 'off'}" for k, v in policy["effective"].items()))
+        out += _evidence_lines(policy["evidence"], "  ")
+    out.append("")
+
+    out += ["## Sessions", ""]
+    if not report["sessions"]:
+        out.append("No sandbox session was found.")
+    else:
+        out += _table(["#", "sandbox GUID", "start", "end", "end from", "launched by", "configuration", "disk"],
+                      [[s["number"], s["guid"] or "-", s["start"], s["end"] or "unknown", s["end_basis"],
+                        ", ".join(s["launch_methods"]), ", ".join(s["configurations"]) or "unknown",
+                        ", ".join(s["disks"]) or "-"] for s in report["sessions"]])
+        for session in report["sessions"]:
+            out += ["", f"### Session {session['number']}", ""]
+            out.append("Start evidence:")
+            out += _evidence_lines(session["start_evidence"])
+            out.append("End evidence:")
+            out += _evidence_lines(session["end_evidence"]) or ["  - none: the end is unknown"]
+            out.append("How it was launched:")
+            for item in session["launch"]:
+                out += _statement(item)
+            if session["actions"]:
+                out.append("Actions on the running sandbox:")
+                out += _evidence_lines(session["actions"])
+    out.append("")
+
+    out += ["## Configurations", ""]
+    if not report["configurations"]:
+        out.append("No sandbox configuration (.wsb file or inline --config) was found.")
+    for configuration in report["configurations"]:
+        where = configuration["path"] or configuration["kind"]
+        out.append(f"### {where}")
+        out.append("")
+        out.append(f"- kind: {configuration['kind']}; state: {configuration['state']}; created {configuration['created']}"
+                   + (f"; SHA-256 {configuration['sha256']}" if configuration.get("sha256") else ""))
+        settings = configuration["settings"]
+        for name, value in settings.items():
+            if name == "mapped_folders":
+                for folder in value or []:
+                    out.append(f"- mapped folder {folder.get('host_folder')} -> {folder.get('sandbox_folder')} "
+                               f"({'read-only' if folder.get('read_only') else 'WRITABLE'})")
+            else:
+                out.append(f"- {name}: {value}")
+        for flag in configuration["risk_flags"]:
+            out.append(f"- risk [{flag['confidence']}] {flag['flag']}: {flag['meaning']}")
+        out.append("- evidence:")
+        out += _evidence_lines(configuration["evidence"])
+        out.append("")
+
+    out += ["## Sandbox disks", ""]
+    if not report["disks"]:
+        out.append("No sandbox disk (live, deleted, carved or in a shadow copy) was found.")
+    else:
+        out += _table(["disk", "role", "state", "model", "session", "events inside (non-template)"],
+                      [[d["display_name"], d["role"], d["state"], d.get("model"), d.get("session") or "-",
+                        d["contents"]["events"]] for d in report["disks"]])
+        for disk in report["disks"]:
+            out += ["", f"- `{disk['display_name']}`"]
+            if disk.get("blocks"):
+                out.append(f"  - carved: {disk['blocks']['present']} of {disk['blocks']['total']} blocks present")
+            if disk.get("parent"):
+                out.append(f"  - parent: {disk['parent']}")
+            out += _evidence_lines(disk["evidence"] + disk.get("also_carved", []))
+    out.append("")
+
+    out += ["## Inside each sandbox (WDAGUtilityAccount activity)", ""]
+    if not report["inside_sandboxes"]:
+        out.append("No activity was found inside a sandbox disk (template content is not activity).")
+    for entry in report["inside_sandboxes"]:
+        out += [f"### {entry['disk']} ({entry['state']}, session {entry.get('session') or '?'})", "",
+                f"{entry['events']} events from {entry['first_activity']} to {entry['last_activity']}."]
+        for title, key in (("Logons", "wdag_logons"), ("Services installed", "services_installed"), ("Commands", "commands")):
+            if entry[key]:
+                out.append(f"{title}:")
+                out += _evidence_lines(entry[key])
+        if entry["user_files"]:
+            out.append("Files written by the sandbox (profile and data folders):")
+            out += [f"  - {path}" for path in entry["user_files"]]
+        out.append("")
+
+    out += ["## Host-side writes to mapped folders", ""]
+    for folder in report["mapped_folders"]:
+        out.append(f"- mapped writable: {folder['host_folder']} ({folder['configuration']})"
+                   + (f" - note: {folder['note']}" if folder.get("note") else ""))
+    for write in report["host_writes_to_mapped_folders"]:
+        times = ", ".join(f"{t['time']} ({t['timestamp_desc']})" for t in write["times"][:4])
+        out.append(f"- [{write['confidence']}] `{write['path']}`: {write['what']}; {times}")
+    if not report["mapped_folders"]:
+        out.append("No writable mapped folder belongs to a configuration that was used.")
+    out.append("")
+
+    out += ["## Anomalies", ""]
+    for item in report["anomalies"]:
+        out += _statement(item)
+    if not report["anomalies"]:
+        out.append("None found (WDAGUtilityAccount on the host, policy loosened, logs cleared, SYSTEM tasks, wsb exec as System).")
+    out.append("")
+
+    out += ["## Context (not evidence of use)", ""]
+    for item in report["context"]:
+        out += _statement(item)
+    if not report["context"]:
+        out.append("Nothing.")
+    out.append("")
+
+    out += ["## What was checked", ""]
+    out += _table(["what", "where", "events found"], [[c["what"], c["where"], c["events"]] for c in report["checked"]])
+    if about.get("parsers"):
+        out += ["", "Parsers run: " + ", ".join(about["parsers"])]
+    out += ["", "## What could not be read", ""]
+    for warning in report["warnings"]:
+        out.append(f"- {warning['path']} ({warning['parser']}): {warning['error']}")
+    if not report["warnings"]:
+        out.append("No warnings.")
+    out.append("")
+    return "\n".join(out)
