@@ -382,9 +382,32 @@ def _info(args: argparse.Namespace) -> int:
         line = f"{volume['label']}: {volume['file_system']}  display prefix {volume['display_prefix']}"
         if volume.get("vss_creation_time"):
             line += f"  shadow copy created {volume['vss_creation_time']}"
-        volumes.add(line)
+        branch = volumes.add(line)
+        if volume["containers"]:
+            _container_tree(branch.add("Windows Sandbox storage"), volume["containers"])
     Console(highlight=False).print(tree)
     return EXIT_OK
+
+
+def _container_tree(branch, items: list[dict]) -> None:
+    """Containers items grouped by GUID: role, state, size, disk model."""
+    groups: dict[str, list[dict]] = {}
+    for item in items:
+        groups.setdefault(item.get("container_guid") or "(no GUID)", []).append(item)
+    for guid, members in sorted(groups.items()):
+        node = branch.add(f"{guid} ({members[0].get('layout', '?')})")
+        for item in members:
+            state = "live" if item.get("is_allocated", True) else "[bold red]deleted[/]"
+            text = f"{item.get('role', '?')}: {item.get('filename', '')}  {state}"
+            if item.get("file_size") is not None:
+                text += f", {_size(item['file_size'])}"
+            if item.get("disk_model"):
+                text += f", {item['disk_model']}"
+            if item.get("parent_filename"):
+                text += f", parent {item['parent_filename']}"
+            if item.get("error"):
+                text += f"  (unreadable: {item['error']})"
+            node.add(text)
 
 
 def describe_source(source) -> dict:
@@ -403,6 +426,7 @@ def describe_source(source) -> dict:
         }
         if volume.vss_creation_time:
             entry["vss_creation_time"] = _filetime_iso(volume.vss_creation_time)
+        entry["containers"] = container_inventory(source, volume)
         volumes.append(entry)
     return {
         "path": source.path,
@@ -413,6 +437,33 @@ def describe_source(source) -> dict:
         "partitions": sources.partitions(source.path) if source.kind != "directory" else [],
         "volumes": volumes,
     }
+
+
+def container_inventory(source, volume) -> list[dict]:
+    """Windows Sandbox storage on one volume (live and deleted), for ``info``."""
+    from sandtrace.engine.collection import Collector, PathPattern, Request
+    from sandtrace.parsers.container_inventory import ContainerInventoryParser
+
+    parser = ContainerInventoryParser()
+    pattern = PathPattern("\\ProgramData\\Microsoft\\Windows\\Containers\\**")
+    items = []
+    for target in Collector([Request(parser.NAME, [pattern])]).collect(source, volume):
+        try:
+            for data in parser.parse(target):
+                values = data.plain_values()
+                modified = data.values.get("modification_time")
+                items.append(
+                    {
+                        key: values.get(key)
+                        for key in ("role", "container_guid", "layout", "filename", "is_allocated", "file_size",
+                                    "disk_model", "disk_type", "parent_filename", "virtual_size")
+                        if values.get(key) is not None
+                    }
+                    | ({"modified": modified.CopyToDateTimeStringISO8601()} if modified else {})
+                )
+        except Exception as exception:  # noqa: BLE001 - info shows what it can
+            items.append({"filename": target.location, "error": str(exception).split(". ")[0]})
+    return sorted(items, key=lambda item: item.get("filename", ""))
 
 
 def _filetime_iso(filetime: int) -> str:

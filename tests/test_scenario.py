@@ -213,3 +213,20 @@ def test_the_containers_inventory_lists_every_disk_with_its_state(events):
     assert ("sandbox_disk", "8e2a6c1d-3f5b-4d7e-a1c9-0b2d4f6a8c93", False) in items
     models = {e.get("container_guid"): e.get("disk_model") for e in events if e["data_type"] == "windows:sandbox:container" and e["role"] == "sandbox_disk"}
     assert models["5d1f3a2b-7c4e-4b8a-9f10-2a3b4c5d6e71"] == "block-level differencing disk"
+
+
+def test_info_shows_the_container_inventory_under_its_volume(capsys):
+    assert cli.main(["info", IMAGE, "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    [ntfs] = [v for v in info["volumes"] if v["file_system"] == "NTFS"]
+    disks = {(c["container_guid"], c["role"], c["is_allocated"]) for c in ntfs["containers"] if c["role"] in ("base_layer", "sandbox_disk")}
+    assert disks == {
+        ("0949cec7-8165-4167-8c7d-67cf14eeede0", "base_layer", True),
+        ("5d1f3a2b-7c4e-4b8a-9f10-2a3b4c5d6e71", "sandbox_disk", True),
+        ("8e2a6c1d-3f5b-4d7e-a1c9-0b2d4f6a8c93", "sandbox_disk", False),
+    }
+    # The carved disk's folder survives, its file record was reused: the folder is listed alone.
+    assert ("c3b9e7f1-2a4d-4c6e-8b0f-1d3e5a7c9b24", "sandbox_storage_folder") in {
+        (c["container_guid"], c["role"]) for c in ntfs["containers"]}
+    [fat] = [v for v in info["volumes"] if v["file_system"] == "FAT"]
+    assert fat["containers"] == []

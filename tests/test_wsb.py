@@ -183,3 +183,19 @@ def test_hostile_or_broken_input_is_refused_quickly(data, reason):
     with pytest.raises(WsbError, match=reason):
         parse_config(data)
     assert time.monotonic() - started < 5  # a bound on a hang, not a speed test
+
+
+def test_schema_bad_samples_become_warning_records_in_a_run(tmp_path):
+    """In an extraction, a .wsb with invalid settings gives its event and a warning per problem."""
+    import shutil
+
+    from sandtrace.engine import sources
+    from sandtrace.engine.extraction import ExtractionOptions, Extractor
+
+    bad = corpus_file("wsb", "mlocati-windows-sandbox-configuration-schema", "test", "bad", "01.xml")
+    shutil.copy(bad, tmp_path / "bad.wsb")
+    extractor = Extractor(ExtractionOptions(parsers="wsb"))
+    data = list(extractor.run(sources.open_source(str(tmp_path))))
+    assert [d.data_type for d in data] == ["windows:sandbox:wsb_config", "sandtrace:warning"]
+    assert data[1].values["error"].startswith("invalid .wsb setting: vGPU has an invalid value 'Foo'")
+    assert data[1].values["path"].endswith("bad.wsb")

@@ -27,7 +27,7 @@ from defusedxml import DefusedXmlException
 from defusedxml import ElementTree as SafeElementTree
 
 from sandtrace.engine.collection import FileTarget
-from sandtrace.engine.events import EventData
+from sandtrace.engine.events import EventData, warning
 from sandtrace.parsers import manager
 from sandtrace.parsers.interface import BaseParser
 
@@ -277,3 +277,5 @@ class WsbParser(BaseParser):
             }
         )
         yield EventData(DATA_TYPE, {k: v for k, v in values.items() if v is not None})
+        for problem in config.problems:  # invalid values: kept in the event, and said as warnings
+            yield warning(f"invalid .wsb setting: {problem}", parser=self.NAME, provenance=target.provenance)
