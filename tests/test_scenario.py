@@ -230,3 +230,32 @@ def test_info_shows_the_container_inventory_under_its_volume(capsys):
         (c["container_guid"], c["role"]) for c in ntfs["containers"]}
     [fat] = [v for v in info["volumes"] if v["file_system"] == "FAT"]
     assert fat["containers"] == []
+
+
+NEUTRAL_TAGS = {"sandbox_template", "system_boot", "system_shutdown", "reboot_required", "recovered_deleted", "carved"}
+
+
+def test_nothing_unplanted_is_reported_as_a_sandbox_trace(events):
+    """Every host event sandtrace labels as a sandbox trace is a planted artifact or a planted file."""
+    planted_events = {
+        (e["data_type"], e["timestamp"], e["timestamp_desc"]) for a in EXPECTED["artifacts"] for e in a["events"]
+    }
+    planted_paths = {"NTFS:" + f["path"] for f in EXPECTED["files"]}
+    planted_paths |= {"NTFS:" + d["host_path"] for d in EXPECTED["sandbox_storage"]}
+    unexplained = []
+    for event in events:
+        if ">" in event["display_name"] or "$Unallocated" in event["display_name"]:
+            continue  # inside sandbox disks: checked against their own ground truth above
+        if not _labels(event) - NEUTRAL_TAGS:
+            continue
+        if (event["data_type"], event["timestamp"], event["timestamp_desc"]) in planted_events:
+            continue
+        if any(event["display_name"] == p or event["display_name"].startswith(p + "\\") or p.startswith(event["display_name"] + "\\")
+               for p in planted_paths):
+            continue
+        unexplained.append((event["data_type"], event["display_name"], sorted(_labels(event))))
+    assert unexplained == []
+    # The host's disabled, never-used WDAGUtilityAccount is context, not a trace.
+    wdag = [e for e in events if e["data_type"] == "windows:registry:sam_users" and e.get("account_rid") == 504
+            and ">" not in e["display_name"]]
+    assert wdag and not any(_labels(e) & {"wdag_anomaly", "wdag_logon"} for e in wdag)
