@@ -104,9 +104,13 @@ def _psort_chunk(events: list[Event], deduplicate: bool) -> Iterator[Event]:
         yield events[0]
         return
     heap: list[tuple[str, str, _Tie]] = []
+    hashes: dict[int, str] = {}  # one record's events share their event data: hash it once
     for event in events:
         description = event.timestamp_desc or "Unknown Time"
-        heapq.heappush(heap, (event_values_hash(event.data), description, _Tie(event)))
+        values_hash = hashes.get(id(event.data))
+        if values_hash is None:
+            values_hash = hashes[id(event.data)] = event_values_hash(event.data)
+        heapq.heappush(heap, (values_hash, description, _Tie(event)))
     last: tuple[str, str] | None = None
     while heap:
         values_hash, description, tie = heapq.heappop(heap)

@@ -231,6 +231,19 @@ class Tagger:
 
     rules: list[Rule] = field(default_factory=default_rules)
     counter: Counter = field(default_factory=Counter)
+    _plans: dict = field(default_factory=dict, repr=False)  # data type -> rules that can apply
+
+    def _plan(self, data_type: str) -> list[tuple[str, list[Clause]]]:
+        """The rules (label, clauses) whose clauses can match this data type, in rule order."""
+        plan = self._plans.get(data_type)
+        if plan is None:
+            plan = []
+            for rule in self.rules:
+                clauses = [c for c in rule.clauses if not c.data_types or data_type in c.data_types]
+                if clauses:
+                    plan.append((rule.label, clauses))
+            self._plans[data_type] = plan
+        return plan
 
     @classmethod
     def with_files(cls, paths: Iterable[str] = ()) -> Tagger:
@@ -252,12 +265,12 @@ class Tagger:
                                      "timestamp_desc": timestamp_desc, "data_type": data_type})
         added: list[str] = []
         # Rules may build on labels other rules add (in file order).
-        for rule in self.rules:
-            if rule.label in present:
+        for label, clauses in self._plan(data_type):
+            if label in present:
                 continue
-            if any(c.matches(data_type, timestamp_desc, present, lookup) for c in rule.clauses):
-                present.add(rule.label)
-                added.append(rule.label)
+            if any(c.matches(data_type, timestamp_desc, present, lookup) for c in clauses):
+                present.add(label)
+                added.append(label)
         return added
 
     def tag(self, event: Event) -> Event:

@@ -31,7 +31,38 @@ class JSONLineWriter(Writer):
     name = "json_line"
     description = "JSON lines with plaso's keys (psort -o json_line)"
 
+    _last: tuple[Any, dict[str, Any]] | None = None
+
     def record(self, event: Event) -> dict[str, Any]:
+        # A record's events (e.g. creation and written time) usually come in a
+        # row and differ only in their time fields: reuse the rest.
+        last = self._last
+        if last is not None and last[0] is event.data:
+            record = dict(last[1])
+            self._set_times(record, event)
+            return record
+        record = self._record(event)
+        self._last = (event.data, record)
+        return record
+
+    @staticmethod
+    def _set_times(record: dict[str, Any], event: Event) -> None:
+        record.pop("tag", None)
+        if event.date_time is not None:
+            record["date_time"] = fields.date_time_dict(event.date_time)
+        else:
+            record.pop("date_time", None)
+        record["timestamp"] = event.timestamp
+        if event.timestamp_desc is not None:
+            record["timestamp_desc"] = event.timestamp_desc
+        else:
+            record.pop("timestamp_desc", None)
+        labels = fields.labels(event)
+        if labels:
+            record["tag"] = {"__container_type__": "event_tag",
+                             "__type__": "AttributeContainer", "labels": labels}
+
+    def _record(self, event: Event) -> dict[str, Any]:
         view = EventView(event, self.formatters)
         data, attributes = view.data, view.attributes
         record: dict[str, Any] = {"__container_type__": "event", "__type__": "AttributeContainer"}
