@@ -1,8 +1,15 @@
-"""Benchmarks: sandtrace's whole path (image -> sorted output) on the committed
-and corpus images, in separate processes so peak memory is per run.
+"""Benchmarks (``make bench``): three parts, each writing bench/results/*.json.
 
-Prints a table and writes bench/results/extract.json. Wall time is measured
-here, never asserted in tests.
+1. extract: sandtrace's whole path (image -> sorted output) on the committed
+   and corpus images, in separate processes so peak memory is per run
+   (bench/results/extract.json).
+2. scale: a synthetic two-volume disk at SIZE and 2 x SIZE against plaso,
+   the floor and 1 vs 2 workers (bench/scale.py, bench/results/scale.json;
+   SANDTRACE_BENCH_MB=256 by default, SANDTRACE_BENCH_PLASO=0 skips plaso;
+   needs root, mkntfs and ntfs-3g to build the disk, else skipped).
+3. evtx: bench/evtx.py, when present (its own results file).
+
+Wall time is measured here, never asserted in tests.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
 CORPUS = os.path.join(ROOT, "..", "shared", "corpus", "images", "dfvfs")
 CASES = [
     ("foundation.E01 (all files)", os.path.join(ROOT, "test_images", "foundation.E01"), ["--paths", "**"]),
@@ -50,7 +58,7 @@ def run_case(image: str, extra: list[str], fmt: str) -> dict:
         }
 
 
-def main() -> int:
+def extract_cases() -> None:
     results = {"machine": {"python": platform.python_version(), "cpus": os.cpu_count()}, "runs": []}
     print(f"{'case':40} {'format':10} {'s':>7} {'events':>7} {'ev/s':>8} {'peak MiB':>9}")
     for name, image, extra in CASES:
@@ -67,7 +75,20 @@ def main() -> int:
         json.dump(results, handle, indent=2)
     os.replace(target + ".tmp", target)
     print(f"-> {os.path.relpath(target, ROOT)}")
-    return 0
+
+
+def main() -> int:
+    print("== extract: committed and corpus images ==")
+    extract_cases()
+    print("\n== scale: synthetic disk, sandtrace vs plaso, floor, workers ==")
+    from bench import scale
+
+    status = scale.main([])
+    evtx = os.path.join(ROOT, "bench", "evtx.py")
+    if os.path.exists(evtx):
+        print("\n== evtx: bench/evtx.py ==")
+        status = subprocess.run([sys.executable, evtx]).returncode or status  # pins itself to one core
+    return status
 
 
 if __name__ == "__main__":

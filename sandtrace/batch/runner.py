@@ -1,0 +1,453 @@
+"""The batch scheduler: sources -> plan, hash, parts, assemble -> super-timeline.
+
+Each source goes through four kinds of task (see ``tasks``): ``plan`` opens it
+and lists its volumes; then ``hash`` (its files, for the sidecar) and one
+``part`` per volume (partition or VSS store, nested disks included with the
+volume that holds them) run side by side, so one large image keeps every
+worker busy; ``assemble`` merges the parts into the source's timelines in
+psort's order and writes the sidecar. The ready tasks run on a pool of
+``--workers`` local processes (threads that each wait on one child process)
+or on a Dask cluster; finishing sources come first (assemble, then parts,
+hash, plan), so a crash loses as little as possible. When every source is
+done or failed, the super-timeline is merged from the done sources.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import hashlib
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from sandtrace.batch import discovery, merge, tasks
+from sandtrace.batch.manifest import Manifest, sha256_file
+
+_PRIORITY = {"assemble": 0, "part": 1, "hash": 2, "plan": 3}
+_SUFFIXES = {
+    "json_line": "timeline.jsonl",
+    "timesketch": "timeline.timesketch.jsonl",
+    "l2tcsv": "timeline.csv",
+    "dynamic": "timeline.dynamic.csv",
+    "plaso": "timeline.plaso",
+}
+MERGED = {"json_line": "merged.jsonl", "timesketch": "merged.timesketch.jsonl"}
+
+
+@dataclass
+class BatchOptions:
+    evidence: list[str]
+    out_dir: str
+    formats: list[str] = field(default_factory=lambda: ["json_line"])
+    workers: int = 0  # 0 = os.cpu_count()
+    time_limit: float | None = None  # seconds per task
+    memory_limit_mb: int | None = None  # per task (RLIMIT_AS)
+    dask: Any = None  # scheduler address, or a distributed.Client
+    extract: dict[str, Any] = field(default_factory=dict)  # ExtractionOptions fields
+    timezone: str = "UTC"
+    fields: list[str] | None = None
+    include_all: bool = False
+    sort_memory: int = 200_000
+    hash: bool = True
+    quiet: bool = False
+    command_line: list[str] = field(default_factory=list)
+    console: Any = None  # a rich Console on stderr
+
+
+@dataclass
+class BatchSummary:
+    done: list[str] = field(default_factory=list)  # source names
+    skipped: list[str] = field(default_factory=list)  # done by an earlier run, outputs intact
+    failed: dict[str, str] = field(default_factory=dict)  # name -> reason
+    merged: dict[str, int] = field(default_factory=dict)  # format -> events
+    seconds: float = 0.0
+
+
+@dataclass
+class _Job:
+    row: dict[str, Any]
+    workdir: str
+    started: float = field(default_factory=time.time)
+    plan: dict[str, Any] | None = None
+    hashes: dict[str, Any] | None = None
+    hash_pending: bool = False
+    parts: dict[int, dict[str, Any]] = field(default_factory=dict)
+    parts_total: int = 0
+    outstanding: int = 0
+    failed: bool = False
+    assembling: bool = False
+    cpu_seconds: float = 0.0
+    peak_rss_mib: float = 0.0
+
+    @property
+    def path(self) -> str:
+        return self.row["path"]
+
+    @property
+    def name(self) -> str:
+        return self.row["name"]
+
+
+def options_digest(options: BatchOptions) -> str:
+    """What a source's outputs depend on besides the source itself."""
+    relevant = {
+        "extract": options.extract, "formats": sorted(options.formats), "timezone": options.timezone,
+        "fields": options.fields, "include_all": options.include_all, "hash": options.hash,
+    }
+    return hashlib.sha256(json.dumps(relevant, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def output_formats(formats: list[str]) -> list[str]:
+    """The chosen formats, plus json_line when none can make a super-timeline."""
+    chosen = list(dict.fromkeys(formats))
+    if not any(fmt in merge.LINE_FORMATS for fmt in chosen):
+        chosen.append("json_line")
+    return chosen
+
+
+class BatchBusy(Exception):
+    """Another batch is running on the same output folder."""
+
+
+def _lock(out_dir: str):
+    """One batch per OUT_DIR at a time; the kernel drops the lock when the process dies."""
+    import fcntl
+
+    handle = open(os.path.join(out_dir, ".batch.lock"), "w")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise BatchBusy(f"another sandtrace batch is running on {out_dir}") from None
+    return handle
+
+
+def run_batch(options: BatchOptions) -> BatchSummary:
+    started = time.monotonic()
+    out_dir = os.path.abspath(options.out_dir)
+    os.makedirs(out_dir, exist_ok=True)
+    lock = _lock(out_dir)
+    try:
+        return _run_batch(options, out_dir, started)
+    finally:
+        lock.close()
+
+
+def _run_batch(options: BatchOptions, out_dir: str, started: float) -> BatchSummary:
+    options.formats = output_formats(options.formats)
+    manifest = Manifest(out_dir)
+    manifest.reset_running()
+    run_id = manifest.begin_run(options.command_line)
+    summary = BatchSummary()
+    digest = options_digest(options)
+    found = discovery.discover(options.evidence, exclude=[out_dir])
+    taken = manifest.names()
+    for item in found:
+        if manifest.source(item.path) is None:
+            name = discovery.source_name(item.path, taken)
+            taken.add(name)
+            manifest.add_source(item.path, name, item.kind)
+
+    jobs: list[_Job] = []
+    for item in found:
+        row = manifest.source(item.path)
+        if _still_done(manifest, row, digest):
+            summary.skipped.append(row["name"])
+            # A batch killed after this source was done may have left its parts behind.
+            shutil.rmtree(os.path.join(out_dir, ".work", row["name"]), ignore_errors=True)
+            continue
+        jobs.append(_Job(row=row, workdir=os.path.join(out_dir, ".work", row["name"], f"attempt-{(row['attempts'] or 0) + 1}")))
+
+    progress = _Progress(options, total=len(found), already=len(summary.skipped))
+    executor = _executor(options)
+    status = "interrupted"
+    try:
+        _Scheduler(options, manifest, executor, progress, summary, digest, out_dir).run(jobs)
+        summary.merged = _merge_all(manifest, out_dir, options.formats)
+        status = "finished"
+    except BaseException:
+        tasks.kill_all()
+        manifest.reset_running()
+        raise
+    finally:
+        executor.shutdown()
+        progress.stop()
+        manifest.end_run(run_id, status)
+        manifest.close()
+    summary.seconds = time.monotonic() - started
+    return summary
+
+
+def _still_done(manifest: Manifest, row: dict[str, Any], digest: str) -> bool:
+    if row["status"] != "done" or row["options_digest"] != digest:
+        return False
+    files = json.loads(row["files"] or "[]")
+    if json.dumps(discovery.fingerprint(row["path"], files), sort_keys=True) != row["fingerprint"]:
+        return False
+    return manifest.outputs_intact(row)
+
+
+class _Scheduler:
+    def __init__(self, options, manifest, executor, progress, summary, digest, out_dir) -> None:
+        self.options = options
+        self.manifest = manifest
+        self.executor = executor
+        self.progress = progress
+        self.summary = summary
+        self.digest = digest
+        self.out_dir = out_dir
+        self.queue: list[tuple[tuple, tasks.Task, _Job]] = []
+        self.order: dict[str, int] = {}
+
+    def run(self, jobs: list[_Job]) -> None:
+        for index, job in enumerate(jobs):
+            self.order[job.path] = index
+            shutil.rmtree(os.path.dirname(job.workdir), ignore_errors=True)  # earlier attempts' leftovers
+            os.makedirs(job.workdir, exist_ok=True)
+            self.manifest.start(job.path)
+            self.progress.started(job)
+            self._enqueue(job, "plan", 0, {"source": job.path, "extract": self.options.extract})
+        running: dict[Any, _Job] = {}
+        while self.queue or running:
+            while self.queue and self.executor.has_room(len(running)):
+                self.queue.sort(key=lambda entry: entry[0])
+                _, task, job = self.queue.pop(0)
+                running[self.executor.submit(task)] = (job, task)
+            for future in self.executor.wait(list(running)):
+                job, task = running.pop(future)
+                job.outstanding -= 1
+                try:
+                    outcome = future.result()
+                except Exception as exception:  # noqa: BLE001 - the executor itself failed (a lost Dask worker)
+                    outcome = tasks.TaskResult(task=task, ok=False, error=f"{task.kind} task could not run: "
+                                               f"{type(exception).__name__}: {exception}")
+                self._handle(job, outcome)
+
+    def _enqueue(self, job: _Job, kind: str, part: int, spec: dict[str, Any]) -> None:
+        spec = dict(spec, kind=kind, result=os.path.join(job.workdir, f"{kind}-{part}.result.json"))
+        task = tasks.Task(
+            kind=kind, source=job.path, part=part, spec=spec,
+            log_path=os.path.join(job.workdir, f"{kind}-{part}.log"),
+            time_limit=self.options.time_limit, memory_limit_mb=self.options.memory_limit_mb,
+        )
+        job.outstanding += 1
+        self.queue.append(((_PRIORITY[kind], self.order[job.path], part), task, job))
+
+    def _handle(self, job: _Job, outcome: tasks.TaskResult) -> None:
+        task = outcome.task
+        job.cpu_seconds += outcome.cpu_seconds
+        job.peak_rss_mib = max(job.peak_rss_mib, outcome.peak_rss_mib)
+        self.manifest.task(
+            job.path, task.kind, task.part, volumes=task.spec.get("volumes"),
+            status="done" if outcome.ok else "failed", error=outcome.error or None,
+            seconds=round(outcome.seconds, 3), cpu_seconds=round(outcome.cpu_seconds, 3),
+            peak_rss_mib=outcome.peak_rss_mib, finished=time.time(), host=outcome.host,
+        )
+        if job.failed:
+            self._cleanup(job)
+            return
+        if not outcome.ok:
+            return self._fail(job, outcome.error)
+        result = outcome.result
+        if task.kind == "plan":
+            self._planned(job, result)
+        elif task.kind == "hash":
+            job.hashes = result["hashes"]
+            job.hash_pending = False
+        elif task.kind == "part":
+            job.parts[task.part] = result
+            self.progress.advance(job, f"parts {len(job.parts)}/{job.parts_total}")
+        elif task.kind == "assemble":
+            return self._assembled(job, result)
+        if job.plan is not None and len(job.parts) == job.parts_total and not job.hash_pending and not job.assembling:
+            job.assembling = True
+            self._assemble(job)
+
+    def _planned(self, job: _Job, plan: dict[str, Any]) -> None:
+        job.plan = plan
+        job.parts_total = len(plan["volumes"])
+        self.manifest.update(
+            job.path, kind=plan["kind"], files=plan["files"], volumes=plan["volumes"], parts=job.parts_total,
+            fingerprint=json.dumps(discovery.fingerprint(job.path, plan["files"]), sort_keys=True),
+        )
+        self.progress.planned(job)
+        if self.options.hash and plan["files"]:
+            job.hash_pending = True
+            self._enqueue(job, "hash", 0, {"files": plan["files"]})
+        for index, label in enumerate(plan["volumes"]):
+            self._enqueue(job, "part", index, {
+                "source": job.path, "volumes": [label], "extract": self.options.extract,
+                "output": os.path.join(job.workdir, f"part-{index}.events"),
+                "sort_memory": self.options.sort_memory, "tmp_dir": job.workdir,
+            })
+
+    def _assemble(self, job: _Job) -> None:
+        output_dir = os.path.join(self.out_dir, "sources", job.name)
+        os.makedirs(output_dir, exist_ok=True)
+        self.progress.advance(job, "assembling")
+        self._enqueue(job, "assemble", 0, {
+            "name": job.name,
+            "output_dir": output_dir,
+            "outputs": {fmt: os.path.join(output_dir, _SUFFIXES[fmt]) for fmt in self.options.formats},
+            "meta": os.path.join(output_dir, "timeline.meta.json"),
+            "parts": [
+                {"path": os.path.join(job.workdir, f"part-{index}.events"), "events": job.parts[index]["events"],
+                 "volumes": [job.plan["volumes"][index]]}
+                for index in range(job.parts_total)
+            ],
+            "part_results": [job.parts[index] for index in range(job.parts_total)],
+            "source_record": job.plan["source_record"],
+            "hashes": job.hashes,
+            "out": {"timezone": self.options.timezone, "fields": self.options.fields,
+                    "include_all": self.options.include_all},
+            "command_line": self.options.command_line,
+            "started": time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(job.started)),
+            "report": True,
+            "extract": self.options.extract,
+        })
+
+    def _assembled(self, job: _Job, result: dict[str, Any]) -> None:
+        outputs = {os.path.relpath(path, self.out_dir): digest for path, digest in result["outputs"].items()}
+        self.manifest.done(
+            job.path, outputs=outputs, hostname=result["hostname"], events=result["events"],
+            event_data=result["event_data"], files_collected=result["files_collected"],
+            warnings=result["warnings"], source_hashes=job.hashes or {}, options_digest=self.digest,
+            seconds=round(time.time() - job.started, 3), cpu_seconds=round(job.cpu_seconds, 3),
+            peak_rss_mib=job.peak_rss_mib,
+        )
+        self.summary.done.append(job.name)
+        self.progress.finished(job, f"{result['events']} events")
+        self._cleanup(job)
+
+    def _fail(self, job: _Job, error: str) -> None:
+        job.failed = True
+        kept = [entry for entry in self.queue if entry[2] is not job]
+        job.outstanding -= len(self.queue) - len(kept)  # dropped before they ran; running ones still report
+        self.queue = kept
+        self.manifest.fail(job.path, error, seconds=round(time.time() - job.started, 3))
+        self.summary.failed[job.name] = error
+        self.progress.finished(job, f"failed: {error}", failed=True)
+        self._cleanup(job)
+
+    def _cleanup(self, job: _Job) -> None:
+        """Parts go once nothing of the source runs any more; a failure's task logs stay."""
+        if job.outstanding > 0:
+            return
+        if not job.failed:
+            shutil.rmtree(os.path.dirname(job.workdir), ignore_errors=True)
+            return
+        for name in os.listdir(job.workdir) if os.path.isdir(job.workdir) else []:
+            if name.endswith(".events"):
+                os.unlink(os.path.join(job.workdir, name))
+
+
+def _merge_all(manifest: Manifest, out_dir: str, formats: list[str]) -> dict[str, int]:
+    """The super-timeline of every done source, in each chosen line format."""
+    rows = [row for row in manifest.sources() if row["status"] == "done"]
+    counts = {}
+    for fmt in formats:
+        if fmt not in merge.LINE_FORMATS:
+            continue
+        inputs, identity = [], []
+        for row in rows:
+            outputs = json.loads(row["outputs"])
+            relative = os.path.join("sources", row["name"], _SUFFIXES[fmt])
+            if relative not in outputs:
+                continue
+            inputs.append({"path": os.path.join(out_dir, relative), "source": row["path"], "name": row["name"],
+                           "hostname": row["hostname"] or row["name"]})
+            identity.append([row["name"], outputs[relative]])
+        target = os.path.join(out_dir, MERGED[fmt])
+        known = manifest.merged(fmt)
+        if (known and json.loads(known["sources"]) == identity and os.path.exists(target)
+                and sha256_file(target) == known["sha256"]):
+            counts[fmt] = known["events"]
+            continue
+        counts[fmt] = merge.super_timeline(inputs, fmt, target)
+        manifest.set_merged(fmt, MERGED[fmt], sha256_file(target), counts[fmt], identity)
+    return counts
+
+
+# -- executors ----------------------------------------------------------------------
+
+
+class _LocalExecutor:
+    """``workers`` threads, each waiting on one child process at a time."""
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+        self.pool = concurrent.futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sandtrace-batch")
+
+    def has_room(self, running: int) -> bool:
+        return running < self.workers
+
+    def submit(self, task: tasks.Task):
+        return self.pool.submit(tasks.execute, task)
+
+    def wait(self, futures: list) -> list:
+        done, _ = concurrent.futures.wait(futures, timeout=0.5, return_when=concurrent.futures.FIRST_COMPLETED)
+        return list(done)
+
+    def shutdown(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _executor(options: BatchOptions):
+    if options.dask is not None:
+        from sandtrace.batch.dask_runner import DaskExecutor
+
+        return DaskExecutor(options.dask, options.workers or None)
+    return _LocalExecutor(options.workers or os.cpu_count() or 1)
+
+
+# -- progress -----------------------------------------------------------------------
+
+
+class _Progress:
+    """Overall and per-source progress on stderr (rich), nothing with --quiet."""
+
+    def __init__(self, options: BatchOptions, total: int, already: int) -> None:
+        self.console = options.console
+        self.quiet = options.quiet or self.console is None
+        self.bar = None
+        self.rows: dict[str, Any] = {}
+        if self.quiet:
+            return
+        if already:
+            self.console.print(f"sandtrace batch: {already} of {total} sources already done (outputs intact), skipped")
+        if self.console.is_terminal:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                TimeElapsedColumn(), console=self.console, transient=False)
+            self.overall = self.bar.add_task("[bold]all sources", total=total, completed=already)
+            self.bar.start()
+
+    def started(self, job: _Job) -> None:
+        if self.bar is not None:
+            self.rows[job.path] = self.bar.add_task(f"  {job.name}: planning", total=None)
+
+    def planned(self, job: _Job) -> None:
+        if self.bar is not None:
+            self.bar.update(self.rows[job.path], total=job.parts_total + 1, completed=0,
+                            description=f"  {job.name}: parts 0/{job.parts_total}")
+
+    def advance(self, job: _Job, what: str) -> None:
+        if self.bar is not None:
+            self.bar.update(self.rows[job.path], completed=len(job.parts), description=f"  {job.name}: {what}")
+
+    def finished(self, job: _Job, what: str, failed: bool = False) -> None:
+        if self.quiet:
+            return
+        if self.bar is not None:
+            self.bar.remove_task(self.rows.pop(job.path))
+            self.bar.advance(self.overall)
+        style = "red" if failed else "green"
+        self.console.print(f"[{style}]{job.name}[/]: {what} ({time.time() - job.started:.1f}s)", markup=True)
+
+    def stop(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()

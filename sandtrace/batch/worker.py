@@ -1,0 +1,320 @@
+"""The child process of a batch task: ``python -m sandtrace.batch.worker``.
+
+Reads a JSON spec on stdin, does one task, writes a JSON result to
+``spec["result"]`` (atomically) and exits 0, 3 (the source cannot be used),
+5 (memory limit) or 1. It never prints progress; tracebacks go to the task
+log next to the result.
+
+- ``plan``: open the source, list its volumes (and the sidecar's description
+  of the source, without hashes).
+- ``hash``: MD5 and SHA-256 of the source's files (runs beside the parts).
+- ``part``: run the Extractor on some of the volumes; events to a part file.
+- ``assemble``: merge the parts in psort's order, write every chosen format
+  and the ``.meta.json`` sidecar (and the report when sandtrace has one).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import dataclasses
+import json
+import os
+import resource
+import signal
+import sys
+import traceback
+from collections import Counter
+from typing import Any
+
+EXIT_SOURCE, EXIT_MEMORY = 3, 5
+
+
+def _limit_self(parent: int | None, memory_limit_mb: int | None) -> None:
+    if parent is not None and sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+        if os.getppid() != parent:  # the batch died before we got here
+            os._exit(EXIT_MEMORY + 100)
+    if memory_limit_mb:
+        limit = memory_limit_mb * 1024 * 1024
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="sandtrace.batch.worker")
+    parser.add_argument("--parent", type=int)
+    parser.add_argument("--memory-limit", type=int, metavar="MB")
+    args = parser.parse_args(argv)
+    _limit_self(args.parent, args.memory_limit)
+    spec = json.load(sys.stdin)
+    from sandtrace.engine.sources import SourceError
+
+    code = 0
+    try:
+        result = {"ok": True, **_HANDLERS[spec["kind"]](spec)}
+    except SourceError as exception:
+        result, code = {"ok": False, "error": str(exception), "source_error": True}, EXIT_SOURCE
+    except MemoryError:
+        traceback.print_exc()
+        result, code = {"ok": False, "error": f"memory limit of {args.memory_limit} MB exceeded ({spec['kind']} task)"}, EXIT_MEMORY
+    except Exception as exception:  # noqa: BLE001 - reported as this task's failure
+        traceback.print_exc()
+        text = " ".join(str(exception).split())[:400]
+        result, code = {"ok": False, "error": f"{spec['kind']} task: {type(exception).__name__}: {text}"}, 1
+    from sandtrace.engine.provenance import write_atomically
+
+    write_atomically(spec["result"], json.dumps(result, sort_keys=True, default=str))
+    return code
+
+
+# -- plan and hash ------------------------------------------------------------------
+
+
+def plan(spec: dict[str, Any]) -> dict[str, Any]:
+    from sandtrace.engine import provenance, sources
+
+    source = sources.open_source(spec["source"], vss=spec["extract"]["vss"])
+    record = provenance.RunRecord.start([])
+    record.add_source(source, hash_files=False)
+    return {
+        "kind": source.kind,
+        "files": list(source.files),
+        "volumes": [volume.label for volume in source.volumes],
+        "source_record": record.sources[0],
+    }
+
+
+def hash_source(spec: dict[str, Any]) -> dict[str, Any]:
+    from sandtrace.engine.provenance import hash_file
+
+    return {"hashes": {name: {"size": os.path.getsize(name), **hash_file(name)} for name in spec["files"]}}
+
+
+# -- part -------------------------------------------------------------------------
+
+
+def extraction_options(extract: dict[str, Any]):
+    from sandtrace.engine.extraction import ExtractionOptions
+
+    known = {f.name for f in dataclasses.fields(ExtractionOptions)}
+    return ExtractionOptions(**{k: v for k, v in extract.items() if k in known})
+
+
+def part(spec: dict[str, Any]) -> dict[str, Any]:
+    from sandtrace.batch import merge
+    from sandtrace.engine import provenance, sources
+    from sandtrace.engine.extraction import Extractor
+    from sandtrace.engine.timeliner import Timeliner
+
+    options = extraction_options(spec["extract"])
+    source = sources.open_source(spec["source"], vss=options.vss)
+    wanted = spec["volumes"]
+    chosen = [volume for volume in source.volumes if volume.label in wanted]
+    missing = set(wanted) - {volume.label for volume in chosen}
+    if missing:
+        raise RuntimeError(f"volumes not found on a second opening: {', '.join(sorted(missing))}")
+    subset = dataclasses.replace(source, volumes=chosen)
+    extractor = Extractor(options)
+    timeliner = Timeliner()
+    record = provenance.RunRecord.start([])
+
+    tag = _tagger(spec["extract"].get("tagging_files") or [])
+
+    def events():
+        for data in extractor.run(subset):
+            record.note(data)
+            for event in timeliner.events(data):
+                yield tag(event)
+
+    try:
+        count = merge.write_part(events(), spec["output"], spec["sort_memory"], spec.get("tmp_dir"))
+    finally:
+        extractor.close()
+    stats = extractor.stats
+    return {
+        "events": count,
+        "stats": {
+            "files": stats.files,
+            "event_data": stats.event_data,
+            "warnings": stats.warnings,
+            "nested_sources": stats.nested_sources,
+            "per_parser": dict(stats.per_parser),
+            "per_data_type": dict(stats.per_data_type),
+            "per_volume": dict(stats.per_volume),
+            "collector": dict(stats.collector),
+        },
+        "timeliner": dict(timeliner.counter),
+        "warnings": record.warnings,
+    }
+
+
+def _tagger(files: list[str]):
+    """The tagging step of ``extract`` (tagging rules, sandtrace/engine/tagger.py), when present."""
+    try:
+        from sandtrace.engine.tagger import Tagger
+    except ImportError:
+        return lambda event: event
+    return Tagger.with_files(files).tag
+
+
+# -- assemble -----------------------------------------------------------------------
+
+
+class _Counted:
+    """What RunRecord.finish reads from a Timeliner."""
+
+    def __init__(self, counter: Counter) -> None:
+        self.counter = counter
+
+
+def _host_name(counter: Counter) -> str | None:
+    return counter.most_common(1)[0][0] if counter else None
+
+
+def assemble(spec: dict[str, Any]) -> dict[str, Any]:
+    import time
+
+    from sandtrace.batch import merge
+    from sandtrace.batch.manifest import sha256_file
+    from sandtrace.engine import provenance
+    from sandtrace.engine.extraction import ExtractionStats
+    from sandtrace.output import manager as output_manager
+
+    out = spec["out"]
+    options = output_manager.OutputOptions(
+        timezone=out["timezone"], fields=out["fields"], include_all=out["include_all"], overwrite=True)
+    for leftover in os.listdir(spec["output_dir"]) if os.path.isdir(spec["output_dir"]) else []:
+        if leftover.startswith(".") and leftover.endswith(".tmp"):  # an earlier attempt's, killed
+            os.unlink(os.path.join(spec["output_dir"], leftover))
+    writers = []
+    try:
+        for fmt, path in spec["outputs"].items():
+            writers.append(output_manager.create_writer(fmt, path, options))
+        offsets, total = [], 0
+        for item in spec["parts"]:
+            offsets.append((item["path"], total))
+            total += item["events"] + 1
+        hosts: Counter = Counter()
+        report = _ReportFeed(spec)
+        for event in merge.psort_order(merge.merge_parts(offsets), include_all=out["include_all"]):
+            report.add(event)
+            data = event.data
+            if data.data_type.startswith("windows:evtx") and not data.provenance.nesting and data.values.get("hostname"):
+                hosts[data.values["hostname"]] += 1
+            for writer in writers:
+                writer.write(event)
+        for writer in writers:
+            writer.close()
+    except BaseException:
+        for writer in writers:
+            writer.abort()
+        raise
+
+    stats = ExtractionStats()
+    timeliner = Counter()
+    run = provenance.RunRecord(command_line=spec["command_line"], started=spec["started"])
+    for result in spec["part_results"]:
+        part_stats = result["stats"]
+        stats.files += part_stats["files"]
+        stats.event_data += part_stats["event_data"]
+        stats.warnings += part_stats["warnings"]
+        stats.nested_sources += part_stats["nested_sources"]
+        stats.per_parser.update(part_stats["per_parser"])
+        stats.per_data_type.update(part_stats["per_data_type"])
+        stats.per_volume.update(part_stats["per_volume"])
+        stats.collector.update(part_stats["collector"])
+        timeliner.update(result["timeliner"])
+        run.warnings.extend(result["warnings"])
+    source_record = dict(spec["source_record"])
+    hashes = spec.get("hashes") or {}
+    source_record["files"] = [dict(entry, **hashes.get(entry["path"], {})) for entry in source_record["files"]]
+    run.sources.append(source_record)
+    first_format, first_path = next(iter(spec["outputs"].items()))
+    run.finish(stats, _Counted(timeliner), writers[0], first_path, first_format)
+    run.summary["outputs"] = {
+        fmt: {"path": writer.path, "events_written": writer.events_written,
+              "events_dropped": getattr(writer, "events_dropped", 0)}
+        for fmt, writer in zip(spec["outputs"], writers)
+    }
+    hostname = _host_name(hosts)
+    document = run.as_dict()
+    document["batch"] = {
+        "source_name": spec["name"],
+        "hostname": hostname,
+        "hostname_from": "most frequent computer name of the source's own EVTX records" if hostname else None,
+        "parts": [{"volumes": item["volumes"], "events": item["events"]} for item in spec["parts"]],
+    }
+    meta_path = spec["meta"]
+    provenance.write_atomically(meta_path, json.dumps(document, indent=2, sort_keys=True, default=str) + "\n")
+    produced = [*spec["outputs"].values(), meta_path]
+    report_path = report.write()
+    if report_path:
+        produced.append(report_path)
+    return {
+        "hostname": hostname,
+        "events": writers[0].events_written,
+        "events_per_format": {fmt: writer.events_written for fmt, writer in zip(spec["outputs"], writers)},
+        "event_data": stats.event_data,
+        "files_collected": stats.files,
+        "warnings": stats.warnings,
+        "outputs": {path: sha256_file(path) for path in produced},
+        "finished": time.time(),
+    }
+
+
+def _parser_names(spec: dict[str, Any]) -> list[str]:
+    from sandtrace.parsers import manager
+
+    return list(manager.select(spec["extract"].get("parsers")))
+
+
+class _ReportFeed:
+    """The findings report of ``extract --report``, fed the same events, when sandtrace has it.
+
+    Optional: the report module (sandtrace/report) may be absent. A report that
+    fails is noted in the task log; the timelines stand without it.
+    """
+
+    def __init__(self, spec: dict[str, Any]) -> None:
+        self.path = os.path.join(spec["output_dir"], "report.md")
+        self.builder = None
+        if not spec.get("report"):
+            return
+        try:
+            from sandtrace.report import render  # noqa: F401
+            from sandtrace.report.model import ReportBuilder
+
+            self.builder = ReportBuilder(sources=[spec["source_record"]["path"]], parsers=_parser_names(spec),
+                                         command_line=spec["command_line"])
+        except Exception:  # noqa: BLE001 - ImportError, or a report module still being written
+            self.builder = None
+
+    def add(self, event) -> None:
+        if self.builder is not None:
+            try:
+                self.builder.add_event(event)
+            except Exception:  # noqa: BLE001
+                traceback.print_exc()
+                self.builder = None
+
+    def write(self) -> str | None:
+        if self.builder is None:
+            return None
+        try:
+            from sandtrace.report import render
+
+            render.write(self.builder.finish(), self.path, "markdown")
+        except Exception:  # noqa: BLE001
+            traceback.print_exc()
+            return None
+        return self.path if os.path.exists(self.path) else None
+
+
+_HANDLERS = {"plan": plan, "hash": hash_source, "part": part, "assemble": assemble}
+
+
+if __name__ == "__main__":
+    sys.exit(main())
