@@ -53,6 +53,7 @@ class WinRegistryParser(BaseParser):
         "windows:registry:userassist", "windows:registry:bam", "windows:registry:mrulistex",
         "windows:registry:mrulist", "windows:registry:typedurls",
         "windows:registry:task_scheduler:task_cache:entry",
+        "windows:registry:appcompatcache", "windows:registry:amcache", "windows:registry:amcache:programs",
     )
     PATTERNS = (
         "\\Windows\\System32\\config\\SYSTEM",
@@ -61,6 +62,7 @@ class WinRegistryParser(BaseParser):
         "\\Windows\\System32\\config\\SECURITY",
         "\\Users\\*\\NTUSER.DAT",
         "\\Users\\*\\AppData\\Local\\Microsoft\\Windows\\UsrClass.dat",
+        "\\Windows\\AppCompat\\Programs\\Amcache.hve",
     )
     SIGNATURES = (Signature(b"regf"),)
 
@@ -191,5 +193,6 @@ def _short(exception: BaseException | None) -> str:
 
 # Plugins register themselves on import.
 from sandtrace.plugins.winreg import (  # noqa: E402,F401
-    bam, cbs_feature, file_association, mru, sam_users, sandbox_policy, services, task_cache, userassist,
+    amcache, appcompatcache, bam, cbs_feature, file_association, mru, sam_users, sandbox_policy, services,
+    task_cache, userassist,
 )
