@@ -144,3 +144,28 @@ def test_a_second_run_over_the_same_source_finds_the_same(tmp_path):
     first = [(d.provenance.display_name, d.data_type) for d in extractor.run(source)]
     second = [(d.provenance.display_name, d.data_type) for d in extractor.run(source)]
     assert first == second and len(first) > 10
+
+
+def test_the_same_disk_in_two_places_is_parsed_once_and_both_copies_are_kept(tmp_path):
+    import shutil
+
+    raw = open(corpus_file("images", "dfvfs", "image.dd"), "rb").read()
+    root = _triage(tmp_path, raw, raw.replace(b"superrich", b"sandtrace"))
+    storages = tmp_path.joinpath(*CONTAINERS, "ContainerStorages")
+    copy_dir = storages / "11111111-2222-3333-4444-555555555555"
+    copy_dir.mkdir()
+    shutil.copy(storages / SANDBOX_GUID / "sandbox.vhdx", copy_dir / "sandbox.vhdx")
+    altered_dir = storages / "66666666-7777-8888-9999-000000000000"
+    altered_dir.mkdir()
+    altered = bytearray((storages / SANDBOX_GUID / "sandbox.vhdx").read_bytes())
+    altered[-1] ^= 0xFF  # same identifiers, other content
+    (altered_dir / "sandbox.vhdx").write_bytes(bytes(altered))
+    extractor = Extractor(ExtractionOptions(parsers="filestat", extra_patterns=["\\passwords.txt"]))
+    data = list(extractor.run(sources.open_source(root)))
+    copies = [d for d in data if d.data_type == "windows:sandbox:disk_copy"]
+    assert len(copies) == 1
+    first, second = sorted([SANDBOX_GUID, "11111111-2222-3333-4444-555555555555"])
+    assert copies[0].values["parsed_as"].endswith(f"{first}/sandbox.vhdx")
+    assert copies[0].provenance.display_name.endswith(f"{second}/sandbox.vhdx")
+    parsed = {d.provenance.display_name.split(">")[0].rsplit("/", 2)[-2] for d in data if ">" in d.provenance.display_name}
+    assert parsed == {BASE_GUID, first, "66666666-7777-8888-9999-000000000000"}

@@ -83,6 +83,7 @@ class Extractor:
         self._by_signature = [n for n, p in self.parsers.items() if p.SIGNATURES]
         self._scratch_directory: tempfile.TemporaryDirectory | None = None
         self._disks_seen: dict[tuple, str] = {}  # VHDX identity -> display name of the copy parsed
+        self._disk_targets: dict[tuple, list[FileTarget]] = {}  # identity -> files parsed, for the content check
         layers.clear()
 
     def _build_requests(self) -> list[Request]:
@@ -103,6 +104,7 @@ class Extractor:
         """Event data of every volume of ``source``, warnings included, nested disks too."""
         if source.depth == 0:  # copies are deduplicated, and layers resolved, within one source
             self._disks_seen.clear()
+            self._disk_targets.clear()
             layers.clear()
         requests = [r for r in self._requests if source.depth > 0 or not r.nested_only]
         for volume in source.volumes:
@@ -195,11 +197,13 @@ class Extractor:
 
     def _run_nested(self, source: Source, target: FileTarget) -> Iterator[EventData]:
         identity = _disk_identity(target)
-        if identity is not None and identity in self._disks_seen:
-            yield from self._count(iter([_disk_copy(target.provenance, self._disks_seen[identity], identity)]))
-            return
         if identity is not None:
-            self._disks_seen[identity] = target.provenance.display_name
+            parsed_as = self._parsed_copy(identity, target)
+            if parsed_as is not None:
+                yield from self._count(iter([_disk_copy(target.provenance, parsed_as, identity)]))
+                return
+            self._disks_seen.setdefault(identity, target.provenance.display_name)
+            self._disk_targets.setdefault(identity, []).append(target)
         match = _CONTAINER_GUID.search(target.location)
         container = {"container_path": target.location}
         if match:
@@ -293,6 +297,17 @@ class Extractor:
             inner.tags = ["carved"]
             self.stats.nested_sources += 1
             yield from self.run(inner)
+
+    def _parsed_copy(self, identity: tuple, target: FileTarget) -> str | None:
+        """Display name of an already parsed disk with these identifiers and these bytes, if any."""
+        candidates = self._disk_targets.get(identity, [])
+        if not candidates:
+            return None
+        digest = _content_hash(target)
+        for other in candidates:
+            if digest is not None and _content_hash(other) == digest:
+                return other.provenance.display_name
+        return None
 
     def _scratch(self) -> str:
         if self._scratch_directory is None:
@@ -419,6 +434,20 @@ def _disk_identity(target: FileTarget) -> tuple | None:
     return (str(info["disk_id"]), str(info["data_write_guid"]))
 
 
+def _content_hash(target: FileTarget) -> str | None:
+    """SHA-256 of a disk file's content, read in blocks (only when two copies claim the same identity)."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    try:
+        file_object = target.open_file_object()
+        while block := file_object.read(8 * 1024 * 1024):
+            digest.update(block)
+    except (dfvfs_errors.Error, OSError):
+        return None
+    return digest.hexdigest()
+
+
 def _disk_copy(provenance: Provenance, parsed_as: str, identity: tuple) -> EventData:
     return EventData(
         "windows:sandbox:disk_copy",
@@ -426,7 +455,8 @@ def _disk_copy(provenance: Provenance, parsed_as: str, identity: tuple) -> Event
             "parsed_as": parsed_as,
             "disk_identifier": identity[0],
             "data_write_identifier": identity[1],
-            "explanation": "another copy of a disk already parsed (same disk and data-write identifiers); not parsed again",
+            "explanation": "another copy of a disk already parsed (same identifiers and, for disk files, same content "
+            "hash; a carved disk is matched by its identifiers); not parsed again",
         },
         parser="nested_disk",
         provenance=provenance,
