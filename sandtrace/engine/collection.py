@@ -108,6 +108,28 @@ class FileTarget:
         file_object.seek(0)
         return file_object
 
+    def read_limited(self, limit: int, what: str) -> bytes:
+        """The whole file when it is at most ``limit`` bytes; a larger one is refused, not read."""
+        size = self.open_file_entry().size or 0
+        if size > limit:
+            raise ValueError(f"too large for {what} ({size} bytes, limit {limit}); not parsed")
+        return self.read(limit + 1)
+
+    def file_record(self, data: bytes | None = None) -> dict:
+        """The attributes every file-backed event data carries: path, allocation, $SI times, hash."""
+        import hashlib
+
+        file_entry = self.open_file_entry()
+        return {
+            "filename": self.location,
+            "is_allocated": self.is_allocated,
+            "sha256_hash": hashlib.sha256(data).hexdigest() if data is not None else None,
+            "creation_time": file_entry.creation_time,
+            "modification_time": file_entry.modification_time,
+            "access_time": file_entry.access_time,
+            "entry_modification_time": getattr(file_entry, "change_time", None),
+        }
+
     def volume_file_object(self):
         """The bytes of the volume the file lies on (for parsers that read file-system metadata)."""
         return resolver.Resolver.OpenFileObject(self.volume.path_spec.parent)

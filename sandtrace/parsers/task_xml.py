@@ -17,7 +17,6 @@ converted. Hostile or broken XML (DTDs, entities, junk) gives a warning.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -221,22 +220,15 @@ class TaskXmlParser(BaseParser):
     PATTERNS = ("\\Windows\\System32\\Tasks\\**",)
 
     def parse(self, target: FileTarget) -> Iterator[EventData]:
-        file_entry = target.open_file_entry()
-        size = file_entry.size or 0
-        if size > MAX_SIZE:
-            raise TaskXmlError(f"too large for a task file ({size} bytes, limit {MAX_SIZE}); not parsed")
-        data = target.read(MAX_SIZE + 1)
+        try:
+            data = target.read_limited(MAX_SIZE, "a task file")
+        except ValueError as exception:
+            raise TaskXmlError(str(exception)) from None
         values = parse_task(data)
         values.update({
             "task_path": task_path(target.location),
             "task_name": target.location.rstrip("\\").rsplit("\\", 1)[-1],
-            "filename": target.location,
-            "is_allocated": target.is_allocated,
-            "sha256_hash": hashlib.sha256(data).hexdigest(),
-            "creation_time": file_entry.creation_time,
-            "modification_time": file_entry.modification_time,
-            "access_time": file_entry.access_time,
-            "entry_modification_time": getattr(file_entry, "change_time", None),
+            **target.file_record(data),
         })
         tags = [LAUNCH_TAG] if launches_sandbox(values) else []
         yield EventData(DATA_TYPE, {k: v for k, v in values.items() if v is not None}, tags=tags)

@@ -13,7 +13,6 @@ given inline to ``wsb start --config``.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -257,25 +256,14 @@ class WsbParser(BaseParser):
     PATTERNS = ("**\\*.wsb",)
 
     def parse(self, target: FileTarget) -> Iterator[EventData]:
-        file_entry = target.open_file_entry()
-        size = file_entry.size or 0
-        if size > MAX_SIZE:
-            raise WsbError(f"too large for a .wsb file ({size} bytes, limit {MAX_SIZE}); not parsed")
-        data = target.read(MAX_SIZE + 1)
+        try:
+            data = target.read_limited(MAX_SIZE, "a .wsb file")
+        except ValueError as exception:
+            raise WsbError(str(exception)) from None
         config = parse_config(data)
         values = config.attributes()
-        values.update(
-            {
-                "configuration_source": "file",
-                "filename": target.location,
-                "is_allocated": target.is_allocated,
-                "sha256_hash": hashlib.sha256(data).hexdigest(),
-                "creation_time": file_entry.creation_time,
-                "modification_time": file_entry.modification_time,
-                "access_time": file_entry.access_time,
-                "entry_modification_time": getattr(file_entry, "change_time", None),
-            }
-        )
+        values["configuration_source"] = "file"
+        values.update(target.file_record(data))
         yield EventData(DATA_TYPE, {k: v for k, v in values.items() if v is not None})
         for problem in config.problems:  # invalid values: kept in the event, and said as warnings
             yield warning(f"invalid .wsb setting: {problem}", parser=self.NAME, provenance=target.provenance)
