@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
-DEMO_IMAGE := test_images/foundation.E01
+DEMO_IMAGE := test_images/host.E01
 
 .PHONY: demo test bench test-images venv clean
 
@@ -17,14 +17,14 @@ venv: $(STAMP)
 
 demo: $(STAMP)
 	$(VENV)/bin/sandtrace info $(DEMO_IMAGE)
-	$(VENV)/bin/sandtrace extract $(DEMO_IMAGE) -o demo-output/timeline.csv --format l2tcsv --overwrite
+	$(VENV)/bin/sandtrace extract $(DEMO_IMAGE) --carve -o demo-output/timeline.jsonl --format json_line \
+		--report demo-output/report.html --overwrite
+	$(VENV)/bin/sandtrace report demo-output/timeline.jsonl -o demo-output/report.md --overwrite
 	@echo
-	@echo "--- .wsb files and Windows Sandbox storage in demo-output/timeline.csv (date, time, MACB, what, file) ---"
-	@grep -iE '\.wsb|Containers' demo-output/timeline.csv | cut -d, -f1,2,4,7,13 | head -n 25
-	@echo "--- warnings (what could not be read) ---"
-	@grep ',sandtrace,' demo-output/timeline.csv | cut -d, -f11 || true
+	@echo "--- the findings (demo-output/report.md; the same as HTML in demo-output/report.html) ---"
+	@sed -n '1,/^## Sources/p' demo-output/report.md | head -n 40
 	@echo
-	@echo "Full timeline: demo-output/timeline.csv; provenance: demo-output/timeline.csv.meta.json"
+	@echo "Timeline (plaso json_line): demo-output/timeline.jsonl; provenance: demo-output/timeline.jsonl.meta.json"
 
 test: $(STAMP)
 	$(PY) -m pytest -q
