@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 DEMO_IMAGE := test_images/host.E01
 
-.PHONY: demo test bench test-images venv clean
+.PHONY: demo test fuzz bench test-images venv clean
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,11 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q
+
+# Longer hypothesis budgets for tests/fuzz (random seeds); make test runs 50 derandomised examples each.
+SANDTRACE_FUZZ_EXAMPLES ?= 5000
+fuzz: $(STAMP)
+	SANDTRACE_FUZZ_EXAMPLES=$(SANDTRACE_FUZZ_EXAMPLES) $(PY) -m pytest -q -p no:cacheprovider tests/fuzz
 
 bench: $(STAMP)
 	$(PY) bench/run.py

@@ -60,6 +60,10 @@ def build_parser() -> argparse.ArgumentParser:
     extract.add_argument("--overwrite", action="store_true", help="replace an existing output")
     extract.add_argument("--no-hash", dest="hash", action="store_false", help="do not hash the source files for the .meta.json sidecar")
     extract.add_argument("--sort-memory", type=int, default=200_000, metavar="N", help="events kept in memory before spilling to disk (default 200000)")
+    # -- hardening (docs/reliability.md) --
+    extract.add_argument("--verify", action="store_true", help="E01: compare the stored MD5/SHA1 with hashes of the media (recorded in the .meta.json; a mismatch is a warning)")
+    extract.add_argument("--neutralize-formulas", action="store_true", help="l2tcsv/dynamic: prefix cells starting with = + - @ (or tab/CR) with ' for spreadsheet safety")
+    extract.add_argument("--file-timeout", type=float, default=900.0, metavar="SEC", help="per-file parse time limit; a file taking longer is a warning (default 900, 0 = none)")
     # -- findings report and tagging (docs/report.md) --
     extract.add_argument("--tagging-file", action="append", default=[], metavar="PATH", help="extra tagging rules (YAML, see docs/report.md), applied after the built-in rules; repeatable")
     extract.add_argument("--report", metavar="PATH", help="also write the findings report, built from the same events")
@@ -181,6 +185,7 @@ def _extract(args: argparse.Namespace, err) -> int:
         templates=args.templates,
         carve=args.carve,
         parser_options={"evtx_backend": args.evtx_backend, "evtx_anywhere": args.evtx_anywhere},
+        file_timeout=args.file_timeout,
     )
     try:
         progress = _Progress(err, quiet=args.quiet)
@@ -193,7 +198,9 @@ def _extract(args: argparse.Namespace, err) -> int:
     for source_path in args.sources:
         source = sources.open_source(source_path, vss=args.vss)
         opened.append(source)
-        run.add_source(source, hash_files=args.hash)
+        problem = run.add_source(source, hash_files=args.hash, verify=args.verify)
+        if problem:
+            err.print(f"sandtrace: warning: {problem}")
 
     timeliner = Timeliner()
     tagger, report_builder, report_format = _report_setup(args, opened, extractor)
@@ -202,6 +209,7 @@ def _extract(args: argparse.Namespace, err) -> int:
         fields=args.fields.split(",") if args.fields else None,
         include_all=args.include_all,
         overwrite=args.overwrite,
+        neutralize_formulas=args.neutralize_formulas,
     )
     try:
         writer = output_manager.create_writer(args.format, output, output_options)
@@ -484,7 +492,8 @@ def _size(size: int) -> str:
 # -- batch (sandtrace/batch, docs/batch.md) ---------------------------------------
 
 # extract's options that batch does not take over: it names its own outputs.
-_BATCH_NOT_PASSED = {"help", "sources", "output", "format", "overwrite", "quiet", "log_file", "report", "report_format"}
+_BATCH_NOT_PASSED = {"help", "sources", "output", "format", "overwrite", "quiet", "log_file", "report", "report_format",
+                     "verify", "neutralize_formulas"}  # extract-only for now (docs/reliability.md)
 
 
 def _add_batch(commands, extract: argparse.ArgumentParser) -> None:
@@ -572,6 +581,7 @@ def _batch_extraction(args: argparse.Namespace) -> dict:
         "carve": getattr(args, "carve", False),
         "parser_options": {"evtx_backend": args.evtx_backend, "evtx_anywhere": args.evtx_anywhere},
         "tagging_files": [os.path.abspath(path) for path in getattr(args, "tagging_file", []) or []],
+        "file_timeout": getattr(args, "file_timeout", 900.0),
     }
 
 

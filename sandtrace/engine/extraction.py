@@ -49,6 +49,7 @@ class ExtractionOptions:
     max_depth: int = 3  # disks inside disks inside disks
     templates: bool = True  # keep base-layer template content (tagged sandbox_template)
     carve: bool = False  # search NTFS free space for deleted VHDX disks (reads all free clusters)
+    file_timeout: float = 900.0  # --file-timeout: seconds one parser may spend on one file (0 = no limit)
 
 
 @dataclass
@@ -169,7 +170,7 @@ class Extractor:
         for name in sorted(names):
             parser = self.parsers[name]
             try:
-                for data in parser.parse(target):
+                for data in _time_limited(parser.parse(target), self.options.file_timeout):
                     yield self._finish(data, name, target, source)
             except Exception as exception:  # noqa: BLE001 - one file must not stop the run
                 yield self._finish(
@@ -503,6 +504,45 @@ def _parent_comparers(target: FileTarget, inner: Source, vss: bool) -> dict:
         if match is not None and volume.type_indicator == match.type_indicator == "NTFS":
             comparers[volume.label] = MftComparer(volume.path_spec, match.path_spec)
     return comparers
+
+
+class FileTimeout(Exception):
+    """One parser spent longer than ``--file-timeout`` on one file (becomes a warning)."""
+
+
+def _time_limited(stream: Iterator[EventData], seconds: float) -> Iterator[EventData]:
+    """``stream`` with a budget of ``seconds`` of its own time (not the consumer's).
+
+    A SIGALRM timer runs only while the parser computes its next item; it is
+    stopped while the item is handed on. Without a limit, off the main thread
+    (Dask) or without SIGALRM (Windows) the stream is passed through as is.
+    A parser blocked inside one C call is interrupted when that call returns.
+    """
+    import signal
+    import threading
+
+    if not seconds or seconds <= 0 or not hasattr(signal, "setitimer") \
+            or threading.current_thread() is not threading.main_thread():
+        yield from stream
+        return
+    left = float(seconds)
+
+    def expired(signum, frame):
+        raise FileTimeout(f"parsing stopped after {seconds:g}s (--file-timeout); what was read before is kept")
+
+    while True:
+        previous = signal.signal(signal.SIGALRM, expired)
+        started = time.monotonic()
+        signal.setitimer(signal.ITIMER_REAL, max(left, 0.001))
+        try:
+            data = next(stream)
+        except StopIteration:
+            return
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
+            left -= time.monotonic() - started
+        yield data
 
 
 def _one_line(exception: BaseException) -> str:

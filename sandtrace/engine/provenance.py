@@ -54,6 +54,70 @@ def hash_file(path: str) -> dict[str, str]:
     return {"md5": md5.hexdigest(), "sha256": sha256.hexdigest()}
 
 
+def verify_ewf(segments: list[str], stored: dict[str, str] | None = None) -> dict[str, Any]:
+    """``--verify``: the E01's stored MD5/SHA1 against hashes of the media, read with pyewf.
+
+    A mismatch or an unreadable chunk is reported, never raised: the result is
+    ``{"md5": {"stored", "computed", "match"}, "sha1": {...}, "verified": bool,
+    "error": str (only when a read failed)}``. Names with no stored hash are
+    computed and reported with ``stored: None`` and ``match: None``.
+    """
+    import pyewf
+
+    md5, sha1 = hashlib.md5(), hashlib.sha1()
+    result: dict[str, Any] = {}
+    handle = pyewf.handle()
+    offset = 0
+    try:
+        handle.open(list(segments), "r")
+        if stored is None:
+            stored = {k.lower(): v for k, v in (handle.get_hash_values() or {}).items()}
+        remaining = handle.get_media_size()
+        while remaining > 0:
+            size = min(_HASH_BLOCK, remaining)
+            block = handle.read_buffer_at_offset(size, offset)
+            if not block:
+                raise OSError(f"short read at offset {offset}")
+            md5.update(block)
+            sha1.update(block)
+            offset += len(block)
+            remaining -= len(block)
+    except (OSError, RuntimeError, ValueError) as exception:
+        result["error"] = f"media unreadable at offset {offset}: {' '.join(str(exception).split())[:300]}"
+    finally:
+        try:
+            handle.close()
+        except (OSError, RuntimeError):
+            pass
+    stored = stored or {}
+    computed = {"md5": md5.hexdigest(), "sha1": sha1.hexdigest()} if "error" not in result else {}
+    for name in ("md5", "sha1"):
+        expected = (stored.get(name) or "").lower() or None
+        value = computed.get(name)
+        result[name] = {
+            "stored": expected,
+            "computed": value,
+            "match": None if expected is None or value is None else expected == value,
+        }
+    matches = [result[name]["match"] for name in ("md5", "sha1") if result[name]["match"] is not None]
+    result["verified"] = bool(matches) and all(matches) and "error" not in result
+    return result
+
+
+def verify_warning(path: str, result: dict[str, Any]) -> str | None:
+    """One line for a failed verification (None when it verified)."""
+    if result.get("verified"):
+        return None
+    if result.get("error"):
+        return f"verify: {os.path.basename(path)}: {result['error']}"
+    wrong = [name.upper() for name in ("md5", "sha1") if result[name]["match"] is False]
+    if wrong:
+        details = "; ".join(f"{name} stored {result[name.lower()]['stored']} computed {result[name.lower()]['computed']}"
+                            for name in wrong)
+        return f"verify: {os.path.basename(path)}: stored hash does not match the media ({details})"
+    return f"verify: {os.path.basename(path)}: no stored MD5/SHA1 to compare with"
+
+
 @dataclass
 class RunRecord:
     command_line: list[str]
@@ -67,7 +131,8 @@ class RunRecord:
     def start(cls, argv: list[str]) -> RunRecord:
         return cls(command_line=list(argv), started=_now())
 
-    def add_source(self, source, hash_files: bool = True) -> None:
+    def add_source(self, source, hash_files: bool = True, verify: bool = False) -> str | None:
+        """Records one source; with ``verify``, an E01's stored hashes are checked (returns the warning line, if any)."""
         files = []
         for name in source.files:
             entry: dict[str, Any] = {"path": name, "size": os.path.getsize(name)}
@@ -92,6 +157,17 @@ class RunRecord:
                 ],
             }
         )
+        if not verify:
+            return None
+        if not source.ewf:
+            self.sources[-1]["verify"] = {"verified": None, "error": "not an EWF image: nothing stored to verify"}
+            return None
+        result = verify_ewf(source.ewf["segments"], source.ewf.get("stored_hashes"))
+        self.sources[-1]["verify"] = result
+        message = verify_warning(source.path, result)
+        if message:
+            self.warnings.append({"source": source.path, "volume": "", "path": source.path, "parser": "verify", "error": message})
+        return message
 
     def note(self, data: EventData) -> None:
         """Keeps every warning for the sidecar."""

@@ -355,6 +355,9 @@ def open_nested(
         text = str(exception)
         if "missing parent" in text:
             raise SourceError(f"differencing disk {outer_display_name}: its parent image was not found on this volume") from None
+        if "maximum recursion depth" in text:  # a disk that is its own (grand)parent (docs/reliability.md)
+            raise SourceError(f"cannot open the virtual disk {outer_display_name}: parent cycle or parent chain too deep "
+                              f"({_first_reason(exception)})") from None
         raise SourceError(f"cannot open the virtual disk {outer_display_name}: {_first_reason(exception)}") from None
     volumes = [volume_from_path_spec(base) for base in base_path_specs]
     volumes = [volume for volume in volumes if volume is not None]
@@ -367,7 +370,18 @@ def open_nested(
         kind="VHD/VHDX",
         path_spec=spec,
         volumes=order_volumes(volumes),
-        nesting=(*outer.nesting, outer_display_name),
+        nesting=(*outer.nesting, _own_name(outer, outer_display_name)),
         container=container,
         depth=outer.depth + 1,
     )
+
+
+def _own_name(outer: Source, display_name: str) -> str:
+    """The disk file's display name without the outer disks' prefix it already carries.
+
+    A file found inside a nested disk is named ``outer>inner``; nesting it again
+    must add ``inner`` only, or a disk three deep repeats its chain
+    (tests/test_hardening_limits.py).
+    """
+    prefix = ">".join(outer.nesting) + ">" if outer.nesting else ""
+    return display_name[len(prefix):] if prefix and display_name.startswith(prefix) else display_name

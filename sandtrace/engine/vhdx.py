@@ -19,6 +19,7 @@ from construct import (
     Bytes,
     ByteSwapped,
     Const,
+    ConstructError,
     Enum,
     FlagsEnum,
     GreedyBytes,
@@ -277,12 +278,24 @@ class VhdxError(ValueError):
     """Not a readable VHDX (bad signature, checksums, or tables)."""
 
 
+MAX_VIRTUAL_SIZE = 64 * 1024**4  # [MS-VHDX]: 64 TiB
+
+
 def describe(read_at) -> dict[str, Any]:
     """Headers, regions, metadata and BAT of a VHDX, read via ``read_at(offset, size)``.
 
     Tolerant where a carver needs it: the copy with a good checksum wins, and
-    a damaged first region table falls back to the second.
+    a damaged first region table falls back to the second. Anything that is
+    not a valid VHDX, including structures construct cannot parse and values
+    outside [MS-VHDX]'s limits (docs/reliability.md), is a VhdxError.
     """
+    try:
+        return _describe(read_at)
+    except ConstructError as exception:
+        raise VhdxError(f"damaged VHDX structure: {' '.join(str(exception).split())[:200]}") from None
+
+
+def _describe(read_at) -> dict[str, Any]:
     if read_at(0, 8) != FILE_TYPE_SIGNATURE:
         raise VhdxError("no vhdxfile signature")
     headers = []
@@ -310,10 +323,20 @@ def describe(read_at) -> dict[str, Any]:
         sector_size = Int32ul.parse(items[LOGICAL_SECTOR_SIZE_GUID])
     except KeyError as missing:
         raise VhdxError(f"VHDX metadata item missing: {missing}") from None
+    block_size = params.block_size
+    if block_size % MiB or block_size & (block_size - 1) or not MiB <= block_size <= 256 * MiB:
+        raise VhdxError(f"VHDX block size {block_size} is not a power of two from 1 MiB to 256 MiB")
+    if sector_size not in (512, 4096):
+        raise VhdxError(f"VHDX logical sector size {sector_size} is not 512 or 4096")
+    if not 0 < virtual_size <= MAX_VIRTUAL_SIZE:
+        raise VhdxError(f"absurd VHDX virtual size {virtual_size} (limit {MAX_VIRTUAL_SIZE}, 64 TiB)")
     locator = PARENT_LOCATOR.parse(items[PARENT_LOCATOR_GUID]) if PARENT_LOCATOR_GUID in items else None
     has_parent = bool(params.flags.has_parent)
     count = bat_entry_count(virtual_size, params.block_size, sector_size, has_parent)
-    bat = Array(count, BAT_ENTRY).parse(read_at(regions[BAT_REGION_GUID].file_offset, count * 8))
+    bat_bytes = read_at(regions[BAT_REGION_GUID].file_offset, count * 8)
+    if len(bat_bytes) < count * 8:
+        raise VhdxError(f"VHDX BAT cut short ({len(bat_bytes) // 8} of {count} entries readable)")
+    bat = Array(count, BAT_ENTRY).parse(bat_bytes)
     return {
         "data_write_guid": header.data_write_guid,
         "block_size": params.block_size,

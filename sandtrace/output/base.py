@@ -23,6 +23,7 @@ class OutputOptions:
     hostname: str | None = None  # fallback host (psort --output_fallback_hostname)
     fallback_path: bool | None = None  # psort --output_fallback_path; None = format default
     formatters: Formatters | None = None  # None = sandtrace/data/formatters
+    neutralize_formulas: bool = False  # --neutralize-formulas: l2tcsv/dynamic cells starting = + - @ get a '
 
 
 class Writer:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from sandtrace.engine.events import Event
-from sandtrace.output import fields
+from sandtrace.output import fields, sanitize
 from sandtrace.output.base import EventView, Writer
 from sandtrace.output.sorted_lines import SortedLines
 
@@ -61,7 +61,10 @@ class DynamicWriter(Writer):
         for name in self.field_names:
             callback = FIELDS.get(name)
             value = callback(self, view) if callback else view.attributes.get(name)
-            values[name] = "-" if value is None else str(value).replace(",", " ")
+            # commas become spaces (plaso); controls and bidi overrides are escaped (output/sanitize.py)
+            values[name] = "-" if value is None else sanitize.escape_cell(str(value))
+            if self.options.neutralize_formulas:
+                values[name] = sanitize.neutralize_formula(values[name])
         return values
 
     def _write(self, event: Event) -> None:

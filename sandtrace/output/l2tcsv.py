@@ -9,7 +9,7 @@ once while other rows go through psort's per-second re-sorting.
 from __future__ import annotations
 
 from sandtrace.engine.events import Event
-from sandtrace.output import fields
+from sandtrace.output import fields, sanitize
 from sandtrace.output.base import EventView, Writer
 from sandtrace.output.sorted_lines import SortedLines
 
@@ -28,7 +28,8 @@ RESERVED_NAMES = frozenset({
 
 
 def _sanitize(value: object) -> str:
-    return "-" if value is None else str(value).replace(",", " ")
+    """plaso's rule (commas become spaces), and controls/bidi overrides escaped (output/sanitize.py)."""
+    return "-" if value is None else sanitize.escape_cell(str(value))
 
 
 class L2TCSVWriter(Writer):
@@ -75,6 +76,8 @@ class L2TCSVWriter(Writer):
             "format": fields.parser_chain(view.data),
             "extra": self.extra(view),
         }
+        if self.options.neutralize_formulas:
+            return {name: sanitize.neutralize_formula(_sanitize(values[name])) for name in FIELD_NAMES}
         return {name: _sanitize(values[name]) for name in FIELD_NAMES}
 
     def _write_group(self) -> None:

@@ -121,7 +121,11 @@ class WinRegistryParser(BaseParser):
         while hive.errors:
             yield self._warning(f"corrupt hive: {hive.errors.pop(0)}", target)
         if hive.hive_type == "SYSTEM":
-            hive.control_set = current_control_set(regf)
+            try:
+                hive.control_set = current_control_set(regf)
+            except OSError as exception:  # a damaged Select key: the plugins still run (found by fuzzing)
+                hive.control_set = None
+                yield self._warning(f"corrupt hive: cannot read the current control set: {_short(exception)}", target)
         for plugin in self._plugins:
             yield from self._run_plugin(plugin, hive, target)
 

@@ -1,0 +1,131 @@
+"""Resource guards: the per-file parse time limit and the nested-disk depth limit."""
+
+from __future__ import annotations
+
+import os
+import struct
+import subprocess
+import time
+
+import pytest
+
+from sandtrace.engine import sources
+from sandtrace.engine.extraction import ExtractionOptions, Extractor, _time_limited
+from sandtrace.parsers.wsb import WsbParser
+
+writer = pytest.importorskip("test_images.writers.vhdx")
+MiB = 1024 * 1024
+WSB = b"<Configuration><Networking>Disable</Networking></Configuration>"
+
+
+def _slow_parse(self, target):
+    yield from WsbParser._real_parse(self, target)
+    while True:  # a parser stuck in a loop (pure Python: the alarm interrupts it)
+        time.sleep(0.01)
+
+
+def test_a_parser_over_the_file_timeout_becomes_a_warning_and_keeps_what_it_read(tmp_path, monkeypatch):
+    (tmp_path / "a.wsb").write_bytes(WSB)
+    monkeypatch.setattr(WsbParser, "_real_parse", WsbParser.parse, raising=False)
+    monkeypatch.setattr(WsbParser, "parse", _slow_parse)
+    started = time.monotonic()
+    extractor = Extractor(ExtractionOptions(parsers="wsb", file_timeout=0.3))
+    out = list(extractor.run(sources.open_source(str(tmp_path))))
+    assert time.monotonic() - started < 5
+    kinds = [d.data_type for d in out]
+    assert "windows:sandbox:wsb_config" in kinds  # read before the limit: kept
+    warning, = [d for d in out if d.data_type == "sandtrace:warning"]
+    assert warning.values["error"] == "FileTimeout: parsing stopped after 0.3s (--file-timeout); what was read before is kept"
+    assert warning.values["parser_name"] == "wsb"
+
+
+def test_the_time_limit_counts_the_parser_only_not_the_consumer():
+    def quick():
+        for index in range(3):
+            yield index
+
+    got = []
+    for item in _time_limited(quick(), 0.2):
+        time.sleep(0.15)  # the consumer is slow; 0.45 s in all, over the 0.2 s budget
+        got.append(item)
+    assert got == [0, 1, 2]
+
+
+def test_no_limit_passes_the_stream_through():
+    assert list(_time_limited(iter([1, 2]), 0)) == [1, 2]
+
+
+def test_file_timeout_flag_reaches_the_extractor_and_batch():
+    from sandtrace import cli
+
+    args = cli.build_parser().parse_args(["extract", "x", "-o", "y", "--file-timeout", "12"])
+    assert args.file_timeout == 12
+    args = cli.build_parser().parse_args(["batch", "x", "-o", "y", "--file-timeout", "7"])
+    assert cli._batch_extraction(args)["file_timeout"] == 7
+    assert not hasattr(args, "verify") and not hasattr(args, "neutralize_formulas")  # extract-only
+
+
+# -- nested-disk depth -------------------------------------------------------------
+
+
+def _fat_with_file(size_mib: int, name83: bytes, content: bytes, path) -> bytes:
+    """A FAT16 volume (mkfs.fat) holding one file in its root folder, written by hand."""
+    sectors_per_cluster = str(max(1, size_mib // 8))
+    subprocess.run(["mkfs.fat", "-F", "16", "-s", sectors_per_cluster, "-C", str(path), str(size_mib * 1024)],
+                   check=True, capture_output=True)
+    image = bytearray(open(path, "rb").read())
+    bps, spc = struct.unpack_from("<HB", image, 11)
+    reserved, fats, root_entries = struct.unpack_from("<HBH", image, 14)
+    per_fat = struct.unpack_from("<H", image, 22)[0]
+    fat_start = reserved * bps
+    root_start = fat_start + fats * per_fat * bps
+    data_start = root_start + root_entries * 32
+    cluster = spc * bps
+    count = -(-len(content) // cluster)
+    assert data_start + count * cluster <= len(image), "FAT too small for the file"
+    image[data_start:data_start + len(content)] = content
+    for copy in range(fats):
+        base = fat_start + copy * per_fat * bps
+        for index in range(count):
+            struct.pack_into("<H", image, base + (2 + index) * 2, 0xFFFF if index == count - 1 else 3 + index)
+    entry = name83.ljust(11)[:11] + bytes([0x20]) + bytes(8) + struct.pack("<H", 0) + bytes(4) + struct.pack("<HI", 2, len(content))
+    image[root_start:root_start + 32] = entry
+    return bytes(image)
+
+
+def _vhdx_bytes(raw: bytes, path) -> bytes:
+    writer.write_dynamic(raw, path)
+    return open(path, "rb").read()
+
+
+@pytest.fixture(scope="module")
+def three_deep(tmp_path_factory):
+    """A triage folder holding D1.vhdx > FAT > D2.VHD > FAT > D3.VHD > FAT > DEEPEST.TXT."""
+    if not shutil_which("mkfs.fat"):
+        pytest.skip("mkfs.fat (dosfstools) is not installed")
+    work = tmp_path_factory.mktemp("nested")
+    level3 = _fat_with_file(4, b"DEEPEST TXT", b"three disks down\n", work / "f3.img")
+    level2 = _fat_with_file(16, b"D3      VHD", _vhdx_bytes(level3, work / "d3.vhdx"), work / "f2.img")
+    level1 = _fat_with_file(32, b"D2      VHD", _vhdx_bytes(level2, work / "d2.vhdx"), work / "f1.img")
+    triage = work / "triage"
+    triage.mkdir()
+    writer.write_dynamic(level1, triage / "D1.vhdx")
+    return str(triage)
+
+
+def shutil_which(name: str):
+    import shutil
+
+    return shutil.which(name)
+
+
+@pytest.mark.parametrize("max_depth,deepest", [(0, 0), (1, 1), (2, 2), (3, 3), (5, 3)])
+def test_max_depth_bounds_how_deep_disks_inside_disks_are_opened(three_deep, max_depth, deepest):
+    extractor = Extractor(ExtractionOptions(parsers="filestat", extra_patterns=["**"], nested="all", max_depth=max_depth))
+    out = list(extractor.run(sources.open_source(three_deep)))
+    assert not [d.values for d in out if d.data_type == "sandtrace:warning"]
+    depth = max(d.provenance.display_name.count(">") for d in out)
+    assert depth == deepest
+    assert extractor.stats.nested_sources == deepest
+    names = {d.provenance.display_name.rsplit(">", 1)[-1] for d in out}
+    assert any(name.upper().endswith("DEEPEST.TXT") for name in names) == (deepest == 3)
