@@ -146,3 +146,30 @@ def test_a_damaged_select_key_is_a_warning_and_the_hive_is_still_read():
     out = parse_bytes(bytes(data), "SYSTEM", "\\Windows\\System32\\config\\SYSTEM")
     errors = [d.values["error"] for d in out if d.data_type == "sandtrace:warning"]
     assert any(error.startswith("corrupt hive: cannot read the current control set:") for error in errors)
+
+
+def test_a_two_disk_parent_cycle_is_one_warning_and_the_files_are_still_timelined(tmp_path):
+    """A names B as parent and B names A: a warning per disk, never a hang or a crash."""
+    from sandtrace.engine import sources
+    from sandtrace.engine.extraction import ExtractionOptions, Extractor
+    from test_images.writers import vhdx as writer
+
+    raw = bytes(range(256)) * 4096  # 1 MiB of non-zero data
+    root = tmp_path / "ProgramData" / "Microsoft" / "Windows" / "Containers" / "ContainerStorages"
+    a_dir, b_dir = root / "aaaaaaaa-0000-0000-0000-000000000001", root / "bbbbbbbb-0000-0000-0000-000000000002"
+    a_dir.mkdir(parents=True)
+    b_dir.mkdir(parents=True)
+    seed = tmp_path / "seed.vhdx"
+    writer.write_dynamic(raw, seed)
+    writer.write_differencing(raw, seed, b_dir / "sandbox.vhdx", parent_relative_path="..\\aaaaaaaa-0000-0000-0000-000000000001\\sandbox.vhdx",
+                              parent_absolute_path="C:\\ProgramData\\Microsoft\\Windows\\Containers\\ContainerStorages\\aaaaaaaa-0000-0000-0000-000000000001\\sandbox.vhdx")
+    writer.write_differencing(raw, seed, a_dir / "sandbox.vhdx", parent_relative_path="..\\bbbbbbbb-0000-0000-0000-000000000002\\sandbox.vhdx",
+                              parent_absolute_path="C:\\ProgramData\\Microsoft\\Windows\\Containers\\ContainerStorages\\bbbbbbbb-0000-0000-0000-000000000002\\sandbox.vhdx")
+    seed.unlink()
+    extractor = Extractor(ExtractionOptions(parsers="filestat,container_inventory"))
+    data = list(extractor.run(sources.open_source(str(tmp_path))))
+    warnings = [d for d in data if d.data_type == "sandtrace:warning"]
+    assert len(warnings) == 2 and all(d.values["parser_name"] == "nested_disk" for d in warnings)
+    timelined = {d.provenance.display_name.rsplit("/", 2)[-2] for d in data if d.data_type == "fs:stat"
+                 and d.provenance.display_name.endswith("sandbox.vhdx")}
+    assert timelined == {"aaaaaaaa-0000-0000-0000-000000000001", "bbbbbbbb-0000-0000-0000-000000000002"}

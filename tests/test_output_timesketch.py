@@ -74,3 +74,25 @@ def test_field_names_stay_bounded(tmp_path):
     assert record["message"] != "clash"  # the formatted message wins
     assert record["tag"] == ["logon"] and record["parser"] == "winevtx"
     assert record["datetime"] == "2024-01-17T21:20:00.000000+00:00"
+
+
+def test_shown_fields_escape_bidi_overrides_and_c1_controls(tmp_path):
+    """A name like invoice\\u202efdp.exe must not read as invoiceexe.pdf in Timesketch."""
+    import json as _json
+
+    from dfdatetime import filetime as dfdatetime_filetime
+
+    from sandtrace.engine.events import Event, EventData
+    from sandtrace.output import OutputOptions, create_writer
+
+    data = EventData("fs:stat", {"filename": "\\invoice\u202efdp.exe\x85", "file_size": 1})
+    data.provenance.display_name = "OS:\\invoice\u202efdp.exe\x85"
+    event = Event(timestamp=1_700_000_000_000_000, timestamp_desc="Creation Time",
+                  date_time=dfdatetime_filetime.Filetime(timestamp=133_000_000_000_000_000), data=data)
+    out = tmp_path / "t.jsonl"
+    with create_writer("timesketch", str(out), OutputOptions()) as writer:
+        writer.write(event)
+    record = _json.loads(out.read_text(encoding="utf-8").splitlines()[0])
+    assert record["display_name"] == "OS:\\invoice\\u202efdp.exe\\x85"
+    assert "\u202e" not in record["message"] and "\x85" not in record["message"]
+    assert record["filename"] == "\\invoice\u202efdp.exe\x85"  # the attribute keeps the evidence's bytes

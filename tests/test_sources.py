@@ -147,3 +147,36 @@ def test_virtual_disk_formats_open(tmp_path, fmt, kind):
     source = sources.open_source(str(target))
     assert source.kind == kind
     assert [v.type_indicator for v in source.volumes] == ["EXT"]
+
+
+def test_a_renamed_segment_is_reported_as_the_missing_one(tmp_path):
+    """case.E01 + case.E03: the set is read in segment order, so case.E02 is named as missing."""
+    from tests.conftest import TEST_IMAGES
+
+    shutil.copy(os.path.join(TEST_IMAGES, "foundation.E01"), tmp_path / "case.E01")
+    shutil.copy(os.path.join(TEST_IMAGES, "foundation.E02"), tmp_path / "case.E03")
+    with pytest.raises(sources.SourceError) as caught:
+        sources.open_source(str(tmp_path / "case.E01"))
+    assert str(caught.value).startswith("missing segment case.E02")
+
+
+def test_segments_swapped_in_name_are_read_in_their_true_order(tmp_path):
+    """E01 and E02 exchanged: libewf orders segments by the number each carries; the media reads right."""
+    import hashlib
+
+    import pyewf
+
+    from tests.conftest import TEST_IMAGES
+
+    shutil.copy(os.path.join(TEST_IMAGES, "foundation.E02"), tmp_path / "case.E01")
+    shutil.copy(os.path.join(TEST_IMAGES, "foundation.E01"), tmp_path / "case.E02")
+    source = sources.open_source(str(tmp_path / "case.E01"))
+    assert [(v.label, v.type_indicator) for v in source.volumes] == [("p1", "FAT"), ("p2", "NTFS")]
+    handle = pyewf.handle()
+    handle.open(pyewf.glob(str(tmp_path / "case.E01")))
+    digest, offset, size = hashlib.md5(), 0, handle.get_media_size()
+    while offset < size:
+        block = handle.read_buffer_at_offset(min(1 << 20, size - offset), offset)
+        digest.update(block)
+        offset += len(block)
+    assert digest.hexdigest() == handle.get_hash_values()["MD5"] == source.ewf["stored_hashes"]["md5"]

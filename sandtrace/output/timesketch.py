@@ -27,10 +27,13 @@ import json
 from typing import Any
 
 from sandtrace.engine.events import WARNING_DATA_TYPE, Event
-from sandtrace.output import fields
+from sandtrace.output import fields, sanitize
 from sandtrace.output.base import EventView, Writer
 
 MANDATORY_FIELDS = ("message", "datetime", "timestamp_desc")
+# Characters that some line readers take for line ends (str.splitlines does):
+# written as JSON escapes, so a value decodes unchanged and a line stays a line.
+_LINE_BREAKS = str.maketrans({0x85: "\\u0085", 0x2028: "\\u2028", 0x2029: "\\u2029"})
 STANDARD_FIELDS = MANDATORY_FIELDS + (
     "timestamp", "data_type", "parser", "display_name", "source_short", "source_long", "tag",
 )
@@ -69,10 +72,12 @@ class TimesketchWriter(Writer):
             "datetime": fields.iso_datetime(event.timestamp),
             "timestamp": event.timestamp,
             "timestamp_desc": event.timestamp_desc or "Unknown Time",
-            "message": view.message(),
+            # The two fields Timesketch shows: bidi overrides and C1 controls escaped
+            # (json.dumps escapes C0 itself); the attributes keep the raw values.
+            "message": sanitize.escape_text(view.message()),
             "data_type": view.data.data_type,
             "parser": view.data.parser or "-",
-            "display_name": view.display_name(),
+            "display_name": sanitize.escape_text(view.display_name()),
             "source_short": short,
             "source_long": long,
             "tag": fields.labels(event),
@@ -87,7 +92,7 @@ class TimesketchWriter(Writer):
         if record is None:
             self.events_dropped += 1
             return
-        self.write_line(json.dumps(record, sort_keys=True, ensure_ascii=False))
+        self.write_line(json.dumps(record, sort_keys=True, ensure_ascii=False).translate(_LINE_BREAKS))
         self.events_written += 1
 
     def _finish(self) -> None:
