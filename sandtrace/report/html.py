@@ -12,6 +12,8 @@ import html as _html
 from datetime import datetime, timezone
 from typing import Any
 
+from sandtrace.output import sanitize
+
 _WIDTH, _LEFT, _RIGHT, _ROW, _TOP = 1100, 230, 20, 26, 34
 _STYLE = """
 body{font:14px/1.45 system-ui,-apple-system,'Segoe UI',sans-serif;margin:0;color:#1d2430;background:#fafbfc}
@@ -34,7 +36,8 @@ ul.ev{margin:2px 0 8px 0;padding-left:20px;font-size:13px}
 
 
 def _e(value: Any) -> str:
-    return _html.escape("" if value is None else str(value))
+    """HTML-escaped, with controls and bidi overrides from the evidence made visible."""
+    return _html.escape(sanitize.escape_text("" if value is None else str(value)))
 
 
 def _mark(confidence: str | None) -> str:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from sandtrace.output import sanitize
+
 
 def _cell(value: Any) -> str:
-    text = "" if value is None else str(value)
-    return text.replace("|", "\\|").replace("\n", " ")
+    text = sanitize.escape_text("" if value is None else str(value))  # controls and bidi overrides shown, not obeyed
+    return text.replace("|", "\\|")
 
 
 def _evidence_lines(items: list[dict], indent: str = "  ") -> list[str]:
@@ -15,13 +17,14 @@ def _evidence_lines(items: list[dict], indent: str = "  ") -> list[str]:
     for item in items:
         when = item.get("time") or "no time"
         description = f" ({item['timestamp_desc']})" if item.get("timestamp_desc") else ""
-        lines.append(f"{indent}- [{item.get('confidence', 'I')}] {when}{description} - `{item.get('artifact', '')}`, "
-                     f"{item.get('ref', '')}: {item.get('what', '')}")
+        artifact, ref, what = (sanitize.escape_text(str(item.get(k) or "")) for k in ("artifact", "ref", "what"))
+        lines.append(f"{indent}- [{item.get('confidence', 'I')}] {when}{description} - `{artifact}`, {ref}: {what}")
     return lines
 
 
 def _statement(item: dict) -> list[str]:
-    return [f"- [{item.get('confidence', 'I')}] {item['text']}", *_evidence_lines(item.get("evidence") or [])]
+    text = sanitize.escape_text(item["text"])
+    return [f"- [{item.get('confidence', 'I')}] {text}", *_evidence_lines(item.get("evidence") or [])]
 
 
 def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
