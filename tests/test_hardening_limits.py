@@ -129,3 +129,49 @@ def test_max_depth_bounds_how_deep_disks_inside_disks_are_opened(three_deep, max
     assert extractor.stats.nested_sources == deepest
     names = {d.provenance.display_name.rsplit(">", 1)[-1] for d in out}
     assert any(name.upper().endswith("DEEPEST.TXT") for name in names) == (deepest == 3)
+
+
+def test_a_symbolic_link_loop_in_a_triage_folder_is_not_followed(tmp_path):
+    """A folder holding a link back to its root: '**' ends, each real file once (dfVFS lstat()s)."""
+    import os
+
+    from sandtrace.engine import sources
+    from sandtrace.engine.extraction import ExtractionOptions, Extractor
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "x.wsb").write_text("<Configuration/>")
+    os.symlink(tmp_path, tmp_path / "a" / "back")
+    extractor = Extractor(ExtractionOptions(parsers="filestat,wsb", extra_patterns=["**"]))
+    data = list(extractor.run(sources.open_source(str(tmp_path))))
+    configs = [d for d in data if d.data_type == "windows:sandbox:wsb_config"]
+    assert [d.values["filename"] for d in configs] == ["\\a\\x.wsb"]
+    assert extractor.stats.files <= 4  # a, a\x.wsb, a\back (the link itself), nothing below it
+
+
+def test_an_ntfs_directory_loop_ends(tmp_path):
+    """\\test\\3.txt's index entry made to point at the root directory: a directory cycle.
+
+    The '**' search is one pass over the MFT and anchored patterns go only as
+    deep as they are written, so nothing recurses; the run ends and reports
+    what it saw.
+    """
+    import gzip
+    import struct
+
+    from sandtrace.engine import sources
+    from sandtrace.engine.extraction import ExtractionOptions, Extractor
+    from tests.conftest import corpus_file
+
+    raw = bytearray(gzip.open(corpus_file("ntfs", "dfir_ntfs", "ntfs3.raw.gz")).read())
+    bytes_per_sector, sectors_per_cluster = struct.unpack_from("<HB", raw, 0x0B)
+    (mft_cluster,) = struct.unpack_from("<Q", raw, 0x30)
+    record = mft_cluster * bytes_per_sector * sectors_per_cluster + 27 * 1024  # \test
+    entry = raw.index("3.txt".encode("utf-16-le"), record, record + 1024) - 0x52
+    struct.pack_into("<Q", raw, entry, 5 | (5 << 48))  # file reference: the root directory
+    struct.pack_into("<I", raw, entry + 0x48, 0x10000000)  # $FILE_NAME flags: a directory
+    image = tmp_path / "loop.raw"
+    image.write_bytes(bytes(raw))
+    extractor = Extractor(ExtractionOptions(parsers="filestat", extra_patterns=["**", "\\test\\*\\*\\*\\*\\*\\*"]))
+    names = {d.provenance.display_name for d in extractor.run(sources.open_source(str(image)))}
+    assert "NTFS:\\test\\3.txt" in names
+    assert max(name.count("\\") for name in names) <= 7  # bounded by the pattern, not by the loop
