@@ -38,6 +38,7 @@ from typing import Callable, Optional, Union
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(1, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # for test_images.*
 import ntfs_raw  # noqa: E402  (a sibling build helper, not a package)
+from wsb_fixtures import OLD_CONFIG_WSB, SANDBOX_DEMO_WSB, UPDATE_WSB, crlf  # noqa: E402  (shared with the host image)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 LIBFAKETIME = next(iter(sorted(glob.glob("/usr/lib/*/faketime/libfaketime.so.1"))),
@@ -171,10 +172,6 @@ class Scenario:
     narrative: str
 
 
-def crlf(text):
-    return text.strip("\n").replace("\n", "\r\n").encode("utf-8") + b"\r\n"
-
-
 def placeholder(signature, label, size):
     """Signature, a readable label, then a repeating filler up to size."""
     head = signature + ("sandtrace foundation placeholder: %s\n" % label).encode()
@@ -188,37 +185,7 @@ def incompressible(seed, size):
     return hashlib.shake_256(seed.encode()).digest(size)
 
 
-SANDBOX_DEMO_WSB = crlf(r"""
-<Configuration>
-  <vGpu>Disable</vGpu>
-  <Networking>Disable</Networking>
-  <MappedFolders>
-    <MappedFolder>
-      <HostFolder>C:\Users\alice\Documents\Samples</HostFolder>
-      <SandboxFolder>C:\Users\WDAGUtilityAccount\Desktop\Samples</SandboxFolder>
-      <ReadOnly>true</ReadOnly>
-    </MappedFolder>
-  </MappedFolders>
-  <ClipboardRedirection>Disable</ClipboardRedirection>
-</Configuration>
-""")
 
-UPDATE_WSB = crlf(r"""
-<Configuration>
-  <Networking>Enable</Networking>
-  <MappedFolders>
-    <MappedFolder>
-      <HostFolder>C:\ProgramData\SysCache\share</HostFolder>
-      <SandboxFolder>C:\Users\WDAGUtilityAccount\Desktop\share</SandboxFolder>
-      <ReadOnly>false</ReadOnly>
-    </MappedFolder>
-  </MappedFolders>
-  <LogonCommand>
-    <Command>C:\Users\WDAGUtilityAccount\Desktop\share\run.bat</Command>
-  </LogonCommand>
-  <MemoryInMB>1024</MemoryInMB>
-</Configuration>
-""")
 
 RUN_BAT = crlf(r"""
 @echo off
@@ -228,37 +195,6 @@ cd /d C:\Users\WDAGUtilityAccount\Desktop\share
 start "" /b %TEMP%\svc\LilimRAT.exe
 """)
 
-# Deleted later: must be non-resident (> ~700 bytes) so its clusters hold the
-# data after the delete.
-OLD_CONFIG_WSB = crlf(r"""
-<!-- Sandbox profile used to open untrusted downloads (kept from the old laptop). -->
-<Configuration>
-  <vGpu>Default</vGpu>
-  <Networking>Default</Networking>
-  <AudioInput>Disable</AudioInput>
-  <VideoInput>Disable</VideoInput>
-  <ProtectedClient>Enable</ProtectedClient>
-  <PrinterRedirection>Disable</PrinterRedirection>
-  <ClipboardRedirection>Enable</ClipboardRedirection>
-  <MemoryInMB>4096</MemoryInMB>
-  <MappedFolders>
-    <MappedFolder>
-      <HostFolder>C:\Users\alice\Downloads</HostFolder>
-      <SandboxFolder>C:\Users\WDAGUtilityAccount\Desktop\Downloads</SandboxFolder>
-      <ReadOnly>false</ReadOnly>
-    </MappedFolder>
-    <MappedFolder>
-      <HostFolder>C:\Users\alice\Documents\Tools</HostFolder>
-      <SandboxFolder>C:\Tools</SandboxFolder>
-      <ReadOnly>true</ReadOnly>
-    </MappedFolder>
-  </MappedFolders>
-  <LogonCommand>
-    <Command>explorer.exe C:\Users\WDAGUtilityAccount\Desktop\Downloads</Command>
-  </LogonCommand>
-  <!-- Mapped folders are created on the sandbox desktop when SandboxFolder is absent. -->
-</Configuration>
-""")
 
 CORRUPTION = ("MFT record damaged on purpose: first attribute length 0x10000 "
               "(past the record) and a broken update-sequence value in sector 1")

@@ -18,6 +18,7 @@ from test_images.host_common import (
     CONTAINERS, TASK_PATH, UPDATE_WSB_PATH, WSB_CLI_ID, artifact, event, ft,
 )
 from test_images import host_evtx, host_registry
+from test_images.wsb_fixtures import OLD_CONFIG_WSB, SANDBOX_DEMO_WSB, UPDATE_WSB, crlf
 
 LOGS = host_evtx.LOGS
 
@@ -42,8 +43,7 @@ def times(c: str, m: str, a: str, e: str) -> dict[str, int]:
     return {"creation": ft(c), "modification": ft(m), "access": ft(a), "entry_modification": ft(e)}
 
 
-def crlf(text: str) -> bytes:
-    return text.strip("\n").replace("\n", "\r\n").encode("utf-8") + b"\r\n"
+
 
 
 def seeded(seed: str, size: int, head: bytes = b"") -> bytes:
@@ -51,37 +51,7 @@ def seeded(seed: str, size: int, head: bytes = b"") -> bytes:
     return head + hashlib.shake_256(seed.encode()).digest(size - len(head))
 
 
-SANDBOX_DEMO_WSB = crlf(r"""
-<Configuration>
-  <vGpu>Disable</vGpu>
-  <Networking>Disable</Networking>
-  <MappedFolders>
-    <MappedFolder>
-      <HostFolder>C:\Users\alice\Documents\Samples</HostFolder>
-      <SandboxFolder>C:\Users\WDAGUtilityAccount\Desktop\Samples</SandboxFolder>
-      <ReadOnly>true</ReadOnly>
-    </MappedFolder>
-  </MappedFolders>
-  <ClipboardRedirection>Disable</ClipboardRedirection>
-</Configuration>
-""")
 
-UPDATE_WSB = crlf(r"""
-<Configuration>
-  <Networking>Enable</Networking>
-  <MappedFolders>
-    <MappedFolder>
-      <HostFolder>C:\ProgramData\SysCache\share</HostFolder>
-      <SandboxFolder>C:\Users\WDAGUtilityAccount\Desktop\share</SandboxFolder>
-      <ReadOnly>false</ReadOnly>
-    </MappedFolder>
-  </MappedFolders>
-  <LogonCommand>
-    <Command>C:\Users\WDAGUtilityAccount\Desktop\share\run.bat</Command>
-  </LogonCommand>
-  <MemoryInMB>1024</MemoryInMB>
-</Configuration>
-""")
 
 RUN_BAT = crlf(r"""
 @echo off
@@ -95,35 +65,6 @@ whoami /all > out\collect.log
 type C:\Windows\System32\drivers\etc\hosts > out\hosts.txt
 """)
 
-OLD_CONFIG_WSB = crlf(r"""
-<!-- Sandbox profile used to open untrusted downloads (kept from the old laptop). -->
-<Configuration>
-  <vGpu>Default</vGpu>
-  <Networking>Default</Networking>
-  <AudioInput>Disable</AudioInput>
-  <VideoInput>Disable</VideoInput>
-  <ProtectedClient>Enable</ProtectedClient>
-  <PrinterRedirection>Disable</PrinterRedirection>
-  <ClipboardRedirection>Enable</ClipboardRedirection>
-  <MemoryInMB>4096</MemoryInMB>
-  <MappedFolders>
-    <MappedFolder>
-      <HostFolder>C:\Users\alice\Downloads</HostFolder>
-      <SandboxFolder>C:\Users\WDAGUtilityAccount\Desktop\Downloads</SandboxFolder>
-      <ReadOnly>false</ReadOnly>
-    </MappedFolder>
-    <MappedFolder>
-      <HostFolder>C:\Users\alice\Documents\Tools</HostFolder>
-      <SandboxFolder>C:\Tools</SandboxFolder>
-      <ReadOnly>true</ReadOnly>
-    </MappedFolder>
-  </MappedFolders>
-  <LogonCommand>
-    <Command>explorer.exe C:\Users\WDAGUtilityAccount\Desktop\Downloads</Command>
-  </LogonCommand>
-  <!-- Mapped folders are created on the sandbox desktop when SandboxFolder is absent. -->
-</Configuration>
-""")
 
 TASK_XML = ("\ufeff" + crlf(rf"""
 <?xml version="1.0" encoding="UTF-16"?>
