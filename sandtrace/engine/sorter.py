@@ -121,20 +121,32 @@ def _psort_chunk(events: list[Event], deduplicate: bool) -> Iterator[Event]:
 
 
 def _write_run(events: list[tuple[tuple[int, int, int], Event]], tmp_dir: str | None) -> IO[bytes]:
+    """One pickle per group of neighbours sharing their event data.
+
+    A record's events (creation and written time) usually sort next to each
+    other; pickled in one dump, their shared event data (the bulk: strings,
+    XML) is written once, not once per event.
+    """
     run = tempfile.TemporaryFile(dir=tmp_dir, prefix="sandtrace-sort-")
     pickler = pickle.Pickler(run, protocol=pickle.HIGHEST_PROTOCOL)
-    for key, event in events:
-        pickler.dump((key, event))
-        pickler.clear_memo()
+    group: list[tuple[tuple[int, int, int], Event]] = []
+    for item in events:
+        if group and item[1].data is not group[-1][1].data:
+            pickler.dump(group)
+            pickler.clear_memo()
+            group = []
+        group.append(item)
+    if group:
+        pickler.dump(group)
     run.seek(0)
     return run
 
 
 def _read_run(run: IO[bytes]) -> Iterator[tuple[tuple[int, int, int], Event]]:
-    # One load per record: a shared Unpickler's memo would keep every event alive.
+    # One load per group: a shared Unpickler's memo would keep every event alive.
     try:
         while True:
-            yield pickle.load(run)
+            yield from pickle.load(run)
     except EOFError:
         run.close()
 
