@@ -29,6 +29,8 @@ import tempfile
 import time
 import warnings
 
+from sandtrace.engine.provenance import write_atomically  # noqa: E402
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # This script is called evtx.py: keep its folder off the path, or "import evtx" finds it.
 sys.path = [p for p in sys.path if os.path.abspath(p or ".") != os.path.dirname(os.path.abspath(__file__))]
@@ -152,9 +154,7 @@ def main() -> int:
         results["rates"][name]["ratio_to_raw_pyevtx_rs_plus_json_loads"] = round(rate / loads_rate, 3)
         print(f"{name:48} {count:8d} {seconds:8.2f} {rate:10.0f} {rate / raw_rate:9.3f}")
     target = os.path.join(ROOT, "bench", "results", "evtx.json")
-    with open(target + ".tmp", "w", encoding="utf-8") as handle:
-        json.dump(results, handle, indent=2)
-    os.replace(target + ".tmp", target)
+    write_atomically(target, json.dumps(results, indent=2))
     print(f"-> {os.path.relpath(target, ROOT)}")
     return 0
 

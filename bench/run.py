@@ -23,6 +23,8 @@ import sys
 import tempfile
 import time
 
+from sandtrace.engine.provenance import write_atomically  # noqa: E402
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 CORPUS = os.path.join(ROOT, "..", "shared", "corpus", "images", "dfvfs")
@@ -71,9 +73,7 @@ def extract_cases() -> None:
             results["runs"].append(row)
             print(f"{name:40} {fmt:10} {row['seconds_best_of_3']:7.2f} {row['events']:7d} {row['events_per_second']:8d} {row['peak_rss_mib_any_run_so_far']:9.1f}")
     target = os.path.join(ROOT, "bench", "results", "extract.json")
-    with open(target + ".tmp", "w") as handle:
-        json.dump(results, handle, indent=2)
-    os.replace(target + ".tmp", target)
+    write_atomically(target, json.dumps(results, indent=2))
     print(f"-> {os.path.relpath(target, ROOT)}")
 
 

@@ -38,6 +38,9 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+
+from sandtrace.engine.provenance import write_atomically  # noqa: E402
+
 BIN = os.path.dirname(sys.executable)
 PARSERS = "winevtx,winreg"
 FILTER = r"""---
@@ -296,9 +299,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
     target = os.path.join(ROOT, "bench", "results", "scale.json")
-    with open(target + ".tmp", "w", encoding="utf-8") as handle:
-        json.dump(results, handle, indent=2)
-    os.replace(target + ".tmp", target)
+    write_atomically(target, json.dumps(results, indent=2))
     print(f"-> {os.path.relpath(target, ROOT)}")
     return 0
 

@@ -85,6 +85,7 @@ class Extractor:
         self._scratch_directory: tempfile.TemporaryDirectory | None = None
         self._disks_seen: dict[tuple, str] = {}  # VHDX identity -> display name of the copy parsed
         self._disk_targets: dict[tuple, list[FileTarget]] = {}  # identity -> files parsed, for the content check
+        self._disk_hashes: dict[str, str | None] = {}  # display name -> SHA-256, computed on demand
         layers.clear()
 
     def _build_requests(self) -> list[Request]:
@@ -106,6 +107,7 @@ class Extractor:
         if source.depth == 0:  # copies are deduplicated, and layers resolved, within one source
             self._disks_seen.clear()
             self._disk_targets.clear()
+            self._disk_hashes.clear()
             layers.clear()
         requests = [r for r in self._requests if source.depth > 0 or not r.nested_only]
         for volume in source.volumes:
@@ -304,11 +306,18 @@ class Extractor:
         candidates = self._disk_targets.get(identity, [])
         if not candidates:
             return None
-        digest = _content_hash(target)
+        digest = self._hash_of(target)
         for other in candidates:
-            if digest is not None and _content_hash(other) == digest:
+            if digest is not None and self._hash_of(other) == digest:
                 return other.provenance.display_name
         return None
+
+    def _hash_of(self, target: FileTarget) -> str | None:
+        """A disk file's content hash, read once however many copies it is compared with."""
+        key = target.provenance.display_name
+        if key not in self._disk_hashes:
+            self._disk_hashes[key] = _content_hash(target)
+        return self._disk_hashes[key]
 
     def _scratch(self) -> str:
         if self._scratch_directory is None:
@@ -423,13 +432,7 @@ def _disk_identity(target: FileTarget) -> tuple | None:
     try:
         if target.read(8) != vhdx.FILE_TYPE_SIGNATURE:
             return None
-        file_object = target.open_file_object()
-
-        def read_at(offset: int, size: int) -> bytes:
-            file_object.seek(offset)
-            return file_object.read(size)
-
-        info = vhdx.describe(read_at)
+        info = vhdx.describe_file(target.open_file_object())
     except Exception:  # noqa: BLE001 - identity is an optimisation, never a failure
         return None
     return (str(info["disk_id"]), str(info["data_write_guid"]))

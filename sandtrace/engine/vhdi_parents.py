@@ -77,12 +77,8 @@ def relative_parent_path(file_object) -> str | None:
     """The parent locator's relative_path, which libvhdi does not read."""
     from sandtrace.engine import vhdx
 
-    def read_at(offset: int, size: int) -> bytes:
-        file_object.seek(offset)
-        return file_object.read(size)
-
     try:
-        return vhdx.describe(read_at)["parent_locator"].get("relative_path")
+        return vhdx.describe_file(file_object)["parent_locator"].get("relative_path")
     except (vhdx.VhdxError, OSError, ValueError, Exception):  # noqa: BLE001 - a hint, never fatal
         return None
 

@@ -350,6 +350,16 @@ def _describe(read_at) -> dict[str, Any]:
     }
 
 
+def describe_file(file_object) -> dict[str, Any]:
+    """``describe`` over a seekable file object (a dfVFS file, an open file)."""
+
+    def read_at(offset: int, size: int) -> bytes:
+        file_object.seek(offset)
+        return file_object.read(size)
+
+    return describe(read_at)
+
+
 def payload_blocks(info: dict[str, Any]) -> list[tuple[int, int, int]]:
     """(block number, BAT state, file offset) of every payload block entry."""
     ratio = info["chunk_ratio"]

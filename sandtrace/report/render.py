@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from typing import Any
 
 FORMATS = ("markdown", "html", "json")
@@ -23,15 +22,8 @@ def render(report: dict[str, Any], report_format: str) -> str:
 
 
 def write(report: dict[str, Any], path: str, report_format: str) -> None:
+    from sandtrace.engine.provenance import write_atomically
+
     text = render(report, report_format)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=folder, prefix=".sandtrace-report-")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(text)
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    write_atomically(path, text)
