@@ -739,7 +739,7 @@ def main():
     parser.add_argument("--keep-raw", metavar="PATH",
                         help="also keep the raw disk(s) here (not for git); with --target all, "
                              "PATH gets a .foundation/.host suffix")
-    parser.add_argument("--target", choices=("all", "foundation", "host"), default="all",
+    parser.add_argument("--target", choices=("all", "foundation", "host", "hardening"), default="all",
                         help="which image to build (default: all)")
     args = parser.parse_args()
     check_environment()
@@ -756,6 +756,9 @@ def main():
         print("%s: raw md5 %s sha1 %s, %d files, %d artifacts, %d expected events" % (
             truth["image"]["name"], truth["image"]["md5"], truth["image"]["sha1"],
             len(truth["files"]), len(truth["artifacts"]), sum(truth["event_counts"].values())))
+    if args.target in ("all", "hardening"):
+        import build_hardening  # noqa: E402  (crafted NTFS loops for tests/test_hardening_limits.py)
+        build_hardening.main(os.path.join(args.output_dir, "hardening"))
 
 
 if __name__ == "__main__":

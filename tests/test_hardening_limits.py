@@ -175,3 +175,63 @@ def test_an_ntfs_directory_loop_ends(tmp_path):
     names = {d.provenance.display_name for d in extractor.run(sources.open_source(str(image)))}
     assert "NTFS:\\test\\3.txt" in names
     assert max(name.count("\\") for name in names) <= 7  # bounded by the pattern, not by the loop
+
+
+# --- crafted NTFS: attribute lists and a junction loop (test_images/build_hardening.py) ---
+
+def _loops_image(tmp_path):
+    import gzip
+    import json
+
+    from tests.conftest import TEST_IMAGES
+
+    folder = os.path.join(TEST_IMAGES, "hardening")
+    image = tmp_path / "ntfs_loops.raw"
+    with gzip.open(os.path.join(folder, "ntfs_loops.raw.gz")) as packed:
+        image.write_bytes(packed.read())
+    with open(os.path.join(folder, "ntfs_loops.json")) as handle:
+        return str(image), json.load(handle)
+
+
+def _extract_in_child(image: str, output: str, *patterns: str) -> list[dict]:
+    """The CLI in a child process with a deadline: a loop fails the test instead of hanging it."""
+    import json
+    import sys
+
+    args = [sys.executable, "-c", "import sys; from sandtrace.cli import main; sys.exit(main())",
+            "extract", image, "--parsers", "filestat", "--format", "json_line", "-o", output, "--quiet"]
+    for pattern in patterns:
+        args += ["--paths", pattern]
+    result = subprocess.run(args, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    with open(output) as handle:
+        return [json.loads(line) for line in handle]
+
+
+def test_attribute_lists_intact_and_looping_end_with_every_readable_file_and_one_warning(tmp_path):
+    """intact.txt: one file (its 30 extension records are not files of their own);
+    selfref.txt: its list names its own record for everything, hiding its $FILE_NAME: one warning."""
+    image, truth = _loops_image(tmp_path)
+    events = _extract_in_child(image, str(tmp_path / "out.jsonl"), "**")
+    files = [e for e in events if e["data_type"] == "fs:stat:ntfs"]
+    intact = [e for e in files if e["display_name"] == "NTFS:\\loop\\intact.txt"]
+    assert len(intact) == 8  # $STANDARD_INFORMATION and $FILE_NAME, four times each
+    assert {e["file_reference"] & 0xFFFFFFFFFFFF for e in intact} == {truth["entries"]["intact.txt"]}
+    # No event from any extension record (they hold $FILE_NAME copies ntfs-3g moved there).
+    base_records = set(truth["entries"].values()) | set(range(0, 64))
+    assert {e["file_reference"] & 0xFFFFFFFFFFFF for e in files} <= base_records
+    warnings = [e for e in events if e["data_type"] == "sandtrace:warning"]
+    assert [w["error"] for w in warnings] == [
+        f"MFT entry {truth['entries']['selfref.txt']} is in use but no $FILE_NAME is readable through "
+        "its $ATTRIBUTE_LIST (damaged, or naming the wrong records): not timelined"]
+    assert not [e for e in files if "selfref" in e["display_name"]]
+
+
+def test_a_junction_to_its_own_parent_is_reported_once_and_not_followed(tmp_path):
+    image, truth = _loops_image(tmp_path)
+    events = _extract_in_child(image, str(tmp_path / "out.jsonl"), "**", "\\loop\\back\\back\\back\\*")
+    names = [e["display_name"] for e in events if e["data_type"] == "fs:stat:ntfs"]
+    assert names.count("NTFS:\\loop\\back") == 8
+    assert not [name for name in names if name.startswith("NTFS:\\loop\\back\\")]
+    assert {e["file_reference"] & 0xFFFFFFFFFFFF for e in events
+            if e.get("display_name") == "NTFS:\\loop\\back"} == {truth["entries"]["back"]}

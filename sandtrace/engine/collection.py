@@ -27,6 +27,7 @@ from sandtrace.engine.events import EventData, Provenance, warning
 from sandtrace.engine.sources import Source, Volume
 
 _NTFS = dfvfs_definitions.TYPE_INDICATOR_NTFS
+_ATTRIBUTE_LIST = 0x20
 _ATTRIBUTE_FILE_NAME = 0x30
 _NAMESPACE_DOS = 2
 _WILDCARD = re.compile(r"[*?\[]")
@@ -391,8 +392,8 @@ class Collector:
                     )
                 continue
             candidates = unanchored if allocated else deleted_requests
-            if not candidates:
-                continue
+            if not candidates or _is_extension_record(entry, index):
+                continue  # an extension record holds attributes of its base file, which is timelined as one
             try:
                 target = self._match_entry(source, volume, entry, index, allocated, candidates)
             except OSError as exception:
@@ -407,10 +408,13 @@ class Collector:
         return self.deleted and any(r.deleted for r in self.requests if r.parser == parser)
 
     def _match_entry(self, source, volume, entry, index, allocated, candidates) -> FileTarget | None:
+        named = has_list = False
         for attribute_index in range(entry.number_of_attributes):
             attribute = entry.get_attribute(attribute_index)
+            has_list = has_list or attribute.attribute_type == _ATTRIBUTE_LIST
             if attribute.attribute_type != _ATTRIBUTE_FILE_NAME or attribute.name_space == _NAMESPACE_DOS:
                 continue
+            named = True
             name = attribute.name or ""
             hopeful = [(p, pat) for p, pat in candidates if pat.last_segment_matches(name)]
             if not hopeful:
@@ -438,7 +442,22 @@ class Collector:
                 parsers=parsers,
                 provenance=_provenance(source, volume, spec, index),
             )
+        if has_list and not named and allocated:
+            # The list names where the file's attributes live; a damaged or
+            # looping one can hide its $FILE_NAME: say so instead of losing it.
+            self.warnings.append(warning(
+                f"MFT entry {index} is in use but no $FILE_NAME is readable through its "
+                "$ATTRIBUTE_LIST (damaged, or naming the wrong records): not timelined",
+                provenance=_volume_provenance(source, volume, "\\$MFT"), mft_entry=index))
         return None
+
+
+def _is_extension_record(entry, index: int) -> bool:
+    try:
+        base = entry.base_record_file_reference & 0xFFFFFFFFFFFF
+    except (OSError, AttributeError):
+        return False
+    return base not in (0, index)
 
 
 def _provenance(source: Source, volume: Volume, spec: PathSpec, inode: int | None = None) -> Provenance:
