@@ -8,6 +8,7 @@ import glob
 import io
 import json
 import os
+import struct
 import warnings
 
 import pytest
@@ -207,6 +208,51 @@ def test_a_broken_chunk_costs_only_that_chunk():
     read = records(out)
     assert read and all(d.values["offset"] < second or d.values["offset"] >= second + 0x10000 for d in read)
     assert any("chunk 1" in d.values["error"] for d in out if d.data_type == WARNING_DATA_TYPE)
+
+
+def _chunk_records(data: bytes, chunk: int) -> list[tuple[int, int]]:
+    """(file offset, record number) of each record in a chunk, by walking the chain."""
+    found, offset = [], chunk + 0x200
+    while data[offset:offset + 4] == b"\x2a\x2a\x00\x00":
+        size, number = struct.unpack_from("<IQ", data, offset + 4)
+        found.append((offset, number))
+        offset += size
+    return found
+
+
+BACKEND_OPTIONS = [{}, {"evtx_backend": "python-evtx"}]
+
+
+@pytest.mark.parametrize("options", BACKEND_OPTIONS, ids=["pyevtx-rs", "python-evtx"])
+def test_a_zero_size_record_costs_that_record_and_is_named(options):
+    data = bytearray(_security_log(400).to_bytes())
+    second = 4096 + 0x10000
+    offset, number = _chunk_records(data, second)[4]
+    struct.pack_into("<I", data, offset + 4, 0)
+    out = list(WinEvtxParser(options).parse(_Target(data=bytes(data))))
+    read = {d.values["record_number"]: d for d in records(out)}
+    assert sorted(read) == [n for n in range(1, 401) if n != number]
+    behind = [n for n in read if n > number]
+    assert behind and all(read[n].values["recovered"] for n in behind)  # carved past the break
+    assert not any(read[n].values["recovered"] for n in read if n < number)
+    problems = [d.values["error"] for d in out if d.data_type == WARNING_DATA_TYPE]
+    assert (f"chunk 1 (offset {second}): the record chain breaks at chunk offset {offset - second} "
+            f"(record {number} has an impossible size of 0 bytes); records behind it are carved and marked recovered") in problems
+    assert len(problems) == len(set(problems))  # each problem said once
+
+
+@pytest.mark.parametrize("options", BACKEND_OPTIONS, ids=["pyevtx-rs", "python-evtx"])
+@pytest.mark.parametrize("field,what", [(0x7C, "chunk header checksum mismatch"), (0x34, "record data checksum mismatch")])
+def test_a_bad_checksum_is_reported_and_every_record_still_read(options, field, what):
+    data = bytearray(_security_log(400).to_bytes())
+    second = 4096 + 0x10000
+    stored = struct.unpack_from("<I", data, second + field)[0]
+    struct.pack_into("<I", data, second + field, stored ^ 0xFFFFFFFF)
+    out = list(WinEvtxParser(options).parse(_Target(data=bytes(data))))
+    assert sorted(d.values["record_number"] for d in records(out, recovered=False)) == list(range(1, 401))
+    problems = [d.values["error"] for d in out if d.data_type == WARNING_DATA_TYPE]
+    assert any(p.startswith(f"chunk 1 (offset {second}): {what} (stored 0x{stored ^ 0xFFFFFFFF:08x}") for p in problems)
+    assert not [p for p in problems if "chunk 0" in p or "chunk 2" in p]
 
 
 def test_not_an_evtx_file_is_one_error():

@@ -318,6 +318,11 @@ class WinEvtxParser(BaseParser):
             decoded, problems = _decode_rs(chunk)
         else:
             decoded, problems = _decode_python_evtx(chunk, slots)
+        problems = list(dict.fromkeys(problems))  # both decoding passes report the same error
+        problems += recovery.checksum_problems(chunk, free_space)
+        broken = recovery.chain_break(chunk, slots, free_space)
+        if broken:
+            problems.append(broken)
         by_id = {slot.record_id: slot for slot in slots}
         records = []
         for record_id, canonical, xml in decoded:

@@ -326,3 +326,36 @@ def _crc_chunk_header(data) -> int:
     import zlib
 
     return zlib.crc32(bytes(data[128:512]), zlib.crc32(bytes(data[:120])))
+
+
+def chain_break(chunk: bytes, slots: list[RecordSlot], free_space: int) -> str | None:
+    """Where and why the record chain stops short of the chunk's free space (None: it does not)."""
+    end = slots[-1].offset + slots[-1].size if slots else CHUNK_HEADER_SIZE
+    if end >= min(free_space, CHUNK_SIZE) or end + 28 > CHUNK_SIZE:
+        return None
+    signature, size, record_id, _ = _RECORD_HEADER.unpack_from(chunk, end)
+    if signature != RECORD_SIGNATURE:
+        why = "no record signature"
+    elif size < 28 or end + size > CHUNK_SIZE:
+        why = f"record {record_id} has an impossible size of {size} bytes"
+    else:
+        return None
+    return (f"the record chain breaks at chunk offset {end} ({why}); "
+            f"records behind it are carved and marked recovered")
+
+
+def checksum_problems(chunk: bytes, free_space: int) -> list[str]:
+    """Chunk header and record data CRC32s that do not match (the records are read anyway)."""
+    import zlib
+
+    problems = []
+    stored_header, = _UINT32.unpack_from(chunk, 124)
+    if stored_header != _crc_chunk_header(chunk):
+        problems.append(f"chunk header checksum mismatch (stored 0x{stored_header:08x}, "
+                        f"computed 0x{_crc_chunk_header(chunk):08x}); read anyway")
+    stored_data, = _UINT32.unpack_from(chunk, 52)
+    computed = zlib.crc32(chunk[CHUNK_HEADER_SIZE:min(free_space, CHUNK_SIZE)])
+    if free_space > CHUNK_HEADER_SIZE and stored_data != computed:
+        problems.append(f"record data checksum mismatch (stored 0x{stored_data:08x}, "
+                        f"computed 0x{computed:08x}): records changed after they were written, or damaged; read anyway")
+    return problems
