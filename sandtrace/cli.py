@@ -492,8 +492,7 @@ def _size(size: int) -> str:
 # -- batch (sandtrace/batch, docs/batch.md) ---------------------------------------
 
 # extract's options that batch does not take over: it names its own outputs.
-_BATCH_NOT_PASSED = {"help", "sources", "output", "format", "overwrite", "quiet", "log_file", "report", "report_format",
-                     "verify", "neutralize_formulas"}  # extract-only for now (docs/reliability.md)
+_BATCH_NOT_PASSED = {"help", "sources", "output", "format", "overwrite", "quiet", "log_file", "report", "report_format"}
 
 
 def _add_batch(commands, extract: argparse.ArgumentParser) -> None:
@@ -548,6 +547,8 @@ def _batch(args: argparse.Namespace, err) -> int:
         include_all=args.include_all,
         sort_memory=args.sort_memory,
         hash=args.hash,
+        verify=args.verify,
+        neutralize_formulas=args.neutralize_formulas,
         quiet=args.quiet,
         command_line=args.argv,
         console=err,

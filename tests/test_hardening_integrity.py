@@ -170,3 +170,46 @@ def test_verify_on_a_folder_says_there_is_nothing_to_verify(tmp_path):
     assert cli.main(["extract", str(folder), "--verify", "--format", "json_line", "-o", str(out), "-q"]) == cli.EXIT_OK
     verify = json.loads((tmp_path / "t.jsonl.meta.json").read_text())["sources"][0]["verify"]
     assert verify == {"verified": None, "error": "not an EWF image: nothing stored to verify"}
+
+
+def test_batch_verifies_each_e01_and_neutralizes_formulas(tmp_path):
+    """batch --verify --neutralize-formulas: as extract, per source (docs/batch.md)."""
+    from sandtrace.batch import discovery
+
+    store = tmp_path / "store"
+    (store / "good").mkdir(parents=True)
+    (store / "bad").mkdir()
+    for name in ("foundation.E01", "foundation.E02"):
+        shutil.copy(os.path.join(IMAGES, name), store / "good" / name)
+        shutil.copy(os.path.join(IMAGES, name), store / "bad" / name)
+    flipped = store / "bad" / "foundation.E01"
+    data = bytearray(flipped.read_bytes())
+    data[300_000] ^= 0xFF
+    flipped.write_bytes(bytes(data))
+    triage = store / "triage"
+    triage.mkdir()
+    (triage / discovery.TRIAGE_MARKER).write_text("")
+    (triage / "x.wsb").write_text('<Configuration><LogonCommand><Command>=HYPERLINK("http://x")</Command>'
+                                  "</LogonCommand></Configuration>")
+    out = tmp_path / "out"
+    assert cli.main(["batch", str(store), "-o", str(out), "--verify", "--neutralize-formulas", "--workers", "1",
+                     "--format", "dynamic", "--fields", "logon_command,display_name", "--parsers", "wsb",
+                     "-q"]) == cli.EXIT_OK
+    metas = {name: json.loads(path.read_text()) for name in os.listdir(out / "sources")
+             for path in [out / "sources" / name / "timeline.meta.json"]}
+    assert len(metas) == 3
+    by_kind = {}
+    for meta in metas.values():
+        source = meta["sources"][0]
+        by_kind["bad" if "bad" in source["path"] else "good" if "good" in source["path"] else "triage"] = meta
+    assert by_kind["good"]["sources"][0]["verify"]["verified"] is True
+    assert by_kind["good"]["sources"][0]["verify"]["md5"]["match"] is True
+    assert not [w for w in by_kind["good"]["warnings"] if w["parser"] == "verify"]
+    assert by_kind["bad"]["sources"][0]["verify"]["verified"] is False
+    assert [w["error"].split(":")[0:2] for w in by_kind["bad"]["warnings"] if w["parser"] == "verify"] == [
+        ["verify", " foundation.E01"]]
+    assert by_kind["triage"]["sources"][0]["verify"] == {
+        "verified": None, "error": "not an EWF image: nothing stored to verify"}
+    triage_name = next(name for name, meta in metas.items() if meta is by_kind["triage"])
+    rows = (out / "sources" / triage_name / "timeline.dynamic.csv").read_text().splitlines()
+    assert rows[1].startswith("'=HYPERLINK(\"http://x\"),OS:")

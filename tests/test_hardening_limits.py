@@ -51,6 +51,35 @@ def test_the_time_limit_counts_the_parser_only_not_the_consumer():
     assert got == [0, 1, 2]
 
 
+def test_off_the_main_thread_the_budget_is_checked_between_items():
+    """No SIGALRM in a thread: the parser is stopped at the first item it yields late."""
+    import threading
+
+    from sandtrace.engine.extraction import FileTimeout
+
+    def slow():
+        for index in range(20):
+            time.sleep(0.1)  # the parser's own time
+            yield index
+
+    def quick_consumer_but_slow_parser(result):
+        got = []
+        try:
+            for item in _time_limited(slow(), 0.35):
+                time.sleep(0.2)  # the consumer's time does not count
+                got.append(item)
+        except FileTimeout as exception:
+            result["error"] = str(exception)
+        result["got"] = got
+
+    result: dict = {}
+    thread = threading.Thread(target=quick_consumer_but_slow_parser, args=(result,))
+    thread.start()
+    thread.join(30)
+    assert result["got"] == [0, 1, 2, 3]  # 0.4 s of parsing: over at the fourth item, which is kept
+    assert result["error"].startswith("parsing stopped after 0.35s (--file-timeout)")
+
+
 def test_no_limit_passes_the_stream_through():
     assert list(_time_limited(iter([1, 2]), 0)) == [1, 2]
 
@@ -62,7 +91,7 @@ def test_file_timeout_flag_reaches_the_extractor_and_batch():
     assert args.file_timeout == 12
     args = cli.build_parser().parse_args(["batch", "x", "-o", "y", "--file-timeout", "7"])
     assert cli._batch_extraction(args)["file_timeout"] == 7
-    assert not hasattr(args, "verify") and not hasattr(args, "neutralize_formulas")  # extract-only
+    assert args.verify is False and args.neutralize_formulas is False  # batch takes them too (off by default)
 
 
 # -- nested-disk depth -------------------------------------------------------------

@@ -118,3 +118,29 @@ def test_batch_source_names_cannot_escape_the_output_folder(tmp_path, hostile):
 def test_two_hostile_names_that_clean_to_the_same_stem_get_distinct_folders():
     taken = {discovery.source_name("/e/a b.E01", set())}
     assert discovery.source_name("/e/a?b.E01", taken) not in taken
+
+
+@pytest.mark.parametrize("suffix", [".md", ".html", ".json"])
+def test_hostile_names_reach_the_reports_escaped(tmp_path, suffix):
+    """A .wsb whose name and settings carry a right-to-left override, ESC and a newline:
+    the reports show them escaped, never obey them (JSON escapes by itself)."""
+    from sandtrace import cli
+
+    triage = tmp_path / "triage"
+    triage.mkdir()
+    # XML 1.0 cannot hold ESC or BEL, so those come in the file name; U+0085 (NEL) and the
+    # bidi override also in the settings.
+    (triage / "inv\u202excod.wsb").write_text(
+        "<Configuration><MappedFolders><MappedFolder><HostFolder>C:\\Users\\a\\\u202eevil\u0085x</HostFolder>"
+        "<ReadOnly>false</ReadOnly></MappedFolder></MappedFolders>"
+        "<LogonCommand><Command>cmd /c \u2066run</Command></LogonCommand></Configuration>",
+        encoding="utf-8")
+    (triage / "a\x1b]0;owned\x07.wsb").write_text("<Configuration><Networking>Enable</Networking></Configuration>")
+    report = tmp_path / f"report{suffix}"
+    assert cli.main(["extract", str(triage), "--parsers", "wsb,filestat", "-o", str(tmp_path / "t.jsonl"),
+                     "--report", str(report), "-q"]) == cli.EXIT_OK
+    text = report.read_text(encoding="utf-8")
+    for raw in ("\u202e", "\x1b", "\x07", "\x85", "\u2066"):
+        assert raw not in text
+    assert "inv\\u202excod.wsb" in text and "\\u2066run" in text
+    assert ("\\u001b]0;owned\\u0007" if suffix == ".json" else "\\x1b]0;owned\\x07") in text

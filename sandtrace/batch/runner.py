@@ -52,6 +52,8 @@ class BatchOptions:
     include_all: bool = False
     sort_memory: int = 200_000
     hash: bool = True
+    verify: bool = False  # E01: stored hashes against the media (in the hash task)
+    neutralize_formulas: bool = False  # l2tcsv/dynamic cells
     quiet: bool = False
     command_line: list[str] = field(default_factory=list)
     console: Any = None  # a rich Console on stderr
@@ -73,6 +75,7 @@ class _Job:
     started: float = field(default_factory=time.time)
     plan: dict[str, Any] | None = None
     hashes: dict[str, Any] | None = None
+    verify: dict[str, Any] | None = None
     hash_pending: bool = False
     parts: dict[int, dict[str, Any]] = field(default_factory=dict)
     parts_total: int = 0
@@ -96,6 +99,7 @@ def options_digest(options: BatchOptions) -> str:
     relevant = {
         "extract": options.extract, "formats": sorted(options.formats), "timezone": options.timezone,
         "fields": options.fields, "include_all": options.include_all, "hash": options.hash,
+        "verify": options.verify, "neutralize_formulas": options.neutralize_formulas,
     }
     return hashlib.sha256(json.dumps(relevant, sort_keys=True, default=str).encode()).hexdigest()
 
@@ -256,6 +260,7 @@ class _Scheduler:
             self._planned(job, result)
         elif task.kind == "hash":
             job.hashes = result["hashes"]
+            job.verify = result.get("verify")
             job.hash_pending = False
         elif task.kind == "part":
             job.parts[task.part] = result
@@ -274,9 +279,12 @@ class _Scheduler:
             fingerprint=json.dumps(discovery.fingerprint(job.path, plan["files"]), sort_keys=True),
         )
         self.progress.planned(job)
-        if self.options.hash and plan["files"]:
+        if (self.options.hash and plan["files"]) or self.options.verify:
             job.hash_pending = True
-            self._enqueue(job, "hash", 0, {"files": plan["files"]})
+            self._enqueue(job, "hash", 0, {
+                "files": plan["files"] if self.options.hash else [],
+                "verify": self.options.verify, "ewf": plan["source_record"].get("ewf"),
+            })
         for index, label in enumerate(plan["volumes"]):
             self._enqueue(job, "part", index, {
                 "source": job.path, "volumes": [label], "extract": self.options.extract,
@@ -301,8 +309,10 @@ class _Scheduler:
             "part_results": [job.parts[index] for index in range(job.parts_total)],
             "source_record": job.plan["source_record"],
             "hashes": job.hashes,
+            "verify": job.verify,
             "out": {"timezone": self.options.timezone, "fields": self.options.fields,
-                    "include_all": self.options.include_all},
+                    "include_all": self.options.include_all,
+                    "neutralize_formulas": self.options.neutralize_formulas},
             "command_line": self.options.command_line,
             "started": time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(job.started)),
             "report": True,

@@ -88,9 +88,18 @@ def plan(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def hash_source(spec: dict[str, Any]) -> dict[str, Any]:
-    from sandtrace.engine.provenance import hash_file
+    """The source's file hashes and, with ``verify``, an E01's stored hashes against its media."""
+    from sandtrace.engine.provenance import hash_file, verify_ewf
 
-    return {"hashes": {name: {"size": os.path.getsize(name), **hash_file(name)} for name in spec["files"]}}
+    hashes = {name: {"size": os.path.getsize(name), **hash_file(name)} for name in spec["files"]}
+    verified = None
+    if spec.get("verify"):
+        ewf = spec.get("ewf")
+        if not ewf:
+            verified = {"verified": None, "error": "not an EWF image: nothing stored to verify"}
+        else:
+            verified = verify_ewf(ewf["segments"], ewf.get("stored_hashes"))
+    return {"hashes": hashes, "verify": verified}
 
 
 # -- part -------------------------------------------------------------------------
@@ -185,7 +194,8 @@ def assemble(spec: dict[str, Any]) -> dict[str, Any]:
 
     out = spec["out"]
     options = output_manager.OutputOptions(
-        timezone=out["timezone"], fields=out["fields"], include_all=out["include_all"], overwrite=True)
+        timezone=out["timezone"], fields=out["fields"], include_all=out["include_all"], overwrite=True,
+        neutralize_formulas=out.get("neutralize_formulas", False))
     for leftover in os.listdir(spec["output_dir"]) if os.path.isdir(spec["output_dir"]) else []:
         if leftover.startswith(".") and leftover.endswith(".tmp"):  # an earlier attempt's, killed
             os.unlink(os.path.join(spec["output_dir"], leftover))
@@ -231,6 +241,12 @@ def assemble(spec: dict[str, Any]) -> dict[str, Any]:
     source_record = dict(spec["source_record"])
     hashes = spec.get("hashes") or {}
     source_record["files"] = [dict(entry, **hashes.get(entry["path"], {})) for entry in source_record["files"]]
+    if spec.get("verify") is not None:
+        source_record["verify"] = spec["verify"]
+        message = provenance.verify_warning(source_record["path"], spec["verify"])
+        if message and source_record.get("ewf"):  # as extract: a non-EWF source is noted, not warned about
+            run.warnings.append({"source": source_record["path"], "volume": "", "path": source_record["path"],
+                                 "parser": "verify", "error": message})
     run.sources.append(source_record)
     first_format, first_path = next(iter(spec["outputs"].items()))
     run.finish(stats, _Counted(timeliner), writers[0], first_path, first_format)

@@ -517,21 +517,34 @@ def _time_limited(stream: Iterator[EventData], seconds: float) -> Iterator[Event
     """``stream`` with a budget of ``seconds`` of its own time (not the consumer's).
 
     A SIGALRM timer runs only while the parser computes its next item; it is
-    stopped while the item is handed on. Without a limit, off the main thread
-    (Dask) or without SIGALRM (Windows) the stream is passed through as is.
-    A parser blocked inside one C call is interrupted when that call returns.
+    stopped while the item is handed on. A parser blocked inside one C call is
+    interrupted when that call returns. Off the main thread (the Extractor used
+    from a thread) or without SIGALRM (Windows) the budget is checked between
+    items instead: a parser is stopped at the first item it yields late.
+    (Batch tasks, also on Dask, run in child processes: the timer applies.)
     """
     import signal
     import threading
 
-    if not seconds or seconds <= 0 or not hasattr(signal, "setitimer") \
-            or threading.current_thread() is not threading.main_thread():
+    if not seconds or seconds <= 0:
         yield from stream
         return
     left = float(seconds)
+    message = f"parsing stopped after {seconds:g}s (--file-timeout); what was read before is kept"
+    if not hasattr(signal, "setitimer") or threading.current_thread() is not threading.main_thread():
+        while True:
+            started = time.monotonic()
+            try:
+                data = next(stream)
+            except StopIteration:
+                return
+            left -= time.monotonic() - started
+            yield data
+            if left < 0:
+                raise FileTimeout(message)
 
     def expired(signum, frame):
-        raise FileTimeout(f"parsing stopped after {seconds:g}s (--file-timeout); what was read before is kept")
+        raise FileTimeout(message)
 
     while True:
         previous = signal.signal(signal.SIGALRM, expired)

@@ -33,6 +33,11 @@ _ESCAPES.update({value: f"\\U{value:08x}" for value in range(0xD800, 0xE000)})  
 _TABLE = str.maketrans(_ESCAPES)
 _UNSAFE = re.compile("[" + "".join(re.escape(chr(c)) for c in sorted(_ESCAPES) if c < 0xD800 or c >= 0xE000) + "\ud800-\udfff]")
 
+# JSON text written with ensure_ascii=False (readable non-Latin names) still
+# carries C1 controls, bidi overrides and lone surrogates raw: escape them as
+# JSON does the C0 ones. They can only occur inside strings, so this is exact.
+_JSON_TABLE = str.maketrans({value: f"\\u{value:04x}" for value in _ESCAPES if value >= 0x7F})
+
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -41,6 +46,13 @@ def escape_text(text: str) -> str:
     if not _UNSAFE.search(text):
         return text
     return text.translate(_TABLE)
+
+
+def escape_json_text(text: str) -> str:
+    """JSON from ``json.dumps(..., ensure_ascii=False)`` with C1, bidi and invisible characters as ``\\uNNNN``."""
+    if not _UNSAFE.search(text):
+        return text
+    return text.translate(_JSON_TABLE)
 
 
 def escape_cell(text: str) -> str:

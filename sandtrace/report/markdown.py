@@ -182,4 +182,6 @@ def render(report: dict[str, Any]) -> str:
     if not report["warnings"]:
         out.append("No warnings.")
     out.append("")
-    return "\n".join(out)
+    # Every line once more: a heading or list item built from evidence text
+    # must not carry a control or bidi override (escaping is idempotent).
+    return "\n".join(sanitize.escape_text(line) for line in out)
