@@ -59,7 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
     extract.add_argument("--include-all", action="store_true", help="keep duplicate events (psort -a)")
     extract.add_argument("--overwrite", action="store_true", help="replace an existing output")
     extract.add_argument("--no-hash", dest="hash", action="store_false", help="do not hash the source files for the .meta.json sidecar")
-    extract.add_argument("--sort-memory", type=int, default=200_000, metavar="N", help="events kept in memory before spilling to disk (default 200000)")
+    extract.add_argument("--sort-memory", type=int, default=50_000, metavar="N", help="events kept in memory before spilling to disk (default 50000)")
+    extract.add_argument("--workers", type=int, default=None, metavar="N", help="json_line/timesketch: worker processes that parse and format event logs of 1 MiB or more beside the main process (default: the number of cores; 0 = everything in one process); the output is the same")
     # -- hardening (docs/reliability.md) --
     extract.add_argument("--verify", action="store_true", help="E01: compare the stored MD5/SHA1 with hashes of the media (recorded in the .meta.json; a mismatch is a warning)")
     extract.add_argument("--neutralize-formulas", action="store_true", help="l2tcsv/dynamic: prefix cells starting with = + - @ (or tab/CR) with ' for spreadsheet safety")
@@ -165,6 +166,8 @@ def _extract(args: argparse.Namespace, err) -> int:
 
     if args.format not in output_manager.names():
         raise UsageError(f"unknown output format: {args.format} (choose from {', '.join(output_manager.names())})")
+    if args.workers is not None and args.workers < 0:
+        raise UsageError("--workers must be 0 or more")
     output = os.path.abspath(args.output)
     if os.path.exists(output) and not args.overwrite:
         raise UsageError(f"output exists: {args.output} (use --overwrite to replace it)")
@@ -224,11 +227,31 @@ def _extract(args: argparse.Namespace, err) -> int:
                 for event in timeliner.events(data):
                     yield tagger.tag(event)
 
+    workers = (os.cpu_count() or 1) if args.workers is None else args.workers
+    pipeline = None
+    if workers and writer.line_format and report_builder is None:
+        from sandtrace.engine import parallel
+
+        extractor.offload = True
+        pipeline = parallel.LinePipeline(writer, workers, {
+            "options": options, "format": args.format, "output_options": output_options,
+            "tagging_files": args.tagging_file, "include_all": args.include_all,
+        }, args.sort_memory, tagger, timeliner, extractor.stats, run, progress=progress.update)
     try:
-        for event in sorter.sort_events(events(), max_in_memory=args.sort_memory, include_all=args.include_all):
-            writer.write(event)
-            if report_builder is not None:
-                report_builder.add_event(event)
+        if pipeline is not None:
+            for source in opened:
+                progress.source(source.path)
+                for data in extractor.run(source):
+                    if isinstance(data, parallel.Offloaded):
+                        pipeline.submit(data)
+                    else:
+                        pipeline.add(data)
+            pipeline.finish()
+        else:
+            for event in sorter.sort_events(events(), max_in_memory=args.sort_memory, include_all=args.include_all):
+                writer.write(event)
+                if report_builder is not None:
+                    report_builder.add_event(event)
         writer.close()
     except BaseException:
         writer.abort()
@@ -236,6 +259,8 @@ def _extract(args: argparse.Namespace, err) -> int:
     finally:
         progress.stop()
         extractor.close()
+        if pipeline is not None:
+            pipeline.close()
 
     run.finish(extractor.stats, timeliner, writer, output, args.format)
     try:
@@ -492,7 +517,8 @@ def _size(size: int) -> str:
 # -- batch (sandtrace/batch, docs/batch.md) ---------------------------------------
 
 # extract's options that batch does not take over: it names its own outputs.
-_BATCH_NOT_PASSED = {"help", "sources", "output", "format", "overwrite", "quiet", "log_file", "report", "report_format"}
+_BATCH_NOT_PASSED = {"help", "sources", "output", "format", "overwrite", "quiet", "log_file", "report", "report_format",
+                     "workers"}  # batch has its own --workers (task processes)
 
 
 def _add_batch(commands, extract: argparse.ArgumentParser) -> None:

@@ -50,7 +50,7 @@ class BatchOptions:
     timezone: str = "UTC"
     fields: list[str] | None = None
     include_all: bool = False
-    sort_memory: int = 200_000
+    sort_memory: int = 50_000
     hash: bool = True
     verify: bool = False  # E01: stored hashes against the media (in the hash task)
     neutralize_formulas: bool = False  # l2tcsv/dynamic cells

@@ -86,6 +86,9 @@ class Extractor:
         self._disks_seen: dict[tuple, str] = {}  # VHDX identity -> display name of the copy parsed
         self._disk_targets: dict[tuple, list[FileTarget]] = {}  # identity -> files parsed, for the content check
         self._disk_hashes: dict[str, str | None] = {}  # display name -> SHA-256, computed on demand
+        # engine/parallel.py: when set, files worth a worker process are
+        # yielded as Offloaded markers instead of being parsed here.
+        self.offload: bool = False
         layers.clear()
 
     def _build_requests(self) -> list[Request]:
@@ -139,6 +142,10 @@ class Extractor:
             seen.add(key)
             self.stats.files += 1
             self.stats.per_volume[volume.label] += 1
+            offloaded = self._offloaded(target, source, tag)
+            if offloaded is not None:
+                yield offloaded
+                continue
             for data in self._count(self.parse_target(target, source)):
                 if tag and tag not in data.tags:
                     data.tags.append(tag)
@@ -162,14 +169,43 @@ class Extractor:
                 data.tags.append(TEMPLATE_TAG)
             yield data
 
-    def _parse_target(self, target: FileTarget, source: Source | None) -> Iterator[EventData]:
+    def _parser_names(self, target: FileTarget) -> set[str]:
         names = set(self._all_targets)
         if not target.is_directory:
             names |= target.parsers & set(self.parsers)
             names |= self._signature_matches(target)
         else:
             names |= {n for n in target.parsers & set(self.parsers) if self.parsers[n].WANTS_DIRECTORIES}
-        for name in sorted(names):
+        return names
+
+    def _offloaded(self, target: FileTarget, source: Source, tag: str | None):
+        """An Offloaded marker when this file goes to a worker process (engine/parallel.py)."""
+        if not self.offload or tag is not None or source.depth or target.is_directory:
+            return None
+        from sandtrace.engine import parallel
+
+        if "winevtx" not in target.parsers or _is_template(target, source):
+            return None
+        names = self._parser_names(target)
+        if "winevtx" not in names or not names <= parallel.OFFLOADABLE:
+            return None
+        try:
+            size = target.open_file_entry().size or 0
+        except (dfvfs_errors.Error, OSError):
+            return None
+        if size < parallel.OFFLOAD_MIN_BYTES:
+            return None
+        return parallel.Offloaded(target, sorted(names))
+
+    def parse_names(self, target: FileTarget, names: list[str]) -> Iterator[EventData]:
+        """The named parsers on one file, as ``_parse_target`` runs them (a worker's job)."""
+        yield from self._run_parsers(target, None, names)
+
+    def _parse_target(self, target: FileTarget, source: Source | None) -> Iterator[EventData]:
+        yield from self._run_parsers(target, source, sorted(self._parser_names(target)))
+
+    def _run_parsers(self, target: FileTarget, source: Source | None, names) -> Iterator[EventData]:
+        for name in names:
             parser = self.parsers[name]
             try:
                 for data in _time_limited(parser.parse(target), self.options.file_timeout):

@@ -26,7 +26,7 @@ from typing import IO, Any
 from dfdatetime import interface as dfdatetime_interface
 
 from sandtrace.engine.display import display_name_for_path_spec, relative_path  # noqa: F401 (re-exported)
-from sandtrace.engine.events import Event, EventData
+from sandtrace.engine.events import Event, EventData, Provenance
 
 # psort flushes its per-timestamp heap once it holds more than this many
 # events; the order inside a timestamp is heap order per flushed chunk.
@@ -71,14 +71,34 @@ def event_values_hash(data: EventData) -> str:
     """
     attributes = plaso_attributes(data)
     parts = [f"data_type: {data.data_type}"]
-    for name, value in sorted(attributes.items(), key=lambda item: item[0]):
-        if name in _HASH_SKIPPED or value is None or _is_date_time(value):
+    for name in sorted(attributes):
+        if name in _HASH_SKIPPED:
             continue
-        parts.append(f"{name}: {value!s}")
+        value = attributes[name]
+        kind = type(value)
+        if kind is str or kind is int:  # most values: neither unset nor a date-time
+            parts.append(f"{name}: {value}")
+        elif value is not None and not _is_date_time(value):
+            parts.append(f"{name}: {value!s}")
     path_spec = data.provenance.path_spec
     if path_spec is not None:
-        parts.append(f"path_spec: {path_spec.comparable}")
+        parts.append(f"path_spec: {_comparable(path_spec)}")
     return hashlib.md5(", ".join(parts).encode("utf-8")).hexdigest()
+
+
+_COMPARABLES: dict[int, tuple[Any, str]] = {}
+
+
+def _comparable(path_spec: Any) -> str:
+    """``path_spec.comparable``, kept per object: every event of a file shares its path spec."""
+    cached = _COMPARABLES.get(id(path_spec))
+    if cached is not None and cached[0] is path_spec:
+        return cached[1]
+    if len(_COMPARABLES) >= 4096:
+        _COMPARABLES.clear()
+    text = path_spec.comparable
+    _COMPARABLES[id(path_spec)] = (path_spec, text)
+    return text
 
 
 class _Tie:
@@ -103,6 +123,19 @@ def _psort_chunk(events: list[Event], deduplicate: bool) -> Iterator[Event]:
     if len(events) == 1:  # most timestamps are unique: no tie to order, nothing to de-duplicate
         yield events[0]
         return
+    data = events[0].data
+    if all(event.data is data for event in events):
+        # One record's events (creation and written time equal): one values
+        # hash for all, so the heap orders them by description alone, and
+        # equal descriptions are full duplicates. Same order, no hashing.
+        keyed = sorted(((event.timestamp_desc or "Unknown Time", index) for index, event in enumerate(events)))
+        last_description = None
+        for description, index in keyed:
+            if deduplicate and description == last_description:
+                continue
+            last_description = description
+            yield events[index]
+        return
     heap: list[tuple[str, str, _Tie]] = []
     hashes: dict[int, str] = {}  # one record's events share their event data: hash it once
     for event in events:
@@ -120,33 +153,61 @@ def _psort_chunk(events: list[Event], deduplicate: bool) -> Iterator[Event]:
         yield tie.event
 
 
-def _write_run(events: list[tuple[tuple[int, int, int], Event]], tmp_dir: str | None) -> IO[bytes]:
+class _Shared:
+    """A file's provenance (with its dfVFS path spec), shared by all its
+    events: spilled runs refer to it by number instead of pickling it again
+    for every record; it stays in memory (one per file)."""
+
+    def __init__(self) -> None:
+        self.objects: list[Provenance] = []
+        self.numbers: dict[int, int] = {}
+
+    def number(self, provenance: Provenance) -> int:
+        number = self.numbers.get(id(provenance))
+        if number is None:
+            number = self.numbers[id(provenance)] = len(self.objects)
+            self.objects.append(provenance)
+        return number
+
+
+def _write_run(events: list[tuple[tuple[int, int, int], Event]], tmp_dir: str | None, shared: _Shared) -> IO[bytes]:
     """One pickle per group of neighbours sharing their event data.
 
     A record's events (creation and written time) usually sort next to each
     other; pickled in one dump, their shared event data (the bulk: strings,
-    XML) is written once, not once per event.
+    XML) is written once, not once per event. Events and event data go as
+    plain tuples, the provenance as its number.
     """
     run = tempfile.TemporaryFile(dir=tmp_dir, prefix="sandtrace-sort-")
     pickler = pickle.Pickler(run, protocol=pickle.HIGHEST_PROTOCOL)
-    group: list[tuple[tuple[int, int, int], Event]] = []
-    for item in events:
-        if group and item[1].data is not group[-1][1].data:
-            pickler.dump(group)
-            pickler.clear_memo()
+
+    def flush(group: list, data: EventData) -> None:
+        pickler.dump(((data.data_type, data.values, data.parser, shared.number(data.provenance), data.tags), group))
+        pickler.clear_memo()  # each group is loaded on its own
+
+    group: list[tuple] = []
+    data: EventData | None = None
+    for key, event in events:
+        if group and event.data is not data:
+            flush(group, data)
             group = []
-        group.append(item)
+        data = event.data
+        group.append((key, event.timestamp, event.timestamp_desc, event.date_time, event.tags, event.sequence))
     if group:
-        pickler.dump(group)
+        flush(group, data)
     run.seek(0)
     return run
 
 
-def _read_run(run: IO[bytes]) -> Iterator[tuple[tuple[int, int, int], Event]]:
+def _read_run(run: IO[bytes], shared: _Shared) -> Iterator[tuple[tuple[int, int, int], Event]]:
     # One load per group: a shared Unpickler's memo would keep every event alive.
+    provenances = shared.objects
     try:
         while True:
-            yield from pickle.load(run)
+            (data_type, values, parser, provenance, tags), group = pickle.load(run)
+            data = EventData(data_type, values, parser, provenances[provenance], tags)
+            for key, timestamp, description, date_time, event_tags, sequence in group:
+                yield key, Event(timestamp, description, date_time, data, event_tags, sequence)
     except EOFError:
         run.close()
 
@@ -156,6 +217,7 @@ def _storage_order(
 ) -> Iterator[Event]:
     """Events by (timestamp, production order): how psort reads a store."""
     counter = itertools.count()
+    shared = _Shared()
     runs: list[IO[bytes]] = []
     batch: list[tuple[tuple[int, int, int], Event]] = []
     try:
@@ -163,16 +225,16 @@ def _storage_order(
             batch.append(((event.timestamp, event.sequence, next(counter)), event))
             if len(batch) >= max_in_memory:
                 batch.sort(key=lambda item: item[0])
-                runs.append(_write_run(batch, tmp_dir))
+                runs.append(_write_run(batch, tmp_dir, shared))
                 batch = []
         batch.sort(key=lambda item: item[0])
         if not runs:
             yield from (event for _, event in batch)
             return
         if batch:
-            runs.append(_write_run(batch, tmp_dir))
+            runs.append(_write_run(batch, tmp_dir, shared))
             batch = []
-        merged = heapq.merge(*(_read_run(run) for run in runs), key=lambda item: item[0])
+        merged = heapq.merge(*(_read_run(run, shared) for run in runs), key=lambda item: item[0])
         yield from (event for _, event in merged)
     finally:
         for run in runs:
@@ -182,7 +244,7 @@ def _storage_order(
 def sort_events(
     events: Iterable[Event],
     *,
-    max_in_memory: int = 200_000,
+    max_in_memory: int = 50_000,
     tmp_dir: str | None = None,
     include_all: bool = False,
 ) -> Iterator[Event]:

@@ -65,6 +65,11 @@ class Clause:
     regex: tuple[tuple[str, re.Pattern], ...] = ()
     not_regex: tuple[tuple[str, re.Pattern], ...] = ()
 
+    def names(self) -> set[str]:
+        """The attribute names this clause reads."""
+        return {*self.exists, *self.missing, *(name for name, _ in self.equals),
+                *(name for name, _ in self.regex), *(name for name, _ in self.not_regex)}
+
     def matches(self, data_type: str, timestamp_desc: str, labels: set[str], lookup) -> bool:
         if self.data_types and data_type not in self.data_types:
             return False
@@ -232,6 +237,8 @@ class Tagger:
     rules: list[Rule] = field(default_factory=default_rules)
     counter: Counter = field(default_factory=Counter)
     _plans: dict = field(default_factory=dict, repr=False)  # data type -> rules that can apply
+    _event_dependent: dict = field(default_factory=dict, repr=False)  # data type -> rules read timestamp_desc
+    _last: tuple | None = field(default=None, repr=False)  # (event data, labels added) of the last event
 
     def _plan(self, data_type: str) -> list[tuple[str, list[Clause]]]:
         """The rules (label, clauses) whose clauses can match this data type, in rule order."""
@@ -273,12 +280,26 @@ class Tagger:
                 added.append(label)
         return added
 
+    def _per_event(self, data_type: str) -> bool:
+        """Whether a rule for this data type looks at the event's own description."""
+        answer = self._event_dependent.get(data_type)
+        if answer is None:
+            answer = self._event_dependent[data_type] = any(
+                clause.timestamp_descs or "timestamp_desc" in clause.names()
+                for _, clauses in self._plan(data_type) for clause in clauses)
+        return answer
+
     def tag(self, event: Event) -> Event:
         data = event.data
-        existing = [*data.tags, *event.tags]
-        added = self.labels_for(
-            data.data_type, event.timestamp_desc or "", data.values, existing,
-            data.provenance.display_name, data.parser)
+        last = self._last
+        if last is not None and last[0] is data and not event.tags and not self._per_event(data.data_type):
+            added = last[1]  # a record's other event: the same values, the same labels
+        else:
+            existing = [*data.tags, *event.tags]
+            added = self.labels_for(
+                data.data_type, event.timestamp_desc or "", data.values, existing,
+                data.provenance.display_name, data.parser)
+            self._last = (data, added) if not event.tags else None
         for label in added:
             event.tags.append(label)
             self.counter[label] += 1

@@ -38,23 +38,33 @@ class Writer:
     binary: ClassVar[bool] = False
     fallback_path_default: ClassVar[bool] = False
 
-    def __init__(self, path: str, options: OutputOptions | None = None) -> None:
+    # Formats whose events are independent lines (``line``): parallel
+    # extraction formats them in its worker processes (engine/parallel.py).
+    line_format: ClassVar[bool] = False
+
+    def __init__(self, path: str | None, options: OutputOptions | None = None) -> None:
         self.options = options or OutputOptions()
-        self.path = os.path.abspath(path)
-        if os.path.exists(self.path) and not self.options.overwrite:
-            raise FileExistsError(f"output file exists: {path} (use overwrite)")
         self.zone = fields.time_zone(self.options.timezone)
         self.formatters = self.options.formatters or default_formatters()
         self.fallback_path = (self.fallback_path_default
                               if self.options.fallback_path is None else self.options.fallback_path)
         self.events_written = 0
+        self.events_dropped = 0
+        self._pending: list[str] = []
+        self._file: IO | None = None
+        if path is None:  # a formatter only: line() works, nothing is written
+            self.path = self.temp_path = ""
+            self._closed = True
+            return
+        self.path = os.path.abspath(path)
+        if os.path.exists(self.path) and not self.options.overwrite:
+            raise FileExistsError(f"output file exists: {path} (use overwrite)")
         self._closed = False
         directory = os.path.dirname(self.path)
         os.makedirs(directory, exist_ok=True)
         handle, self.temp_path = tempfile.mkstemp(
             dir=directory, prefix=f".{os.path.basename(self.path)}.", suffix=".tmp")
         os.close(handle)
-        self._file: IO | None = None
         try:
             if not self.binary:
                 self._file = open(self.temp_path, "w", encoding="utf-8", newline="")
@@ -81,8 +91,36 @@ class Writer:
             raise ValueError("writer is closed")
         self._write(event)
 
+    def line(self, event: Event) -> str | None:
+        """The event's output line (``line_format`` writers; None: the format leaves it out)."""
+        raise NotImplementedError
+
+    def write_formatted(self, line: str | None) -> None:
+        """A line ``line()`` made, here or in another process."""
+        if line is None:
+            self.events_dropped += 1
+            return
+        self.write_line(line)
+        self.events_written += 1
+
     def write_line(self, text: str) -> None:
-        self._file.write(f"{text}\n")
+        # Lines are gathered and written in blocks: one write per line costs
+        # more than encoding the text.
+        pending = self._pending
+        pending.append(text)
+        if len(pending) >= 512:
+            self._flush_lines()
+
+    def write_raw(self, text: str) -> None:
+        """Text as is (newlines included), after the lines gathered so far."""
+        self._flush_lines()
+        self._file.write(text)
+
+    def _flush_lines(self) -> None:
+        if self._pending:
+            self._pending.append("")
+            self._file.write("\n".join(self._pending))
+            self._pending = []
 
     def close(self) -> None:
         """Finishes the output and moves it into place."""
@@ -90,6 +128,7 @@ class Writer:
             return
         try:
             self._finish()
+            self._flush_lines()
         except BaseException:
             self.abort()
             raise

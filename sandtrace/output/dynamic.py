@@ -52,7 +52,7 @@ class DynamicWriter(Writer):
 
     def _open(self) -> None:
         self.field_names = list(self.options.fields or DEFAULT_FIELDS)
-        self._sorted = SortedLines(["datetime", "display_name", "message"], self._file.write)
+        self._sorted = SortedLines(["datetime", "display_name", "message"], self.write_raw)
         self.write_line(",".join(self.field_names))
 
     def field_values(self, event: Event) -> dict[str, str]:

@@ -272,15 +272,33 @@ def bytes_dict(value: bytes) -> dict[str, str]:
             "stream": base64.urlsafe_b64encode(value).decode("ascii")}
 
 
+_PATH_SPECS: dict[int, tuple[Any, dict[str, Any]]] = {}
+
+
 def path_spec_dict(path_spec: Any) -> dict[str, Any]:
-    """A path spec as plaso's JSON serializer writes it (``pathspec``)."""
+    """A path spec as plaso's JSON serializer writes it (``pathspec``).
+
+    Every event of a file shares its path spec object: the result is kept
+    per object (callers must not change it).
+    """
+    cached = _PATH_SPECS.get(id(path_spec))
+    if cached is not None and cached[0] is path_spec:
+        return cached[1]
+    result = _path_spec_dict(path_spec)
+    if len(_PATH_SPECS) >= 4096:
+        _PATH_SPECS.clear()
+    _PATH_SPECS[id(path_spec)] = (path_spec, result)
+    return result
+
+
+def _path_spec_dict(path_spec: Any) -> dict[str, Any]:
     result: dict[str, Any] = {"__type__": "PathSpec"}
     for name in path_spec_factory.Factory.PROPERTY_NAMES:
         value = getattr(path_spec, name, None)
         if value is not None:
             result[name] = value
     if path_spec.parent is not None:
-        result["parent"] = path_spec_dict(path_spec.parent)
+        result["parent"] = _path_spec_dict(path_spec.parent)
     result["type_indicator"] = path_spec.type_indicator
     return result
 

@@ -9,6 +9,7 @@ There is no ``datetime`` key, as in plaso.
 
 from __future__ import annotations
 
+import bisect
 import json
 from typing import Any
 
@@ -16,8 +17,35 @@ from sandtrace.engine.events import Event
 from sandtrace.output import fields
 from sandtrace.output.base import EventView, Writer
 
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+# The keys that differ between the events of one record; the rest is encoded once.
+_EVENT_KEYS = frozenset({"date_time", "tag", "timestamp", "timestamp_desc"})
+_BOUNDS = tuple(sorted(_EVENT_KEYS))
+_encode = json.JSONEncoder(sort_keys=True, default=str).encode
+_DESCRIPTIONS: dict[str, str] = {}
+
+
+def _description(text: str) -> str:
+    encoded = _DESCRIPTIONS.get(text)
+    if encoded is None:
+        encoded = _DESCRIPTIONS[text] = _encode(text)
+    return encoded
+
+
+def _shared_runs(record: dict[str, Any]) -> list[str]:
+    """The record's keys other than the event's own, as five encoded runs
+    (before date_time, before tag, before timestamp, before timestamp_desc,
+    after it), each ``"k": v, ...`` without braces, empty when it has no key."""
+    runs: list[dict[str, Any]] = [{}, {}, {}, {}, {}]
+    for key, value in record.items():
+        if key not in _EVENT_KEYS:
+            runs[bisect.bisect(_BOUNDS, key)][key] = value
+    return [_encode(run)[1:-1] if run else "" for run in runs]
+
 
 def _json_value(value: Any) -> Any:
+    if type(value) in _PLAIN:
+        return value
     if isinstance(value, bytes):
         return fields.bytes_dict(value)
     if isinstance(value, (list, tuple)):
@@ -100,6 +128,35 @@ class JSONLineWriter(Writer):
                              "__type__": "AttributeContainer", "labels": labels}
         return record
 
+    _encoded: tuple[Any, list[str]] | None = None
+
+    line_format = True
+
     def _write(self, event: Event) -> None:
-        self.write_line(json.dumps(self.record(event), sort_keys=True, default=str))
-        self.events_written += 1
+        self.write_formatted(self.line(event))
+
+    def line(self, event: Event) -> str:
+        # json.dumps(record, sort_keys=True), assembled: the keys of the event
+        # data are encoded once per record, in runs between the event's own
+        # keys (date_time, tag, timestamp, timestamp_desc), whose values are
+        # spliced in; a record's second event re-encodes its times only.
+        encoded = self._encoded
+        if encoded is None or encoded[0] is not event.data:
+            encoded = self._encoded = (event.data, _shared_runs(self._record(event)))
+        runs = encoded[1]
+        pieces = [runs[0]]
+        if event.date_time is not None:
+            pieces.append('"date_time": ' + _encode(fields.date_time_dict(event.date_time)))
+        pieces.append(runs[1])
+        labels = fields.labels(event)
+        if labels:
+            pieces.append('"tag": ' + _encode({"__container_type__": "event_tag",
+                                                "__type__": "AttributeContainer", "labels": labels}))
+        pieces.append(runs[2])
+        timestamp = event.timestamp
+        pieces.append(f'"timestamp": {timestamp}' if type(timestamp) is int else '"timestamp": ' + _encode(timestamp))
+        pieces.append(runs[3])
+        if event.timestamp_desc is not None:
+            pieces.append('"timestamp_desc": ' + _description(event.timestamp_desc))
+        pieces.append(runs[4])
+        return "{" + ", ".join(piece for piece in pieces if piece) + "}"

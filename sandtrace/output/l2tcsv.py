@@ -38,7 +38,7 @@ class L2TCSVWriter(Writer):
     fallback_path_default = True  # fill "inode" from the path spec (MFT entry)
 
     def _open(self) -> None:
-        self._sorted = SortedLines(["time", "filename", "inode"], self._file.write)
+        self._sorted = SortedLines(["time", "filename", "inode"], self.write_raw)
         self._group: list[EventView] = []
         self._group_key: tuple[int, str | None] | None = None
         self.write_line(",".join(FIELD_NAMES))

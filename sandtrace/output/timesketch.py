@@ -60,8 +60,7 @@ class TimesketchWriter(Writer):
     name = "timesketch"
     description = "JSONL for Timesketch import (mandatory fields, UTC, bounded fields)"
 
-    def _open(self) -> None:
-        self.events_dropped = 0
+    line_format = True
 
     def record(self, event: Event) -> dict[str, Any] | None:
         if not MINIMUM_TIMESTAMP <= event.timestamp < MAXIMUM_TIMESTAMP:
@@ -88,12 +87,13 @@ class TimesketchWriter(Writer):
         return record
 
     def _write(self, event: Event) -> None:
+        self.write_formatted(self.line(event))
+
+    def line(self, event: Event) -> str | None:
         record = self.record(event)
         if record is None:
-            self.events_dropped += 1
-            return
-        self.write_line(json.dumps(record, sort_keys=True, ensure_ascii=False).translate(_LINE_BREAKS))
-        self.events_written += 1
+            return None  # dated outside what Timesketch indexes: counted, said once at the end
+        return json.dumps(record, sort_keys=True, ensure_ascii=False).translate(_LINE_BREAKS)
 
     def _finish(self) -> None:
         if not self.events_dropped:

@@ -1,0 +1,373 @@
+"""Parallel extraction for line formats: event logs parsed and formatted in worker processes.
+
+Most of a host's events come from its event logs, and each log is
+independent of the others. With ``extract --workers N`` (N > 1) and a line
+format (json_line, timesketch), every large enough event log on the source
+itself (not inside a nested disk) is handed to a worker process, which
+parses it, runs the timeliner and the tagging rules, and formats each event
+into its output line there. The main process does everything else as before
+and writes its own events as lines too.
+
+The output is byte-identical to a single-process run. psort's order is
+(timestamp, production order), then per timestamp the event values hash and
+description; so every event carries a production key ``(position, index)``:
+the main process counts a position per event data it makes and one per file
+it hands out, and a worker numbers the events of its file. Sorting on
+(timestamp, key) therefore gives exactly the order one process would have
+produced. Each side writes sorted runs of bounded size to a scratch folder;
+the main process merges them, applies psort's per-timestamp ordering and
+de-duplication to (hash, description), and writes the lines.
+
+A worker that fails on a file costs that file (a warning); a worker process
+that dies is replaced and the file is tried once more.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import heapq
+import multiprocessing
+import os
+import pickle
+import tempfile
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from typing import Any
+
+from sandtrace.engine.collection import FileTarget
+from sandtrace.engine.events import Event, EventData, warning
+from sandtrace.engine.sorter import PSORT_HEAP_CHUNK, event_values_hash
+
+# An item: (timestamp, position, index, values hash, description, line).
+Item = tuple
+
+# Parsers a worker may run on a file (they read the file through its path
+# spec only); a file goes to a worker when its parsers are among these and
+# include winevtx, and it is at least OFFLOAD_MIN_BYTES long.
+OFFLOADABLE = frozenset({"winevtx", "filestat"})
+OFFLOAD_MIN_BYTES = 1 << 20
+_BLOCK = 128  # items per pickle in a run file: what a merge holds per run
+_FAN_IN = 64  # runs merged at once; more are merged in rounds (bounded memory and open files)
+
+
+@dataclass
+class Offloaded:
+    """What the Extractor yields instead of event data for a file a worker will parse."""
+
+    target: FileTarget
+    parsers: list[str]
+
+
+@dataclass
+class WorkerResult:
+    runs: list[str]
+    items: int
+    event_data: int = 0
+    per_data_type: Counter = field(default_factory=Counter)
+    per_parser: Counter = field(default_factory=Counter)
+    warnings: list[dict] = field(default_factory=list)  # RunRecord.note's form
+    warning_count: int = 0
+    timeliner: Counter = field(default_factory=Counter)
+    tags: Counter = field(default_factory=Counter)
+
+
+# -- run files ---------------------------------------------------------------------
+
+
+class RunWriter:
+    """Items kept up to ``window``, then sorted and written as one run file."""
+
+    def __init__(self, directory: str, window: int, prefix: str) -> None:
+        self.directory, self.window, self.prefix = directory, max(window, 1), prefix
+        self.items: list[Item] = []
+        self.runs: list[str] = []
+        self.count = 0
+
+    def add(self, item: Item) -> None:
+        self.items.append(item)
+        self.count += 1
+        if len(self.items) >= self.window:
+            self.flush()
+
+    def flush(self) -> None:
+        """The items kept, sorted, as a new run."""
+        if not self.items:
+            return
+        self.items.sort(key=_order)
+        handle, path = tempfile.mkstemp(dir=self.directory, prefix=self.prefix, suffix=".run")
+        os.close(handle)
+        self.runs.append(path)
+        self.append_sorted()
+
+    def append_sorted(self) -> None:
+        """The items kept, already in order, at the end of the last run (a merge writes in rounds)."""
+        if not self.runs:
+            handle, path = tempfile.mkstemp(dir=self.directory, prefix=self.prefix, suffix=".run")
+            os.close(handle)
+            self.runs.append(path)
+        with open(self.runs[-1], "ab") as run:
+            pickler = pickle.Pickler(run, protocol=pickle.HIGHEST_PROTOCOL)
+            for start in range(0, len(self.items), _BLOCK):
+                pickler.dump(self.items[start:start + _BLOCK])
+                pickler.clear_memo()
+        self.items = []
+
+
+def _order(item: Item) -> tuple[int, int, int]:
+    return item[0], item[1], item[2]
+
+
+def _read_run(path: str) -> Iterator[Item]:
+    with open(path, "rb") as run:
+        try:
+            while True:
+                yield from pickle.load(run)
+        except EOFError:
+            pass
+    os.unlink(path)
+
+
+def merged(runs: list[str], in_memory: list[Item], directory: str) -> Iterator[Item]:
+    """Every run and the items still in memory, in (timestamp, production key) order."""
+    runs = list(runs)
+    while len(runs) > _FAN_IN:  # a merge of sorted runs is a sorted run
+        writer = RunWriter(directory, 1 << 62, "merge-")
+        for item in heapq.merge(*(_read_run(path) for path in runs[:_FAN_IN]), key=_order):
+            writer.items.append(item)
+            if len(writer.items) >= _BLOCK * 64:
+                writer.append_sorted()
+        writer.append_sorted()
+        runs = runs[_FAN_IN:] + writer.runs[:1]
+    in_memory.sort(key=_order)
+    return heapq.merge(iter(in_memory), *(_read_run(path) for path in runs), key=_order)
+
+
+class _Tie:
+    """psort's heap entry for a full tie: never less than another (see sorter._Tie)."""
+
+    __slots__ = ("item",)
+
+    def __init__(self, item: Item) -> None:
+        self.item = item
+
+    def __lt__(self, other: _Tie) -> bool:
+        return False
+
+
+def psort_items(items: Iterator[Item], include_all: bool) -> Iterator[Item]:
+    """psort's per-timestamp order and de-duplication, on items (sorter.sort_events's rules)."""
+    chunk: list[Item] = []
+    for item in items:
+        if chunk and (item[0] != chunk[0][0] or len(chunk) >= PSORT_HEAP_CHUNK):
+            yield from _chunk(chunk, include_all)
+            chunk = []
+        chunk.append(item)
+    if chunk:
+        yield from _chunk(chunk, include_all)
+
+
+def _chunk(chunk: list[Item], include_all: bool) -> Iterator[Item]:
+    if len(chunk) == 1:
+        yield chunk[0]
+        return
+    heap: list = []
+    for item in chunk:
+        heapq.heappush(heap, (item[3], item[4], _Tie(item)))
+    last = None
+    while heap:
+        values_hash, description, tie = heapq.heappop(heap)
+        if not include_all and last == (values_hash, description):
+            continue
+        last = (values_hash, description)
+        yield tie.item
+
+
+# -- making items ----------------------------------------------------------------
+
+
+class ItemMaker:
+    """Events to items: production key, values hash (once per event data), line."""
+
+    def __init__(self, formatter) -> None:
+        self.formatter = formatter
+        self._data: EventData | None = None
+        self._hash = ""
+
+    def item(self, event: Event, position: int, index: int) -> Item:
+        if event.data is not self._data:
+            self._data, self._hash = event.data, event_values_hash(event.data)
+        return (event.timestamp, position, index, self._hash, event.timestamp_desc or "Unknown Time",
+                self.formatter.line(event))
+
+
+# -- the worker side -----------------------------------------------------------------
+
+
+_WORKER: dict[str, Any] = {}
+
+
+def _initialize(config: dict[str, Any]) -> None:
+    """Once per worker process: the parsers, timeliner, tagger and formatter."""
+    from sandtrace.engine.extraction import Extractor
+    from sandtrace.output import manager as output_manager
+
+    from sandtrace.engine.tagger import Tagger
+    from sandtrace.engine.timeliner import Timeliner
+
+    _WORKER["config"] = config
+    _WORKER["extractor"] = Extractor(config["options"])
+    _WORKER["formatter"] = output_manager.create_writer(config["format"], None, config["output_options"])
+    _WORKER["tagger"] = Tagger.with_files(config["tagging_files"])
+    _WORKER["timeliner"] = Timeliner()
+
+
+def parse_file(target: FileTarget, parsers: list[str], position: int) -> WorkerResult:
+    """Parses one file in a worker: its events as sorted runs of items."""
+    from sandtrace.engine.provenance import RunRecord
+
+    config = _WORKER["config"]
+    extractor = _WORKER["extractor"]
+    timeliner, tagger = _WORKER["timeliner"], _WORKER["tagger"]
+    timeliner.counter.clear()
+    tagger.counter.clear()
+    record = RunRecord.start([])
+    maker = ItemMaker(_WORKER["formatter"])
+    runs = RunWriter(config["directory"], config["window"], f"w{os.getpid()}-")
+    result = WorkerResult(runs=[], items=0)
+    index = 0
+    for data in extractor.parse_names(target, parsers):
+        result.event_data += 1
+        result.per_data_type[data.data_type] += 1
+        if data.data_type == "sandtrace:warning":
+            result.warning_count += 1
+            record.note(data)
+        else:
+            result.per_parser[data.parser] += 1
+        for event in timeliner.events(data):
+            runs.add(maker.item(tagger.tag(event), position, index))
+            index += 1
+    runs.flush()
+    result.runs, result.items = runs.runs, runs.count
+    result.warnings = record.warnings
+    result.timeliner, result.tags = Counter(timeliner.counter), Counter(tagger.counter)
+    return result
+
+
+# -- the main side -------------------------------------------------------------------
+
+
+class LinePipeline:
+    """The main process's side: its own events, the workers' files, the merge and the writing."""
+
+    def __init__(self, writer, workers: int, config: dict[str, Any], window: int, tagger, timeliner, stats,
+                 run_record, progress=None) -> None:
+        self.writer, self.workers, self.progress = writer, workers, progress
+        self.tagger, self.timeliner, self.stats, self.run_record = tagger, timeliner, stats, run_record
+        self._scratch = tempfile.TemporaryDirectory(prefix="sandtrace-parallel-", dir=config.get("tmp_dir"))
+        self.config = dict(config, directory=self._scratch.name, window=max(window // max(workers, 1), 1000))
+        self.runs = RunWriter(self._scratch.name, window, "main-")
+        self.maker = ItemMaker(output_formatter(config))
+        self.position = 0
+        self.pending: list[tuple[concurrent.futures.Future, Offloaded, int, int]] = []
+        self.warnings: list[tuple[int, int, dict]] = []  # (position, order, warning) for the sidecar
+        self._pool: concurrent.futures.ProcessPoolExecutor | None = None
+
+    # The main process's own event data.
+    def add(self, data: EventData) -> None:
+        position = self.position
+        self.position += 1
+        if data.data_type == "sandtrace:warning":
+            before = len(self.run_record.warnings)
+            self.run_record.note(data)
+            self.warnings.extend((position, 0, w) for w in self.run_record.warnings[before:])
+            del self.run_record.warnings[before:]
+        for index, event in enumerate(self.timeliner.events(data)):
+            self.runs.add(self.maker.item(self.tagger.tag(event), position, index))
+
+    # A file for a worker.
+    def submit(self, offloaded: Offloaded) -> None:
+        position = self.position
+        self.position += 1
+        self.pending.append((self._pool_submit(offloaded, position), offloaded, position, 0))
+
+    def _pool_submit(self, offloaded: Offloaded, position: int) -> concurrent.futures.Future:
+        if self._pool is None:
+            self._pool = concurrent.futures.ProcessPoolExecutor(
+                max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"),
+                initializer=_initialize, initargs=(self.config,))
+        return self._pool.submit(parse_file, offloaded.target, offloaded.parsers, position)
+
+    def finish(self) -> None:
+        """Waits for the workers, merges every run and writes the lines in psort's order."""
+        runs = list(self.runs.runs)
+        for result, position in self._results():
+            if self.progress is not None:
+                self.progress(self.stats, f"event logs in worker processes: {len(self.pending)} to go")
+            runs.extend(result.runs)
+            self.stats.event_data += result.event_data
+            self.stats.per_data_type.update(result.per_data_type)
+            self.stats.per_parser.update(result.per_parser)
+            self.stats.warnings += result.warning_count
+            self.timeliner.counter.update(result.timeliner)
+            self.tagger.counter.update(result.tags)
+            self.warnings.extend((position, order, w) for order, w in enumerate(result.warnings))
+        if self._pool is not None:
+            self._pool.shutdown()
+        self.warnings.sort(key=lambda entry: (entry[0], entry[1]))
+        self.run_record.warnings.extend(w for _, _, w in self.warnings)
+        write = self.writer.write_formatted
+        for item in psort_items(merged(runs, self.runs.items, self._scratch.name), self.config["include_all"]):
+            write(item[5])
+
+    def _results(self) -> Iterator[tuple[WorkerResult, int]]:
+        while self.pending:
+            future, offloaded, position, attempt = self.pending.pop(0)
+            try:
+                result = future.result()
+            except BrokenProcessPool:
+                # A worker died (a crash in a C library?): a new pool, and one more try.
+                if self._pool is not None:
+                    self._pool.shutdown(cancel_futures=True)
+                    self._pool = None
+                retry = [(self._pool_submit(o, p), o, p, a) for _, o, p, a in self.pending]
+                if attempt == 0:
+                    retry.insert(0, (self._pool_submit(offloaded, position), offloaded, position, 1))
+                    result = None
+                else:
+                    result = self._failed(offloaded, "the worker process parsing it died twice", position)
+                self.pending = retry
+            except Exception as exception:  # noqa: BLE001 - one file must not stop the run
+                result = self._failed(offloaded, f"{type(exception).__name__}: {exception}", position)
+            if result is not None:
+                yield result, position
+
+    def _failed(self, offloaded: Offloaded, reason: str, position: int) -> WorkerResult:
+        from sandtrace.engine.provenance import RunRecord
+
+        data = warning(f"parallel worker failed: {reason}", parser=",".join(offloaded.parsers),
+                       provenance=offloaded.target.provenance)
+        record = RunRecord.start([])
+        record.note(data)
+        runs = RunWriter(self._scratch.name, 1 << 30, "fail-")
+        maker = ItemMaker(self.maker.formatter)
+        for index, event in enumerate(self.timeliner.events(data)):
+            runs.add(maker.item(event, position, index))
+        runs.flush()
+        return WorkerResult(runs=runs.runs, items=runs.count, event_data=1,
+                            per_data_type=Counter({data.data_type: 1}), warnings=record.warnings, warning_count=1)
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+            self._pool = None
+        self._scratch.cleanup()
+
+
+def output_formatter(config: dict[str, Any]):
+    from sandtrace.output import manager as output_manager
+
+    return output_manager.create_writer(config["format"], None, config["output_options"])
+
+

@@ -1,0 +1,163 @@
+"""Parallel extraction (engine/parallel.py): the same bytes as one process, failures cost one file.
+
+The cases: a triage folder with two large event logs (one copied, so equal
+records tie across files), a small one the main process keeps, a .wsb and a
+corrupt log; the corpus EVTX folder when ../shared/corpus is there.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from concurrent.futures import Future
+from concurrent.futures.process import BrokenProcessPool
+
+import pytest
+
+from sandtrace import cli
+from sandtrace.engine import parallel
+from tests.conftest import CORPUS
+
+from test_images.writers.evtx import EvtxLog, HexInt64  # noqa: E402
+
+FT = 133814880000000000  # 2025-01-16T00:00:00Z
+
+
+def _log(channel: str, count: int, event_id: int, step: int) -> bytes:
+    log = EvtxLog(channel, "WIN11-HOST")
+    for index in range(count):
+        # Steps of whole seconds with creation == written time: ties inside a record and across copies.
+        log.add("Microsoft-Windows-Security-Auditing", event_id, FT + index * step * 10_000_000,
+                data=[("TargetUserName", f"user{index % 7}"), ("LogonType", 2), ("TargetLogonId", HexInt64(index))])
+    return log.to_bytes()
+
+
+@pytest.fixture(scope="module")
+def triage(tmp_path_factory):
+    root = tmp_path_factory.mktemp("triage")
+    logs = root / "Windows" / "System32" / "winevt" / "Logs"
+    logs.mkdir(parents=True)
+    big = _log("Security", 6000, 4624, 3)
+    assert len(big) >= parallel.OFFLOAD_MIN_BYTES
+    (logs / "Security.evtx").write_bytes(big)
+    (logs / "Security-copy.evtx").write_bytes(big)  # a VSS-like copy: every record ties with its twin
+    (logs / "System.evtx").write_bytes(_log("System", 50, 7045, 5))  # small: parsed by the main process
+    junk = bytes(range(256)) * (parallel.OFFLOAD_MIN_BYTES // 256)  # chunks without a chunk header
+    (logs / "Broken.evtx").write_bytes(b"ElfFile\x00" + b"\x00" * 4088 + junk)
+    (root / "x.wsb").write_text("<Configuration><Networking>Enable</Networking></Configuration>")
+    # Reading a file moves its access time (relatime) unless it is ahead of the other times:
+    # set it ahead, so each run sees the same times.
+    ahead, before = time.time() + 3600, time.time() - 86400
+    for directory, folders, names in os.walk(root, topdown=False):
+        for name in [*names, *folders]:
+            os.utime(os.path.join(directory, name), (ahead, before))
+    os.utime(root, (ahead, before))
+    return str(root)
+
+
+def _extract(source: str, out: str, *extra: str) -> dict:
+    assert cli.main(["extract", source, "-o", out, "-q", "--no-hash", *extra]) == cli.EXIT_OK
+    with open(out + ".meta.json") as handle:
+        meta = json.load(handle)
+    for volatile in ("command_line", "started", "finished"):
+        meta.pop(volatile, None)
+    meta["summary"].pop("output", None)
+    meta["summary"].pop("seconds", None)
+    return meta
+
+
+@pytest.mark.parametrize("fmt", ["json_line", "timesketch"])
+@pytest.mark.parametrize("include_all", [False, True])
+def test_workers_write_the_same_bytes_as_one_process(triage, tmp_path, fmt, include_all):
+    extra = ["--format", fmt, "--parsers", "winevtx,wsb,filestat"] + (["--include-all"] if include_all else [])
+    one = _extract(triage, str(tmp_path / "one.jsonl"), "--workers", "0", *extra)
+    two = _extract(triage, str(tmp_path / "two.jsonl"), "--workers", "2", *extra)
+    assert (tmp_path / "one.jsonl").read_bytes() == (tmp_path / "two.jsonl").read_bytes()
+    assert one == two  # counts per parser and data type, warnings in the same order
+    lines = (tmp_path / "one.jsonl").read_text().splitlines()
+    records = [json.loads(line) for line in lines]
+    evtx = [r for r in records if r["data_type"] == "windows:evtx:record"]
+    # 6000 records x 2 times (creation, written) per big log, twice, plus the small log's 50 x 2:
+    # the copies differ by path spec, so psort de-duplicates nothing here.
+    assert len(evtx) == 2 * 6000 * 2 + 50 * 2
+    assert any("Broken.evtx" in w["path"] for w in one["warnings"])
+
+
+def test_the_small_log_stays_in_the_main_process_and_the_large_ones_go_to_workers(triage):
+    from sandtrace.engine import sources
+    from sandtrace.engine.extraction import ExtractionOptions, Extractor
+
+    extractor = Extractor(ExtractionOptions(parsers="winevtx,filestat"))
+    extractor.offload = True
+    handed = [item.target.location for item in extractor.run(sources.open_source(triage))
+              if isinstance(item, parallel.Offloaded)]
+    assert sorted(path.rsplit("\\", 1)[-1] for path in handed) == ["Broken.evtx", "Security-copy.evtx", "Security.evtx"]
+
+
+def test_other_formats_and_reports_stay_in_one_process(triage, tmp_path):
+    """l2tcsv needs the events themselves (MACB groups); the report builder too."""
+    one = tmp_path / "one.csv"
+    two = tmp_path / "two.csv"
+    _extract(triage, str(one), "--format", "l2tcsv", "--parsers", "winevtx", "--workers", "0")
+    _extract(triage, str(two), "--format", "l2tcsv", "--parsers", "winevtx", "--workers", "2")
+    assert one.read_bytes() == two.read_bytes()
+
+
+@pytest.mark.skipif(not os.path.isdir(os.path.join(CORPUS, "evtx")), reason="needs ../shared/corpus")
+def test_the_corpus_event_logs_are_the_same_with_workers(tmp_path):
+    folder = tmp_path / "corpus"
+    shutil.copytree(os.path.join(CORPUS, "evtx"), folder)
+    one = _extract(str(folder), str(tmp_path / "one.jsonl"), "--workers", "0", "--evtx-anywhere", "--parsers", "winevtx")
+    two = _extract(str(folder), str(tmp_path / "two.jsonl"), "--workers", "2", "--evtx-anywhere", "--parsers", "winevtx")
+    assert (tmp_path / "one.jsonl").read_bytes() == (tmp_path / "two.jsonl").read_bytes()
+    assert one == two
+    assert one["summary"]["events_written"] > 30_000
+
+
+class _Done(Future):
+    def __init__(self, value=None, error=None):
+        super().__init__()
+        if error is not None:
+            self.set_exception(error)
+        else:
+            self.set_result(value)
+
+
+def test_a_worker_that_dies_costs_one_retry_and_then_the_file_not_the_run(tmp_path, monkeypatch):
+    """BrokenProcessPool: the pool is replaced, the file tried once more, then a warning."""
+    from sandtrace.engine.collection import FileTarget
+    from sandtrace.engine.events import Provenance
+    from sandtrace.engine.extraction import ExtractionStats
+    from sandtrace.engine.provenance import RunRecord
+    from sandtrace.engine.tagger import Tagger
+    from sandtrace.engine.timeliner import Timeliner
+    from sandtrace.output import manager
+
+    writer = manager.create_writer("json_line", str(tmp_path / "out.jsonl"))
+    stats, record = ExtractionStats(), RunRecord.start([])
+    pipeline = parallel.LinePipeline(writer, 1, {"format": "json_line", "output_options": manager.OutputOptions(),
+                                                 "include_all": False}, 1000, Tagger.with_files([]), Timeliner(),
+                                     stats, record)
+    attempts = []
+
+    def submit(offloaded, position):
+        attempts.append(offloaded.target.location)
+        return _Done(error=BrokenProcessPool("worker died"))
+
+    monkeypatch.setattr(pipeline, "_pool_submit", submit)
+    target = FileTarget(volume=None, path_spec=None, location="\\crash.evtx",
+                        provenance=Provenance(source="s", display_name="OS:\\crash.evtx"))
+    pipeline.submit(parallel.Offloaded(target, ["winevtx"]))
+    pipeline._pool = type("Pool", (), {"shutdown": lambda self, **kw: None})()
+    pipeline.finish()
+    writer.close()
+    pipeline.close()
+    assert attempts == ["\\crash.evtx", "\\crash.evtx"]
+    assert [w["error"] for w in record.warnings] == [
+        "parallel worker failed: the worker process parsing it died twice"]
+    assert stats.warnings == 1
+    lines = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert [line["data_type"] for line in lines] == ["sandtrace:warning"]
+    assert lines[0]["display_name"] == "OS:\\crash.evtx"
