@@ -30,9 +30,12 @@ test: $(STAMP)
 	$(PY) -m pytest -q
 
 # Longer hypothesis budgets for tests/fuzz (random seeds); make test runs 50 derandomised examples each.
+# An input slower than SANDTRACE_FUZZ_DEADLINE seconds fails as a hang.
 SANDTRACE_FUZZ_EXAMPLES ?= 5000
+SANDTRACE_FUZZ_DEADLINE ?= 20
 fuzz: $(STAMP)
-	SANDTRACE_FUZZ_EXAMPLES=$(SANDTRACE_FUZZ_EXAMPLES) $(PY) -m pytest -q -p no:cacheprovider tests/fuzz
+	SANDTRACE_FUZZ_EXAMPLES=$(SANDTRACE_FUZZ_EXAMPLES) SANDTRACE_FUZZ_DEADLINE=$(SANDTRACE_FUZZ_DEADLINE) \
+		$(PY) -m pytest -q -p no:cacheprovider --durations=0 tests/fuzz
 
 bench: $(STAMP)
 	$(PY) bench/run.py

@@ -95,7 +95,7 @@ class RunWriter:
         """The items kept, sorted, as a new run."""
         if not self.items:
             return
-        self.items.sort(key=_order)
+        self.items.sort()  # (timestamp, position, index) is unique: the rest is never compared
         handle, path = tempfile.mkstemp(dir=self.directory, prefix=self.prefix, suffix=".run")
         os.close(handle)
         self.runs.append(path)
@@ -115,10 +115,6 @@ class RunWriter:
         self.items = []
 
 
-def _order(item: Item) -> tuple[int, int, int]:
-    return item[0], item[1], item[2]
-
-
 def _read_run(path: str) -> Iterator[Item]:
     with open(path, "rb") as run:
         try:
@@ -134,14 +130,14 @@ def merged(runs: list[str], in_memory: list[Item], directory: str) -> Iterator[I
     runs = list(runs)
     while len(runs) > _FAN_IN:  # a merge of sorted runs is a sorted run
         writer = RunWriter(directory, 1 << 62, "merge-")
-        for item in heapq.merge(*(_read_run(path) for path in runs[:_FAN_IN]), key=_order):
+        for item in heapq.merge(*(_read_run(path) for path in runs[:_FAN_IN])):
             writer.items.append(item)
             if len(writer.items) >= _BLOCK * 64:
                 writer.append_sorted()
         writer.append_sorted()
         runs = runs[_FAN_IN:] + writer.runs[:1]
-    in_memory.sort(key=_order)
-    return heapq.merge(iter(in_memory), *(_read_run(path) for path in runs), key=_order)
+    in_memory.sort()
+    return heapq.merge(iter(in_memory), *(_read_run(path) for path in runs))
 
 
 class _Tie:

@@ -25,7 +25,7 @@ from typing import IO, Any
 
 from dfdatetime import interface as dfdatetime_interface
 
-from sandtrace.engine.display import display_name_for_path_spec, relative_path  # noqa: F401 (re-exported)
+from sandtrace.engine.display import display_name_for_path_spec, per_path_spec, relative_path  # noqa: F401 (re-exported)
 from sandtrace.engine.events import Event, EventData, Provenance
 
 # psort flushes its per-timestamp heap once it holds more than this many
@@ -43,14 +43,22 @@ def plaso_attributes(data: EventData) -> dict[str, Any]:
     ``data_type`` first, then the set values in order. A provenance display
     name that plaso could not derive from the path spec is kept as a
     ``display_name`` attribute, so it also survives in a ``.plaso`` store.
+    The last result is kept (callers must not change it).
     """
+    last = _LAST_ATTRIBUTES[0]
+    if last is not None and last[0] is data:
+        return last[1]  # the sort's hash, then the output: the same event data, asked twice in a row
     attributes: dict[str, Any] = {"data_type": data.data_type}
     attributes.update((k, v) for k, v in data.values.items() if v is not None)
     provenance = data.provenance
     if "display_name" not in attributes and provenance.display_name:
         if provenance.display_name != display_name_for_path_spec(provenance.path_spec):
             attributes["display_name"] = provenance.display_name
+    _LAST_ATTRIBUTES[0] = (data, attributes)
     return attributes
+
+
+_LAST_ATTRIBUTES: list[tuple[EventData, dict[str, Any]] | None] = [None]
 
 
 
@@ -86,19 +94,10 @@ def event_values_hash(data: EventData) -> str:
     return hashlib.md5(", ".join(parts).encode("utf-8")).hexdigest()
 
 
-_COMPARABLES: dict[int, tuple[Any, str]] = {}
-
-
+@per_path_spec
 def _comparable(path_spec: Any) -> str:
-    """``path_spec.comparable``, kept per object: every event of a file shares its path spec."""
-    cached = _COMPARABLES.get(id(path_spec))
-    if cached is not None and cached[0] is path_spec:
-        return cached[1]
-    if len(_COMPARABLES) >= 4096:
-        _COMPARABLES.clear()
-    text = path_spec.comparable
-    _COMPARABLES[id(path_spec)] = (path_spec, text)
-    return text
+    """``path_spec.comparable`` (its parents' too: dfVFS builds the text each time)."""
+    return path_spec.comparable
 
 
 class _Tie:

@@ -275,9 +275,14 @@ class Tagger:
         for label, clauses in self._plan(data_type):
             if label in present:
                 continue
-            if any(c.matches(data_type, timestamp_desc, present, lookup) for c in clauses):
-                present.add(label)
-                added.append(label)
+            for clause in clauses:
+                # Most clauses wait for a label the event lacks: reject those without the call.
+                if clause.tags_any and present.isdisjoint(clause.tags_any):
+                    continue
+                if clause.matches(data_type, timestamp_desc, present, lookup):
+                    present.add(label)
+                    added.append(label)
+                    break
         return added
 
     def _per_event(self, data_type: str) -> bool:

@@ -20,6 +20,7 @@ from dfdatetime import posix_time
 from dfdatetime import serializer as dfdatetime_serializer
 from dfvfs.path import factory as path_spec_factory
 
+from sandtrace.engine.display import per_path_spec
 from sandtrace.engine.events import Event, EventData
 from sandtrace.engine.sorter import (  # noqa: F401  (re-exported)
     display_name_for_path_spec,
@@ -272,23 +273,10 @@ def bytes_dict(value: bytes) -> dict[str, str]:
             "stream": base64.urlsafe_b64encode(value).decode("ascii")}
 
 
-_PATH_SPECS: dict[int, tuple[Any, dict[str, Any]]] = {}
-
-
+@per_path_spec
 def path_spec_dict(path_spec: Any) -> dict[str, Any]:
-    """A path spec as plaso's JSON serializer writes it (``pathspec``).
-
-    Every event of a file shares its path spec object: the result is kept
-    per object (callers must not change it).
-    """
-    cached = _PATH_SPECS.get(id(path_spec))
-    if cached is not None and cached[0] is path_spec:
-        return cached[1]
-    result = _path_spec_dict(path_spec)
-    if len(_PATH_SPECS) >= 4096:
-        _PATH_SPECS.clear()
-    _PATH_SPECS[id(path_spec)] = (path_spec, result)
-    return result
+    """A path spec as plaso's JSON serializer writes it (``pathspec``); shared: do not change it."""
+    return _path_spec_dict(path_spec)
 
 
 def _path_spec_dict(path_spec: Any) -> dict[str, Any]:

@@ -13,10 +13,12 @@ from hypothesis import HealthCheck, settings
 
 _ENV = os.environ.get("SANDTRACE_FUZZ_EXAMPLES")
 EXAMPLES = int(_ENV) if _ENV else 50
+# SANDTRACE_FUZZ_DEADLINE (seconds): an input slower than this fails as a hang (make fuzz: 20).
+_DEADLINE = os.environ.get("SANDTRACE_FUZZ_DEADLINE")
 
 FUZZ = settings(
     max_examples=EXAMPLES,
-    deadline=None,
+    deadline=float(_DEADLINE) * 1000 if _DEADLINE else None,
     derandomize=_ENV is None,
     database=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much],
