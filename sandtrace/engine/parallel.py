@@ -38,7 +38,7 @@ from typing import Any
 
 from sandtrace.engine.collection import FileTarget
 from sandtrace.engine.events import Event, EventData, warning
-from sandtrace.engine.sorter import PSORT_HEAP_CHUNK, event_values_hash
+from sandtrace.engine.sorter import PSORT_HEAP_CHUNK, event_values_hash, heap_order
 
 # An item: (timestamp, position, index, values hash, description, line).
 Item = tuple
@@ -140,18 +140,6 @@ def merged(runs: list[str], in_memory: list[Item], directory: str) -> Iterator[I
     return heapq.merge(iter(in_memory), *(_read_run(path) for path in runs))
 
 
-class _Tie:
-    """psort's heap entry for a full tie: never less than another (see sorter._Tie)."""
-
-    __slots__ = ("item",)
-
-    def __init__(self, item: Item) -> None:
-        self.item = item
-
-    def __lt__(self, other: _Tie) -> bool:
-        return False
-
-
 def psort_items(items: Iterator[Item], include_all: bool) -> Iterator[Item]:
     """psort's per-timestamp order and de-duplication, on items (sorter.sort_events's rules)."""
     chunk: list[Item] = []
@@ -168,16 +156,7 @@ def _chunk(chunk: list[Item], include_all: bool) -> Iterator[Item]:
     if len(chunk) == 1:
         yield chunk[0]
         return
-    heap: list = []
-    for item in chunk:
-        heapq.heappush(heap, (item[3], item[4], _Tie(item)))
-    last = None
-    while heap:
-        values_hash, description, tie = heapq.heappop(heap)
-        if not include_all and last == (values_hash, description):
-            continue
-        last = (values_hash, description)
-        yield tie.item
+    yield from heap_order(((item[3], item[4], item) for item in chunk), not include_all)
 
 
 # -- making items ----------------------------------------------------------------
@@ -207,10 +186,9 @@ _WORKER: dict[str, Any] = {}
 def _initialize(config: dict[str, Any]) -> None:
     """Once per worker process: the parsers, timeliner, tagger and formatter."""
     from sandtrace.engine.extraction import Extractor
-    from sandtrace.output import manager as output_manager
-
     from sandtrace.engine.tagger import Tagger
     from sandtrace.engine.timeliner import Timeliner
+    from sandtrace.output import manager as output_manager
 
     _WORKER["config"] = config
     _WORKER["extractor"] = Extractor(config["options"])

@@ -101,21 +101,39 @@ def _comparable(path_spec: Any) -> str:
 
 
 class _Tie:
-    """An event on psort's heap: plaso's EventObject.__lt__ orders ties.
+    """An entry on psort's heap past (values hash, description): a full tie.
 
-    Within one timestamp and description that comparison is always False,
-    so the pop order of full ties is heapq's, which only the same pushes in
-    the same order reproduce. No __eq__: identity, as for plaso's events.
+    plaso's EventObject.__lt__ orders on timestamp and description, both equal
+    here (one chunk is one timestamp), so it is always False and the pop order
+    of full ties is heapq's, which only the same pushes in the same order
+    reproduce. No __eq__: identity, as for plaso's events.
     """
 
-    __slots__ = ("event",)
+    __slots__ = ("value",)
 
-    def __init__(self, event: Event) -> None:
-        self.event = event
+    def __init__(self, value: Any) -> None:
+        self.value = value
 
     def __lt__(self, other: _Tie) -> bool:
-        mine, theirs = self.event, other.event
-        return mine.timestamp < theirs.timestamp or mine.timestamp_desc < theirs.timestamp_desc
+        return False
+
+
+def heap_order(entries: Iterable[tuple[str, str, Any]], deduplicate: bool) -> Iterator[Any]:
+    """psort's heap over one timestamp's (values hash, description, value) entries, in push order.
+
+    Pops by (hash, description); with ``deduplicate``, a value whose hash and
+    description equal the previous one's is dropped (psort without ``-a``).
+    """
+    heap: list[tuple[str, str, _Tie]] = []
+    for values_hash, description, value in entries:
+        heapq.heappush(heap, (values_hash, description, _Tie(value)))
+    last: tuple[str, str] | None = None
+    while heap:
+        values_hash, description, tie = heapq.heappop(heap)
+        if deduplicate and last == (values_hash, description):
+            continue
+        last = (values_hash, description)
+        yield tie.value
 
 
 def _psort_chunk(events: list[Event], deduplicate: bool) -> Iterator[Event]:
@@ -135,21 +153,16 @@ def _psort_chunk(events: list[Event], deduplicate: bool) -> Iterator[Event]:
             last_description = description
             yield events[index]
         return
-    heap: list[tuple[str, str, _Tie]] = []
     hashes: dict[int, str] = {}  # one record's events share their event data: hash it once
-    for event in events:
-        description = event.timestamp_desc or "Unknown Time"
-        values_hash = hashes.get(id(event.data))
-        if values_hash is None:
-            values_hash = hashes[id(event.data)] = event_values_hash(event.data)
-        heapq.heappush(heap, (values_hash, description, _Tie(event)))
-    last: tuple[str, str] | None = None
-    while heap:
-        values_hash, description, tie = heapq.heappop(heap)
-        if deduplicate and last == (values_hash, description):
-            continue
-        last = (values_hash, description)
-        yield tie.event
+
+    def entries() -> Iterator[tuple[str, str, Event]]:
+        for event in events:
+            values_hash = hashes.get(id(event.data))
+            if values_hash is None:
+                values_hash = hashes[id(event.data)] = event_values_hash(event.data)
+            yield values_hash, event.timestamp_desc or "Unknown Time", event
+
+    yield from heap_order(entries(), deduplicate)
 
 
 class _Shared:
