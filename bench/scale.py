@@ -7,7 +7,9 @@ hives, filler, the sandbox disks) at SIZE and 2 x SIZE, then measures, each
 command in its own process tree:
 
 - ``sandtrace extract IMAGE --parsers winevtx,winreg --format json_line``
-  at both sizes (wall time, events/s, peak memory);
+  at both sizes, with the default workers (one per core) and with
+  ``--workers 0`` (one process), and with ``--workers 1`` at SIZE (wall
+  time, events/s, peak memory; the outputs' SHA-256 must agree);
 - ``sandtrace batch`` on the SIZE image with 1 and 2 workers (the image's two
   volumes are two parts);
 - the floor: reading every targeted file's bytes through dfVFS (event logs,
@@ -26,6 +28,7 @@ bench/results/scale.json.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import platform
@@ -113,13 +116,17 @@ def _lines(path: str) -> int:
         return sum(1 for _ in handle)
 
 
-def sandtrace_extract(image: str, work: str) -> dict:
+def sandtrace_extract(image: str, work: str, workers: int | None = None) -> dict:
+    """``extract``; ``workers`` None is the default (a worker process per core)."""
     output = os.path.join(work, "extract.jsonl")
+    chosen = [] if workers is None else ["--workers", str(workers)]
     row = measure([sys.executable, "-m", "sandtrace.cli", "extract", image, "-o", output, "--format", "json_line",
-                   "--parsers", PARSERS, "-q", "--overwrite", "--no-hash"])
+                   "--parsers", PARSERS, "-q", "--overwrite", "--no-hash", *chosen])
     row["events"] = _lines(output)
     row["events_per_second"] = round(row["events"] / row["seconds"])
-    row["command"] = f"sandtrace extract IMAGE -o out.jsonl --format json_line --parsers {PARSERS} --no-hash"
+    row["command"] = f"sandtrace extract IMAGE -o out.jsonl --format json_line --parsers {PARSERS} --no-hash {' '.join(chosen)}".strip()
+    with open(output, "rb") as handle:
+        row["output_sha256"] = hashlib.sha256(handle.read()).hexdigest()
     return row
 
 
@@ -255,11 +262,18 @@ def main(argv: list[str] | None = None) -> int:
                   f"{row.get('peak_rss_mib', 0):9.1f} {row.get('peak_tree_rss_mib_sampled', 0):9.1f}")
 
         for size in (small, large):
-            scratch = tempfile.mkdtemp(dir=work)
-            row = sandtrace_extract(images[size], scratch)
-            results["sizes"][str(size)]["sandtrace_extract"] = row
-            show(f"sandtrace extract, {size} MB", row)
-            shutil.rmtree(scratch)
+            for workers, key, name in ((None, "sandtrace_extract", "sandtrace extract"),
+                                       (0, "sandtrace_extract_one_process", "sandtrace extract --workers 0")):
+                scratch = tempfile.mkdtemp(dir=work)
+                row = sandtrace_extract(images[size], scratch, workers)
+                results["sizes"][str(size)][key] = row
+                show(f"{name}, {size} MB", row)
+                shutil.rmtree(scratch)
+        scratch = tempfile.mkdtemp(dir=work)
+        row = sandtrace_extract(images[small], scratch, 1)
+        results["sizes"][str(small)]["sandtrace_extract_1_worker"] = row
+        show(f"sandtrace extract --workers 1, {small} MB", row)
+        shutil.rmtree(scratch)
         for workers in (1, 2):
             scratch = tempfile.mkdtemp(dir=work)
             row = sandtrace_batch(images[small], scratch, workers)
@@ -280,11 +294,23 @@ def main(argv: list[str] | None = None) -> int:
                 show(f"plaso log2timeline + psort, {small} MB", row)
         at = results["sizes"]
         s_small, s_large = at[str(small)]["sandtrace_extract"], at[str(large)]["sandtrace_extract"]
+        one_small, one_large = at[str(small)]["sandtrace_extract_one_process"], at[str(large)]["sandtrace_extract_one_process"]
         summary = {
-            "scaling_1_to_2_workers": round(at[str(small)]["sandtrace_batch_1_workers"]["seconds"]
-                                            / at[str(small)]["sandtrace_batch_2_workers"]["seconds"], 2),
+            "extract_scaling_1_to_2_workers": round(at[str(small)]["sandtrace_extract_1_worker"]["seconds"]
+                                                    / s_small["seconds"], 2),
+            "extract_one_process_over_default": round(one_small["seconds"] / s_small["seconds"], 2),
+            "batch_scaling_1_to_2_workers": round(at[str(small)]["sandtrace_batch_1_workers"]["seconds"]
+                                                  / at[str(small)]["sandtrace_batch_2_workers"]["seconds"], 2),
+            "same_output_with_and_without_workers": all(
+                at[str(size)]["sandtrace_extract"]["output_sha256"] == at[str(size)]["sandtrace_extract_one_process"]["output_sha256"]
+                for size in (small, large)),
             "peak_rss_mib_size_and_double": [s_small["peak_rss_mib"], s_large["peak_rss_mib"]],
             "peak_rss_growth_when_size_doubles": round(s_large["peak_rss_mib"] / s_small["peak_rss_mib"], 2),
+            "peak_tree_rss_mib_size_and_double": [s_small["peak_tree_rss_mib_sampled"], s_large["peak_tree_rss_mib_sampled"]],
+            "peak_tree_rss_growth_when_size_doubles": round(
+                s_large["peak_tree_rss_mib_sampled"] / max(s_small["peak_tree_rss_mib_sampled"], 1), 2),
+            "one_process_peak_rss_mib_size_and_double": [one_small["peak_rss_mib"], one_large["peak_rss_mib"]],
+            "one_process_peak_rss_growth_when_size_doubles": round(one_large["peak_rss_mib"] / one_small["peak_rss_mib"], 2),
             "extract_over_floor": round(s_small["seconds"] / at[str(small)]["floor"]["seconds"], 1),
         }
         if "plaso" in at[str(small)]:

@@ -26,7 +26,7 @@ from collections.abc import Iterable, Iterator
 
 
 from sandtrace.engine import sorter
-from sandtrace.engine.events import Event
+from sandtrace.engine.events import Event, EventData
 
 # Formats whose lines carry a ``timestamp``: what the super-timeline is made from.
 LINE_FORMATS = ("json_line", "timesketch")
@@ -36,16 +36,42 @@ LINE_FORMATS = ("json_line", "timesketch")
 
 
 def write_part(events: Iterable[Event], path: str, max_in_memory: int, tmp_dir: str | None = None) -> int:
-    """Writes ``events`` to ``path`` in storage order (external sort); returns the count."""
+    """Writes ``events`` to ``path`` in storage order (external sort); returns the count.
+
+    As the sorter's runs: one pickle per group of neighbours sharing their
+    event data, events and event data as plain tuples, and each provenance
+    (a file's, with its dfVFS path spec) written once, before its first use,
+    then referred to by number.
+    """
     count = 0
     handle, temporary = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".part-", suffix=".tmp")
     try:
         with os.fdopen(handle, "wb") as stream:
             pickler = pickle.Pickler(stream, protocol=pickle.HIGHEST_PROTOCOL)
-            for event in sorter._storage_order(events, max_in_memory, tmp_dir):
-                pickler.dump(event)
+            numbers: dict[int, int] = {}
+            kept: list = []  # holds each provenance, so its id stays its own
+            group: list[tuple] = []
+            data = None
+
+            def flush() -> None:
+                number = numbers.get(id(data.provenance))
+                if number is None:
+                    number = numbers[id(data.provenance)] = len(kept)
+                    kept.append(data.provenance)
+                    pickler.dump(("provenance", data.provenance))
+                    pickler.clear_memo()
+                pickler.dump(("events", (data.data_type, data.values, data.parser, number, data.tags), group))
                 pickler.clear_memo()
+
+            for event in sorter._storage_order(events, max_in_memory, tmp_dir):
+                if group and event.data is not data:
+                    flush()
+                    group = []
+                data = event.data
+                group.append((event.timestamp, event.timestamp_desc, event.date_time, event.tags, event.sequence))
                 count += 1
+            if group:
+                flush()
         os.replace(temporary, path)
     except BaseException:
         if os.path.exists(temporary):
@@ -56,14 +82,20 @@ def write_part(events: Iterable[Event], path: str, max_in_memory: int, tmp_dir: 
 
 def read_part(path: str, offset: int) -> Iterator[Event]:
     """A part's events with their sequence moved past the earlier parts'."""
+    provenances: list = []
     with open(path, "rb") as stream:
         while True:
             try:
-                event = pickle.load(stream)
+                kind, *body = pickle.load(stream)
             except EOFError:
                 return
-            event.sequence += offset
-            yield event
+            if kind == "provenance":
+                provenances.append(body[0])
+                continue
+            (data_type, values, parser, number, tags), group = body
+            data = EventData(data_type, values, parser, provenances[number], tags)
+            for timestamp, description, date_time, event_tags, sequence in group:
+                yield Event(timestamp, description, date_time, data, event_tags, sequence + offset)
 
 
 def merge_parts(parts: list[tuple[str, int]]) -> Iterator[Event]:
