@@ -232,7 +232,7 @@ def _extract(args: argparse.Namespace, err) -> int:
     if workers and writer.line_format and report_builder is None:
         from sandtrace.engine import parallel
 
-        extractor.offload = True
+        extractor.offload = parallel.OFFLOAD_MIN_BYTES
         pipeline = parallel.LinePipeline(writer, workers, {
             "options": options, "format": args.format, "output_options": output_options,
             "tagging_files": args.tagging_file, "include_all": args.include_all,
@@ -534,6 +534,7 @@ def _add_batch(commands, extract: argparse.ArgumentParser) -> None:
     batch.add_argument("--time-limit", type=float, metavar="SEC", help="kill a task (one part of one source) running longer than this")
     batch.add_argument("--memory-limit", type=int, metavar="MB", help="address-space cap of each task process (RLIMIT_AS)")
     batch.add_argument("--dask", metavar="ADDRESS", help="run the tasks on this Dask scheduler (e.g. tcp://10.0.0.5:8786)")
+    batch.add_argument("--split-evtx-mb", type=int, default=32, metavar="MB", help="an event log this large (on a source, not in a nested disk) is parsed by a task of its own (default 32; 0 = never)")
     # Every extract option (present and future) passes through, unchanged.
     for action in extract._actions:
         if action.dest not in _BATCH_NOT_PASSED and action.option_strings:
@@ -572,6 +573,7 @@ def _batch(args: argparse.Namespace, err) -> int:
         fields=args.fields.split(",") if args.fields else None,
         include_all=args.include_all,
         sort_memory=args.sort_memory,
+        split_evtx_bytes=max(args.split_evtx_mb, 0) << 20,
         hash=args.hash,
         verify=args.verify,
         neutralize_formulas=args.neutralize_formulas,

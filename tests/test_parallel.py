@@ -90,7 +90,7 @@ def test_the_small_log_stays_in_the_main_process_and_the_large_ones_go_to_worker
     from sandtrace.engine.extraction import ExtractionOptions, Extractor
 
     extractor = Extractor(ExtractionOptions(parsers="winevtx,filestat"))
-    extractor.offload = True
+    extractor.offload = parallel.OFFLOAD_MIN_BYTES
     handed = [item.target.location for item in extractor.run(sources.open_source(triage))
               if isinstance(item, parallel.Offloaded)]
     assert sorted(path.rsplit("\\", 1)[-1] for path in handed) == ["Broken.evtx", "Security-copy.evtx", "Security.evtx"]
@@ -161,3 +161,33 @@ def test_a_worker_that_dies_costs_one_retry_and_then_the_file_not_the_run(tmp_pa
     lines = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
     assert [line["data_type"] for line in lines] == ["sandtrace:warning"]
     assert lines[0]["display_name"] == "OS:\\crash.evtx"
+
+
+def test_batch_hands_large_event_logs_to_tasks_of_their_own_and_writes_the_same_timeline(triage, tmp_path):
+    """batch --split-evtx-mb: each large log a task ("evtx" in the manifest), the timeline as one extract's."""
+    import sqlite3
+
+    from sandtrace.batch import BatchOptions, discovery, run_batch
+
+    store = tmp_path / "store"
+    shutil.copytree(triage, store / "host")
+    (store / "host" / discovery.TRIAGE_MARKER).write_text("")
+    ahead, before = time.time() + 3600, time.time() - 86400
+    for directory, folders, names in os.walk(store, topdown=False):
+        for name in [*names, *folders]:
+            os.utime(os.path.join(directory, name), (ahead, before))
+    single = tmp_path / "single.jsonl"
+    _extract(str(store / "host"), str(single), "--format", "json_line", "--parsers", "winevtx,wsb,filestat", "--workers", "0")
+    args = cli.build_parser().parse_args(["batch", "x", "-o", "y", "--parsers", "winevtx,wsb,filestat"])
+    summary = run_batch(BatchOptions(evidence=[str(store)], out_dir=str(tmp_path / "out"), workers=2,
+                                     extract=cli._batch_extraction(args), hash=False, quiet=True,
+                                     split_evtx_bytes=parallel.OFFLOAD_MIN_BYTES))
+    assert summary.done == ["host"] and not summary.failed
+    assert (tmp_path / "out" / "sources" / "host" / "timeline.jsonl").read_bytes() == single.read_bytes()
+    with sqlite3.connect(tmp_path / "out" / "manifest.sqlite") as db:
+        kinds = sorted(kind for (kind,) in db.execute("SELECT kind FROM tasks"))
+    assert kinds.count("evtx") == 3  # Security, its copy, Broken; the small System.evtx stays in its part
+    meta = json.loads((tmp_path / "out" / "sources" / "host" / "timeline.meta.json").read_text())
+    assert sorted(p["event_log"].rsplit("/", 1)[-1] for p in meta["batch"]["parts"] if "event_log" in p) == [
+        "Broken.evtx", "Security-copy.evtx", "Security.evtx"]
+    assert meta["summary"]["events_written"] == len(single.read_text().splitlines())

@@ -26,7 +26,7 @@ from typing import Any
 from sandtrace.batch import discovery, merge, tasks
 from sandtrace.batch.manifest import Manifest, sha256_file
 
-_PRIORITY = {"assemble": 0, "part": 1, "hash": 2, "plan": 3}
+_PRIORITY = {"assemble": 0, "evtx": 1, "part": 1, "hash": 2, "plan": 3}
 _SUFFIXES = {
     "json_line": "timeline.jsonl",
     "timesketch": "timeline.timesketch.jsonl",
@@ -51,6 +51,7 @@ class BatchOptions:
     fields: list[str] | None = None
     include_all: bool = False
     sort_memory: int = 50_000
+    split_evtx_bytes: int = 32 << 20  # event logs this large become tasks of their own (0: never)
     hash: bool = True
     verify: bool = False  # E01: stored hashes against the media (in the hash task)
     neutralize_formulas: bool = False  # l2tcsv/dynamic cells
@@ -79,6 +80,8 @@ class _Job:
     hash_pending: bool = False
     parts: dict[int, dict[str, Any]] = field(default_factory=dict)
     parts_total: int = 0
+    logs: list[dict[str, Any] | None] = field(default_factory=list)  # large event logs' task results, in hand-out order
+    log_specs: list[dict[str, Any]] = field(default_factory=list)
     outstanding: int = 0
     failed: bool = False
     assembling: bool = False
@@ -264,10 +267,16 @@ class _Scheduler:
             job.hash_pending = False
         elif task.kind == "part":
             job.parts[task.part] = result
+            for handed in result.get("offloaded") or []:
+                self._split(job, task.part, handed)
             self.progress.advance(job, f"parts {len(job.parts)}/{job.parts_total}")
+        elif task.kind == "evtx":
+            job.logs[task.part] = result
+            self.progress.advance(job, f"event logs {sum(r is not None for r in job.logs)}/{len(job.logs)}")
         elif task.kind == "assemble":
             return self._assembled(job, result)
-        if job.plan is not None and len(job.parts) == job.parts_total and not job.hash_pending and not job.assembling:
+        if (job.plan is not None and len(job.parts) == job.parts_total and None not in job.logs
+                and not job.hash_pending and not job.assembling):
             job.assembling = True
             self._assemble(job)
 
@@ -290,7 +299,19 @@ class _Scheduler:
                 "source": job.path, "volumes": [label], "extract": self.options.extract,
                 "output": os.path.join(job.workdir, f"part-{index}.events"),
                 "sort_memory": self.options.sort_memory, "tmp_dir": job.workdir,
+                "split_evtx_bytes": self.options.split_evtx_bytes,
             })
+
+    def _split(self, job: _Job, part: int, handed: dict[str, Any]) -> None:
+        """A large event log a part handed out: a task of its own, in the part's production order."""
+        number = len(job.logs)
+        spec = {"source": job.path, "target": handed["target"], "parsers": handed["parsers"],
+                "position": handed["position"], "extract": self.options.extract,
+                "output": os.path.join(job.workdir, f"evtx-{number}.events"),
+                "sort_memory": self.options.sort_memory, "tmp_dir": job.workdir}
+        job.logs.append(None)
+        job.log_specs.append(dict(spec, order=part))
+        self._enqueue(job, "evtx", number, spec)
 
     def _assemble(self, job: _Job) -> None:
         output_dir = os.path.join(self.out_dir, "sources", job.name)
@@ -303,10 +324,14 @@ class _Scheduler:
             "meta": os.path.join(output_dir, "timeline.meta.json"),
             "parts": [
                 {"path": os.path.join(job.workdir, f"part-{index}.events"), "events": job.parts[index]["events"],
-                 "volumes": [job.plan["volumes"][index]]}
+                 "volumes": [job.plan["volumes"][index]], "order": index}
                 for index in range(job.parts_total)
+            ] + [
+                {"path": spec["output"], "events": result["events"], "volumes": [job.plan["volumes"][spec["order"]]],
+                 "order": spec["order"], "event_log": spec["target"]["provenance"]["display_name"]}
+                for spec, result in zip(job.log_specs, job.logs)
             ],
-            "part_results": [job.parts[index] for index in range(job.parts_total)],
+            "part_results": [job.parts[index] for index in range(job.parts_total)] + list(job.logs),
             "source_record": job.plan["source_record"],
             "hashes": job.hashes,
             "verify": job.verify,

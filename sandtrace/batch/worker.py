@@ -114,7 +114,7 @@ def extraction_options(extract: dict[str, Any]):
 
 def part(spec: dict[str, Any]) -> dict[str, Any]:
     from sandtrace.batch import merge
-    from sandtrace.engine import provenance, sources
+    from sandtrace.engine import parallel, provenance, sources
     from sandtrace.engine.extraction import Extractor
     from sandtrace.engine.timeliner import Timeliner
 
@@ -127,24 +127,68 @@ def part(spec: dict[str, Any]) -> dict[str, Any]:
         raise RuntimeError(f"volumes not found on a second opening: {', '.join(sorted(missing))}")
     subset = dataclasses.replace(source, volumes=chosen)
     extractor = Extractor(options)
+    extractor.offload = spec.get("split_evtx_bytes") or 0  # large event logs: tasks of their own
     timeliner = Timeliner()
     record = provenance.RunRecord.start([])
+    offloaded: list[dict[str, Any]] = []
 
     tag = _tagger(spec["extract"].get("tagging_files") or [])
 
     def events():
+        # Production keys as in engine/parallel.py: a position per event data
+        # and per event log handed out, an index per event; so the "evtx"
+        # tasks' events slot in where this part would have made them.
+        position = 0
         for data in extractor.run(subset):
+            if isinstance(data, parallel.Offloaded):
+                offloaded.append({"position": position, "target": parallel.target_to_dict(data.target),
+                                  "parsers": data.parsers})
+            else:
+                record.note(data)
+                for index, event in enumerate(timeliner.events(data)):
+                    event.sequence = merge.sequence(position, index)
+                    yield tag(event)
+            position += 1
+
+    try:
+        count = merge.write_part(events(), spec["output"], spec["sort_memory"], spec.get("tmp_dir"))
+    finally:
+        extractor.close()
+    return {"events": count, "offloaded": offloaded, **_part_counts(extractor, timeliner, record)}
+
+
+def evtx_file(spec: dict[str, Any]) -> dict[str, Any]:
+    """One large event log a part handed out, in the part's production order (its position)."""
+    from sandtrace.batch import merge
+    from sandtrace.engine import parallel, provenance
+    from sandtrace.engine.extraction import Extractor
+    from sandtrace.engine.timeliner import Timeliner
+
+    extractor = Extractor(extraction_options(spec["extract"]))
+    target = parallel.target_from_dict(spec["target"])
+    timeliner = Timeliner()
+    record = provenance.RunRecord.start([])
+    tag = _tagger(spec["extract"].get("tagging_files") or [])
+
+    def events():
+        index = 0
+        for data in extractor._count(extractor.parse_names(target, spec["parsers"])):
             record.note(data)
             for event in timeliner.events(data):
+                event.sequence = merge.sequence(spec["position"], index)
+                index += 1
                 yield tag(event)
 
     try:
         count = merge.write_part(events(), spec["output"], spec["sort_memory"], spec.get("tmp_dir"))
     finally:
         extractor.close()
+    return {"events": count, "offloaded": [], **_part_counts(extractor, timeliner, record)}
+
+
+def _part_counts(extractor, timeliner, record) -> dict[str, Any]:
     stats = extractor.stats
     return {
-        "events": count,
         "stats": {
             "files": stats.files,
             "event_data": stats.event_data,
@@ -203,10 +247,7 @@ def assemble(spec: dict[str, Any]) -> dict[str, Any]:
     try:
         for fmt, path in spec["outputs"].items():
             writers.append(output_manager.create_writer(fmt, path, options))
-        offsets, total = [], 0
-        for item in spec["parts"]:
-            offsets.append((item["path"], total))
-            total += item["events"] + 1
+        offsets = [(item["path"], merge.part_offset(item["order"])) for item in spec["parts"]]
         hosts: Counter = Counter()
         report = _ReportFeed(spec)
         for event in merge.psort_order(merge.merge_parts(offsets), include_all=out["include_all"]):
@@ -261,7 +302,7 @@ def assemble(spec: dict[str, Any]) -> dict[str, Any]:
         "source_name": spec["name"],
         "hostname": hostname,
         "hostname_from": "most frequent computer name of the source's own EVTX records" if hostname else None,
-        "parts": [{"volumes": item["volumes"], "events": item["events"]} for item in spec["parts"]],
+        "parts": [{k: item[k] for k in ("volumes", "events", "event_log") if k in item} for item in spec["parts"]],
     }
     meta_path = spec["meta"]
     provenance.write_atomically(meta_path, json.dumps(document, indent=2, sort_keys=True, default=str) + "\n")
@@ -329,7 +370,7 @@ class _ReportFeed:
         return self.path if os.path.exists(self.path) else None
 
 
-_HANDLERS = {"plan": plan, "hash": hash_source, "part": part, "assemble": assemble}
+_HANDLERS = {"plan": plan, "hash": hash_source, "part": part, "evtx": evtx_file, "assemble": assemble}
 
 
 if __name__ == "__main__":

@@ -86,9 +86,9 @@ class Extractor:
         self._disks_seen: dict[tuple, str] = {}  # VHDX identity -> display name of the copy parsed
         self._disk_targets: dict[tuple, list[FileTarget]] = {}  # identity -> files parsed, for the content check
         self._disk_hashes: dict[str, str | None] = {}  # display name -> SHA-256, computed on demand
-        # engine/parallel.py: when set, files worth a worker process are
-        # yielded as Offloaded markers instead of being parsed here.
-        self.offload: bool = False
+        # engine/parallel.py: event logs of at least this many bytes are
+        # yielded as Offloaded markers for another process to parse (0: none).
+        self.offload: int = 0
         layers.clear()
 
     def _build_requests(self) -> list[Request]:
@@ -193,7 +193,7 @@ class Extractor:
             size = target.open_file_entry().size or 0
         except (dfvfs_errors.Error, OSError):
             return None
-        if size < parallel.OFFLOAD_MIN_BYTES:
+        if size < self.offload:
             return None
         return parallel.Offloaded(target, sorted(names))
 

@@ -24,7 +24,9 @@ that dies is replaced and the file is tried once more.
 
 from __future__ import annotations
 
+import base64
 import concurrent.futures
+import dataclasses
 import heapq
 import multiprocessing
 import os
@@ -71,6 +73,37 @@ class WorkerResult:
     warning_count: int = 0
     timeliner: Counter = field(default_factory=Counter)
     tags: Counter = field(default_factory=Counter)
+
+
+def target_to_dict(target: FileTarget) -> dict[str, Any]:
+    """A file target as JSON (a batch task's spec).
+
+    The path spec is pickled (base64): dfVFS's JSON serializer drops some
+    attributes (a partition's sector size), and the path spec's text is
+    part of the psort values hash, so it must come back whole.
+    """
+    provenance = target.provenance
+    return {
+        "path_spec": base64.b64encode(pickle.dumps(target.path_spec, protocol=pickle.HIGHEST_PROTOCOL)).decode("ascii"),
+        "location": target.location, "is_allocated": target.is_allocated, "mft_entry": target.mft_entry,
+        "parsers": sorted(target.parsers),
+        "provenance": {"source": provenance.source, "volume": provenance.volume, "display_name": provenance.display_name,
+                       "inode": provenance.inode, "nesting": list(provenance.nesting),
+                       "path_spec": provenance.path_spec is target.path_spec},
+    }
+
+
+def target_from_dict(document: dict[str, Any]) -> FileTarget:
+    from sandtrace.engine.events import Provenance
+
+    path_spec = pickle.loads(base64.b64decode(document["path_spec"]))
+    shown = document["provenance"]
+    provenance = Provenance(source=shown["source"], volume=shown["volume"],
+                            path_spec=path_spec if shown["path_spec"] else None,
+                            display_name=shown["display_name"], inode=shown["inode"], nesting=tuple(shown["nesting"]))
+    return FileTarget(volume=None, path_spec=path_spec, location=document["location"],
+                      is_allocated=document["is_allocated"], mft_entry=document["mft_entry"],
+                      parsers=set(document["parsers"]), provenance=provenance)
 
 
 # -- run files ---------------------------------------------------------------------
@@ -271,7 +304,8 @@ class LinePipeline:
             self._pool = concurrent.futures.ProcessPoolExecutor(
                 max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"),
                 initializer=_initialize, initargs=(self.config,))
-        return self._pool.submit(parse_file, offloaded.target, offloaded.parsers, position)
+        target = dataclasses.replace(offloaded.target, volume=None)  # the path spec is what a worker opens
+        return self._pool.submit(parse_file, target, offloaded.parsers, position)
 
     def finish(self) -> None:
         """Waits for the workers, merges every run and writes the lines in psort's order."""
