@@ -129,6 +129,17 @@ class JSONLineWriter(Writer):
         return record
 
     _encoded: tuple[Any, list[str]] | None = None
+    _last_date_time: tuple[Any, str] = (None, "")
+
+    def _date_time(self, date_time: Any) -> str:
+        """``"date_time": {...}``; a record's creation and written times are often the same value."""
+        key = (type(date_time), getattr(date_time, "_timestamp", None), date_time.time_zone_offset,
+               date_time.is_local_time)
+        if key[1] is not None and key == self._last_date_time[0]:
+            return self._last_date_time[1]
+        text = '"date_time": ' + _encode(fields.date_time_dict(date_time))
+        self._last_date_time = (key, text)
+        return text
 
     line_format = True
 
@@ -146,7 +157,7 @@ class JSONLineWriter(Writer):
         runs = encoded[1]
         pieces = [runs[0]]
         if event.date_time is not None:
-            pieces.append('"date_time": ' + _encode(fields.date_time_dict(event.date_time)))
+            pieces.append(self._date_time(event.date_time))
         pieces.append(runs[1])
         labels = fields.labels(event)
         if labels:
