@@ -201,8 +201,8 @@ class MessageFormatter:
             return _safe_format(pieces[0], values)
         kept = []
         for piece in pieces:
-            names = _ATTRIBUTE_NAME_RE.findall(piece)
-            if not names or values.get(names[0]) is not None:
+            name = _first_name(piece)
+            if name is None or values.get(name) is not None:
                 kept.append(piece)
         return _safe_format(self.separator.join(kept), values)
 
@@ -212,6 +212,13 @@ class MessageFormatter:
     def message_short(self, attributes: Mapping[str, Any]) -> str:
         pieces = self.short_pieces if self.short_pieces not in ([], [""]) else self.pieces
         return _shorten(self._render(pieces, self._prepare(attributes)))
+
+
+@functools.lru_cache(maxsize=4096)
+def _first_name(piece: str) -> str | None:
+    """The attribute a conditional piece depends on (its first ``{name}``), or None."""
+    names = _ATTRIBUTE_NAME_RE.findall(piece)
+    return names[0] if names else None
 
 
 class DefaultFormatter(MessageFormatter):

@@ -18,6 +18,7 @@ from sandtrace.output import fields
 from sandtrace.output.base import EventView, Writer
 
 _PLAIN = frozenset({str, int, float, bool, type(None)})
+_COMPUTED = frozenset({"display_name", "filename", "inode", "message", "values"})  # shown as psort computes them
 # The keys that differ between the events of one record; the rest is encoded once.
 _EVENT_KEYS = frozenset({"date_time", "tag", "timestamp", "timestamp_desc"})
 _BOUNDS = tuple(sorted(_EVENT_KEYS))
@@ -95,6 +96,9 @@ class JSONLineWriter(Writer):
         data, attributes = view.data, view.attributes
         record: dict[str, Any] = {"__container_type__": "event", "__type__": "AttributeContainer"}
         for name, value in attributes.items():
+            if type(value) in _PLAIN and name not in _COMPUTED:
+                record[name] = value  # most attributes: a plain value shown as it is
+                continue
             if fields.is_date_time(value):
                 continue
             if name == "display_name":
