@@ -332,7 +332,9 @@ class WinEvtxParser(BaseParser):
             return records, problems
         read = {record_id for record_id, _, _ in decoded}
         # Complete chain and quiet slack: nothing to carve (the common case, kept cheap).
-        complete = len(read) >= len(slots) and (not slots or slots[-1].offset + slots[-1].size >= free_space)
+        # (A first record already broken leaves no chain at all: that is not complete.)
+        chain_end = slots[-1].offset + slots[-1].size if slots else recovery.CHUNK_HEADER_SIZE
+        complete = len(read) >= len(slots) and chain_end >= free_space
         start = free_space if complete else recovery.CHUNK_HEADER_SIZE
         if start < recovery.CHUNK_SIZE and chunk.find(recovery.RECORD_SIGNATURE, start) >= 0:
             candidates = [c for c in recovery.carve_records(chunk, start) if c.record_id not in read]

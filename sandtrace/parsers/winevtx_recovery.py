@@ -19,6 +19,7 @@ that is rejected rather than reported.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import struct
@@ -137,6 +138,11 @@ class PythonEvtxChunk:
         self._module = python_evtx
         self.data = repaired_chunk(chunk)
         self._chunk = python_evtx.ChunkHeader(self.data, 0)
+        # python-evtx follows the string and template hash chains until an
+        # offset of 0: a chain that loops (damaged, or crafted) never ends.
+        # Found by fuzzing (tests/fuzz/test_fuzz_evtx.py); these stop at a revisit.
+        self._chunk._load_strings = functools.partial(_load_strings, self._chunk)
+        self._chunk._load_templates = functools.partial(_load_templates, self._chunk)
         try:
             self._chunk.templates()
         except Exception:  # noqa: BLE001 - a damaged table: load templates on demand
@@ -153,6 +159,46 @@ class PythonEvtxChunk:
                     raise
                 self._chunk.add_template(offset)
         raise ValueError("template chain too deep")
+
+
+def _chains(chunk, table: int, buckets: int):
+    """The offsets on each hash chain of a chunk table, each once (a loop ends the chain)."""
+    for bucket in range(buckets):
+        offset = chunk.unpack_dword(table + bucket * 4)
+        seen: set[int] = set()
+        while 0 < offset < CHUNK_SIZE and offset not in seen:
+            seen.add(offset)
+            offset = yield offset
+
+
+def _load_strings(chunk) -> None:
+    if chunk._strings is None:
+        chunk._strings = {}
+    chains = _chains(chunk, 0x80, 64)
+    offset = next(chains, None)
+    while offset is not None:
+        node = chunk.add_string(offset)
+        offset = _send(chains, node.next_offset())
+
+
+def _load_templates(chunk) -> None:
+    if chunk._templates is None:
+        chunk._templates = {}
+    chains = _chains(chunk, 0x180, 32)
+    offset = next(chains, None)
+    while offset is not None:
+        # python-evtx's check: a template is preceded by its token and a pointer to itself
+        if offset < 10 or chunk.unpack_byte(offset - 10) != 0x0C or chunk.unpack_dword(offset - 4) != offset:
+            offset = _send(chains, 0)
+            continue
+        offset = _send(chains, chunk.add_template(offset).next_offset())
+
+
+def _send(chains, value: int) -> int | None:
+    try:
+        return chains.send(value)
+    except StopIteration:
+        return None
 
 
 def canonical_from_xml(xml: str) -> dict:

@@ -98,3 +98,40 @@ def test_recovery_functions_on_random_bytes(data):
     slots = recovery.carve_records(chunk)
     recovery.repaired_chunk(chunk)
     recovery.in_place_chunk(chunk, slots)
+
+
+@pytest.mark.parametrize("table,buckets", [(0x80, 64), (0x180, 32)], ids=["strings", "templates"])
+@pytest.mark.parametrize("backend", ["pyevtx-rs", "python-evtx"])
+def test_a_looping_hash_chain_ends(table, buckets, backend):
+    """Found by fuzzing (make fuzz, 2026-11-25): a string or template whose next-offset
+    points back at itself made python-evtx loop for ever (its chain walk stops only at 0).
+    Every chain of the first chunk made a loop; the records must still come out, quickly."""
+    import signal
+    import struct
+
+    data = bytearray(seed())
+    chunk = recovery.FILE_HEADER_SIZE
+    looped = 0
+    for bucket in range(buckets):
+        offset = struct.unpack_from("<I", data, chunk + table + bucket * 4)[0]
+        if offset:
+            struct.pack_into("<I", data, chunk + offset, offset)  # next offset: itself
+            looped += 1
+    assert looped
+    # Make pyevtx-rs give up on the chunk, so recovery (python-evtx) decodes it.
+    struct.pack_into("<I", data, chunk + 0x200 + 4, 0)
+
+    class Hung(BaseException):
+        """Not an Exception: the parser's broad handlers must not swallow it."""
+
+    def hung(signum, frame):
+        raise Hung("a looping chain was followed for ever")
+
+    previous = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(20)
+    try:
+        out = _parse(bytes(data), backend)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    assert [d for d in out if d.data_type == "windows:evtx:record"]
