@@ -93,6 +93,32 @@ def test_a_bat_cut_short_by_the_end_of_the_file_is_a_vhdx_error():
         _describe(_reseal(bytes(data)))
 
 
+def test_a_huge_bat_costs_its_bytes_not_gigabytes():
+    """Found by make fuzz (the process grew to 24 GiB and was killed): a disk claiming
+    4 TiB in 1 MiB blocks has 4 million BAT entries; decoded as construct containers
+    they took gigabytes. Now the BAT stays as its 32 MiB of bytes, decoded on access."""
+    import tracemalloc
+
+    data = bytearray(disk())
+    for item, value in ((vhdx.VIRTUAL_DISK_SIZE_GUID, struct.pack("<Q", 4 << 40)),
+                        (vhdx.FILE_PARAMETERS_GUID, struct.pack("<I", MiB))):
+        at = _metadata_item_offset(data, item)
+        data[at:at + len(value)] = value
+    data += bytes(40 * MiB)  # room for the BAT the header now implies
+    data = bytes(data)
+    tracemalloc.start()
+    try:
+        info = _describe(data)
+        blocks = sum(1 for _ in info["bat"])
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    count = vhdx.bat_entry_count(4 << 40, MiB, 512, False)
+    assert blocks == len(info["bat"]) == count > 4_000_000
+    assert peak < 3 * count * 8 + 16 * MiB  # the BAT's bytes (a copy or two), nothing per entry
+    assert info["bat"][0][0] in vhdx.BLOCK_STATES.values()
+
+
 def test_a_bat_entry_pointing_outside_the_file_is_a_missing_block_not_a_crash(tmp_path):
     data = bytearray(disk())
     bat = _regions(data)[vhdx.BAT_REGION_GUID].file_offset
@@ -101,6 +127,18 @@ def test_a_bat_entry_pointing_outside_the_file_is_a_missing_block_not_a_crash(tm
     carved = carving.carve(_Space(bytes(data)), 0, str(tmp_path))
     assert carved.blocks_missing == [0]
     assert carved.blocks_total == 2 and carved.blocks_absent == 1
+
+
+def test_blocks_sharing_one_file_offset_are_written_once(tmp_path):
+    """A hostile BAT pointing every block at one place would have the carver write the
+    same bytes terabytes over: a block whose offset another block took is missing."""
+    data = bytearray(disk())
+    bat = _regions(data)[vhdx.BAT_REGION_GUID].file_offset
+    first = struct.unpack_from("<Q", data, bat)[0]
+    struct.pack_into("<Q", data, bat + 8, first)  # block 1: block 0's state and offset
+    carved = carving.carve(_Space(bytes(data)), 0, str(tmp_path))
+    assert carved.blocks_present == [0] and carved.blocks_missing == [1]
+    assert carved.blocks_total == 2 and carved.blocks_absent == 0
 
 
 def test_a_differencing_disk_that_is_its_own_parent_is_one_warning(tmp_path):

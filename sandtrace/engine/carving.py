@@ -110,20 +110,23 @@ def carve(space: FreeSpace, offset: int, directory: str) -> CarvedDisk:
     info = vhdx.describe(lambda at, size: space.read(offset + at, size))
     carved = CarvedDisk(volume_offset=offset, info=info)
     block_size = info["block_size"]
-    blocks = vhdx.payload_blocks(info)
-    carved.blocks_total = len(blocks)
     handle, carved.raw_path = tempfile.mkstemp(prefix="carved-", suffix=".raw", dir=directory)
+    used: set[int] = set()  # file offsets already taken: two blocks never share one in a real disk
     with os.fdopen(handle, "wb") as raw:
         raw.truncate(info["virtual_size"])
-        for block, state, file_offset in blocks:
+        for block, state, file_offset in vhdx.payload_blocks(info):
+            carved.blocks_total += 1
             if state not in _PRESENT:
                 carved.blocks_absent += 1
                 continue
             where = offset + file_offset
             size = min(block_size, info["virtual_size"] - block * block_size)
-            if not space.range_free(where, size):
+            # A damaged or hostile BAT pointing many blocks at one place would
+            # make us write the same bytes terabytes over: such a block is missing.
+            if file_offset in used or not space.range_free(where, size):
                 carved.blocks_missing.append(block)
                 continue
+            used.add(file_offset)
             raw.seek(block * block_size)
             raw.write(space.read(where, size))
             carved.blocks_present.append(block)

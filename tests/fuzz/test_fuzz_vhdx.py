@@ -59,7 +59,7 @@ def _describe(data: bytes):
         info = vhdx.describe(lambda at, size: data[at:at + size] if at >= 0 else b"")
     except ValueError:  # VhdxError is a ValueError
         return None
-    blocks = vhdx.payload_blocks(info)
+    blocks = list(vhdx.payload_blocks(info))
     assert all(isinstance(block, int) and block >= 0 for block, _, _ in blocks)
     return info
 
