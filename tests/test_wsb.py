@@ -199,3 +199,12 @@ def test_schema_bad_samples_become_warning_records_in_a_run(tmp_path):
     assert [d.data_type for d in data] == ["windows:sandbox:wsb_config", "sandtrace:warning"]
     assert data[1].values["error"].startswith("invalid .wsb setting: vGPU has an invalid value 'Foo'")
     assert data[1].values["path"].endswith("bad.wsb")
+
+
+def test_an_unknown_encoding_in_the_declaration_is_a_wsb_error():
+    """Found by make fuzz: encoding="ttf-8" raised LookupError out of the parser (and out of the
+    EVTX catalogue, which parses inline --config XML with the same code)."""
+    from sandtrace.parsers.wsb import WsbError, parse_config
+
+    with pytest.raises(WsbError, match="not readable XML: unknown encoding: ttf-8"):
+        parse_config(b'<?xml version="1.0" encoding="ttf-8"?><Configuration/>')

@@ -122,6 +122,8 @@ def parse_config(data: bytes | str) -> WsbConfig:
         raise WsbError(f"refused hostile XML ({type(exception).__name__})") from None
     except (ParseError, ValueError, UnicodeError) as exception:
         raise WsbError(f"not well-formed XML: {exception}") from None
+    except LookupError as exception:  # an XML declaration naming an encoding Python lacks (fuzzing found it)
+        raise WsbError(f"not readable XML: {exception}") from None
     if _local(root.tag).lower() != "configuration":
         raise WsbError(f"root element is <{_local(root.tag)}>, not <Configuration>")
     return _interpret(root)

@@ -53,22 +53,22 @@ def test_the_seed_is_read():
 
 @FUZZ
 @given(mutated(seed(), max_edits=10, region=(4096, 4096 + CHUNK)))
-def test_pyevtx_rs_backend_on_mutated_chunks(data):
-    out = _parse(data, "pyevtx-rs")
+def test_pyevtx_rs_backend_on_mutated_chunks(mutation):
+    out = _parse(bytes(mutation), "pyevtx-rs")
     assert all(d.data_type for d in out)
 
 
 @fewer(5)
 @given(mutated(seed(), max_edits=10, region=(4096, 4096 + CHUNK)))
-def test_python_evtx_backend_on_mutated_chunks(data):
-    _parse(data, "python-evtx")
+def test_python_evtx_backend_on_mutated_chunks(mutation):
+    _parse(bytes(mutation), "python-evtx")
 
 
 @FUZZ
 @given(mutated(seed(), max_edits=4, region=(0, 4096)))
-def test_mutated_file_header_is_a_value_error_at_worst(data):
+def test_mutated_file_header_is_a_value_error_at_worst(mutation):
     try:
-        _parse(data, "pyevtx-rs")
+        _parse(bytes(mutation), "pyevtx-rs")
     except ValueError:
         pass
 
@@ -79,8 +79,8 @@ def _chunk(data: bytes) -> bytes:
 
 @FUZZ
 @given(mutated(seed(), max_edits=16, region=(4096, 4096 + CHUNK)))
-def test_recovery_functions_on_mutated_chunks(data):
-    chunk = _chunk(data)
+def test_recovery_functions_on_mutated_chunks(mutation):
+    chunk = _chunk(bytes(mutation))
     slots = recovery.carve_records(chunk)
     for slot in slots:
         recovery.creation_filetime(chunk, slot.offset)

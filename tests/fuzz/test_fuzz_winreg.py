@@ -31,17 +31,17 @@ def _parse(data: bytes, name: str) -> None:
 
 @FUZZ
 @given(mutated(seeds()["SOFTWARE"], max_edits=8, region=(4096, len(seeds()["SOFTWARE"]))))
-def test_software_hive_bins(data):
-    _parse(data, "SOFTWARE")
+def test_software_hive_bins(mutation):
+    _parse(bytes(mutation), "SOFTWARE")
 
 
 @fewer(2)
 @given(mutated(seeds()["SYSTEM"], max_edits=8))
-def test_system_hive_anywhere(data):
-    _parse(data, "SYSTEM")
+def test_system_hive_anywhere(mutation):
+    _parse(bytes(mutation), "SYSTEM")
 
 
 @fewer(2)
 @given(mutated(seeds()["NTUSER.DAT"], max_edits=8, region=(4096, len(seeds()["NTUSER.DAT"]))))
-def test_ntuser_hive_bins(data):
-    _parse(data, "NTUSER.DAT")
+def test_ntuser_hive_bins(mutation):
+    _parse(bytes(mutation), "NTUSER.DAT")

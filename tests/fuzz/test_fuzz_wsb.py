@@ -49,8 +49,8 @@ def test_any_bytes(data):
 
 @FUZZ
 @given(mutated(SEED, max_edits=6))
-def test_mutated_valid_file(data):
-    _check(data)
+def test_mutated_valid_file(mutation):
+    _check(bytes(mutation))
 
 
 @st.composite
