@@ -9,7 +9,8 @@ command in its own process tree:
 - ``sandtrace extract IMAGE --parsers winevtx,winreg --format json_line``
   at both sizes, with the default workers (one per core) and with
   ``--workers 0`` (one process), and with ``--workers 1`` at SIZE (wall
-  time, events/s, peak memory; the outputs' SHA-256 must agree);
+  time, events/s, peak memory; the outputs' SHA-256 must agree; best of two
+  runs, both kept in ``all_seconds``);
 - ``sandtrace batch`` on the SIZE image with 1 and 2 workers (the image's two
   volumes are two parts);
 - the floor: reading every targeted file's bytes through dfVFS (event logs,
@@ -20,8 +21,9 @@ command in its own process tree:
 
 Peak memory: ``ru_maxrss`` of the process tree from wait4 (the largest single
 process), and the sampled sum of the tree's RSS every 0.1 s (plaso and batch
-run several processes at once). Caches are warm for every run (the image was
-just written); the floor is measured the same way. Writes
+run several processes at once). Caches are warm for every run (each image is
+read once before anything is measured); the floor is measured the same way.
+plaso and batch run once each (plaso takes minutes). Writes
 bench/results/scale.json.
 """
 
@@ -80,6 +82,21 @@ def _tree_rss(root: int) -> int:
         total += rss.get(pid, 0)
         stack.extend(child for child, parent in parents.items() if parent == pid)
     return total
+
+
+def _warm(path: str) -> None:
+    """Reads a file once, so every run finds it in the page cache (as a just-written image is)."""
+    with open(path, "rb") as handle:
+        while handle.read(16 << 20):
+            pass
+
+
+def best_of(runs: int, function, *args) -> dict:
+    """The fastest of ``runs`` measurements (the others are kept under ``runs``)."""
+    rows = [function(*args) for _ in range(runs)]
+    best = min(rows, key=lambda row: row["seconds"])
+    best["all_seconds"] = [row["seconds"] for row in rows]
+    return best
 
 
 def measure(command: list[str], **kwargs) -> dict:
@@ -257,6 +274,7 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 info = {"size_mb": size, "reused": True}
             images[size] = image
+            _warm(image)
             results["sizes"][str(size)] = {"image": info}
         small, large = args.size_mb, 2 * args.size_mb
         print(f"{'what':44} {'s':>8} {'events':>8} {'ev/s':>8} {'peak MiB':>9} {'tree MiB':>9}")
@@ -269,12 +287,12 @@ def main(argv: list[str] | None = None) -> int:
             for workers, key, name in ((None, "sandtrace_extract", "sandtrace extract"),
                                        (0, "sandtrace_extract_one_process", "sandtrace extract --workers 0")):
                 scratch = tempfile.mkdtemp(dir=work)
-                row = sandtrace_extract(images[size], scratch, workers)
+                row = best_of(2, sandtrace_extract, images[size], scratch, workers)
                 results["sizes"][str(size)][key] = row
                 show(f"{name}, {size} MB", row)
                 shutil.rmtree(scratch)
         scratch = tempfile.mkdtemp(dir=work)
-        row = sandtrace_extract(images[small], scratch, 1)
+        row = best_of(2, sandtrace_extract, images[small], scratch, 1)
         results["sizes"][str(small)]["sandtrace_extract_1_worker"] = row
         show(f"sandtrace extract --workers 1, {small} MB", row)
         shutil.rmtree(scratch)
