@@ -1,12 +1,12 @@
 """Parallel extraction for line formats: event logs parsed and formatted in worker processes.
 
 Most of a host's events come from its event logs, and each log is
-independent of the others. With ``extract --workers N`` (N > 1) and a line
-format (json_line, timesketch), every large enough event log on the source
-itself (not inside a nested disk) is handed to a worker process, which
-parses it, runs the timeliner and the tagging rules, and formats each event
-into its output line there. The main process does everything else as before
-and writes its own events as lines too.
+independent of the others. With ``extract --workers N`` (N worker processes, default
+the cores; 0: none) and a line format (json_line, timesketch), every event log of
+at least 1 MiB on the source itself (not inside a nested disk) is handed to a
+worker, which parses it, runs the timeliner and the tagging rules, and formats each event
+into its output line there; batch uses the same hand-out for its evtx tasks. The main
+process does everything else as before and writes its own events as lines too.
 
 The output is byte-identical to a single-process run. psort's order is
 (timestamp, production order), then per timestamp the event values hash and
