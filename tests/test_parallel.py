@@ -47,14 +47,18 @@ def triage(tmp_path_factory):
     junk = bytes(range(256)) * (parallel.OFFLOAD_MIN_BYTES // 256)  # chunks without a chunk header
     (logs / "Broken.evtx").write_bytes(b"ElfFile\x00" + b"\x00" * 4088 + junk)
     (root / "x.wsb").write_text("<Configuration><Networking>Enable</Networking></Configuration>")
-    # Reading a file moves its access time (relatime) unless it is ahead of the other times:
-    # set it ahead, so each run sees the same times.
+    _access_times_ahead(root)
+    return str(root)
+
+
+def _access_times_ahead(root) -> None:
+    """Reading a file moves its access time (relatime) unless it is ahead of the other
+    times: set it ahead, so each run sees the same times."""
     ahead, before = time.time() + 3600, time.time() - 86400
     for directory, folders, names in os.walk(root, topdown=False):
         for name in [*names, *folders]:
             os.utime(os.path.join(directory, name), (ahead, before))
     os.utime(root, (ahead, before))
-    return str(root)
 
 
 def _extract(source: str, out: str, *extra: str) -> dict:
@@ -172,10 +176,7 @@ def test_batch_hands_large_event_logs_to_tasks_of_their_own_and_writes_the_same_
     store = tmp_path / "store"
     shutil.copytree(triage, store / "host")
     (store / "host" / discovery.TRIAGE_MARKER).write_text("")
-    ahead, before = time.time() + 3600, time.time() - 86400
-    for directory, folders, names in os.walk(store, topdown=False):
-        for name in [*names, *folders]:
-            os.utime(os.path.join(directory, name), (ahead, before))
+    _access_times_ahead(store)
     single = tmp_path / "single.jsonl"
     _extract(str(store / "host"), str(single), "--format", "json_line", "--parsers", "winevtx,wsb,filestat", "--workers", "0")
     args = cli.build_parser().parse_args(["batch", "x", "-o", "y", "--parsers", "winevtx,wsb,filestat"])

@@ -23,13 +23,12 @@ from __future__ import annotations
 import heapq
 import json
 import os
-import pickle
 import tempfile
 from collections.abc import Iterable, Iterator
 
 
 from sandtrace.engine import sorter
-from sandtrace.engine.events import Event, EventData
+from sandtrace.engine.events import Event
 
 # Formats whose lines carry a ``timestamp``: what the super-timeline is made from.
 LINE_FORMATS = ("json_line", "timesketch")
@@ -51,42 +50,12 @@ def part_offset(order: int) -> int:
 
 
 def write_part(events: Iterable[Event], path: str, max_in_memory: int, tmp_dir: str | None = None) -> int:
-    """Writes ``events`` to ``path`` in storage order (external sort); returns the count.
-
-    As the sorter's runs: one pickle per group of neighbours sharing their
-    event data, events and event data as plain tuples, and each provenance
-    (a file's, with its dfVFS path spec) written once, before its first use,
-    then referred to by number.
-    """
-    count = 0
+    """Writes ``events`` to ``path`` in storage order (external sort), as the sorter's runs; returns the count."""
     handle, temporary = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".part-", suffix=".tmp")
     try:
         with os.fdopen(handle, "wb") as stream:
-            pickler = pickle.Pickler(stream, protocol=pickle.HIGHEST_PROTOCOL)
-            numbers: dict[int, int] = {}
-            kept: list = []  # holds each provenance, so its id stays its own
-            group: list[tuple] = []
-            data = None
-
-            def flush() -> None:
-                number = numbers.get(id(data.provenance))
-                if number is None:
-                    number = numbers[id(data.provenance)] = len(kept)
-                    kept.append(data.provenance)
-                    pickler.dump(("provenance", data.provenance))
-                    pickler.clear_memo()
-                pickler.dump(("events", (data.data_type, data.values, data.parser, number, data.tags), group))
-                pickler.clear_memo()
-
-            for event in sorter._storage_order(events, max_in_memory, tmp_dir):
-                if group and event.data is not data:
-                    flush()
-                    group = []
-                data = event.data
-                group.append((event.timestamp, event.timestamp_desc, event.date_time, event.tags, event.sequence))
-                count += 1
-            if group:
-                flush()
+            count = sorter.dump_groups(stream, ((None, event) for event in
+                                                sorter._storage_order(events, max_in_memory, tmp_dir)))
         os.replace(temporary, path)
     except BaseException:
         if os.path.exists(temporary):
@@ -97,20 +66,8 @@ def write_part(events: Iterable[Event], path: str, max_in_memory: int, tmp_dir: 
 
 def read_part(path: str, offset: int) -> Iterator[Event]:
     """A part's events with their sequence moved past the earlier parts'."""
-    provenances: list = []
     with open(path, "rb") as stream:
-        while True:
-            try:
-                kind, *body = pickle.load(stream)
-            except EOFError:
-                return
-            if kind == "provenance":
-                provenances.append(body[0])
-                continue
-            (data_type, values, parser, number, tags), group = body
-            data = EventData(data_type, values, parser, provenances[number], tags)
-            for timestamp, description, date_time, event_tags, sequence in group:
-                yield Event(timestamp, description, date_time, data, event_tags, sequence + offset)
+        yield from (event for _, event in sorter.load_groups(stream, offset))
 
 
 def merge_parts(parts: list[tuple[str, int]]) -> Iterator[Event]:

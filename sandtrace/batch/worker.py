@@ -172,7 +172,7 @@ def evtx_file(spec: dict[str, Any]) -> dict[str, Any]:
 
     def events():
         index = 0
-        for data in extractor._count(extractor.parse_names(target, spec["parsers"])):
+        for data in extractor.parse_names(target, spec["parsers"]):
             record.note(data)
             for event in timeliner.events(data):
                 event.sequence = merge.sequence(spec["position"], index)

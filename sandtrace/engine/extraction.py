@@ -198,8 +198,8 @@ class Extractor:
         return parallel.Offloaded(target, sorted(names))
 
     def parse_names(self, target: FileTarget, names: list[str]) -> Iterator[EventData]:
-        """The named parsers on one file, as ``_parse_target`` runs them (a worker's job)."""
-        yield from self._run_parsers(target, None, names)
+        """The named parsers on one file, as ``_parse_target`` runs them, counted (a worker's job)."""
+        yield from self._count(self._run_parsers(target, None, names))
 
     def _parse_target(self, target: FileTarget, source: Source | None) -> Iterator[EventData]:
         yield from self._run_parsers(target, source, sorted(self._parser_names(target)))

@@ -40,6 +40,7 @@ from typing import Any
 
 from sandtrace.engine.collection import FileTarget
 from sandtrace.engine.events import Event, EventData, warning
+from sandtrace.engine.provenance import warning_entry
 from sandtrace.engine.sorter import PSORT_HEAP_CHUNK, event_values_hash, heap_order
 
 # An item: (timestamp, position, index, values hash, description, line).
@@ -69,7 +70,7 @@ class WorkerResult:
     event_data: int = 0
     per_data_type: Counter = field(default_factory=Counter)
     per_parser: Counter = field(default_factory=Counter)
-    warnings: list[dict] = field(default_factory=list)  # RunRecord.note's form
+    warnings: list[dict] = field(default_factory=list)  # provenance.warning_entry's form
     warning_count: int = 0
     timeliner: Counter = field(default_factory=Counter)
     tags: Counter = field(default_factory=Counter)
@@ -232,34 +233,30 @@ def _initialize(config: dict[str, Any]) -> None:
 
 def parse_file(target: FileTarget, parsers: list[str], position: int) -> WorkerResult:
     """Parses one file in a worker: its events as sorted runs of items."""
-    from sandtrace.engine.provenance import RunRecord
+    from sandtrace.engine.extraction import ExtractionStats
 
     config = _WORKER["config"]
     extractor = _WORKER["extractor"]
+    extractor.stats = ExtractionStats()  # this file's counts only
     timeliner, tagger = _WORKER["timeliner"], _WORKER["tagger"]
     timeliner.counter.clear()
     tagger.counter.clear()
-    record = RunRecord.start([])
     maker = ItemMaker(_WORKER["formatter"])
     runs = RunWriter(config["directory"], config["window"], f"w{os.getpid()}-")
-    result = WorkerResult(runs=[], items=0)
-    index = 0
+    warnings, index = [], 0
     for data in extractor.parse_names(target, parsers):
-        result.event_data += 1
-        result.per_data_type[data.data_type] += 1
-        if data.data_type == "sandtrace:warning":
-            result.warning_count += 1
-            record.note(data)
-        else:
-            result.per_parser[data.parser] += 1
+        entry = warning_entry(data)
+        if entry is not None:
+            warnings.append(entry)
         for event in timeliner.events(data):
             runs.add(maker.item(tagger.tag(event), position, index))
             index += 1
     runs.flush()
-    result.runs, result.items = runs.runs, runs.count
-    result.warnings = record.warnings
-    result.timeliner, result.tags = Counter(timeliner.counter), Counter(tagger.counter)
-    return result
+    stats = extractor.stats
+    return WorkerResult(runs=runs.runs, items=runs.count, event_data=stats.event_data,
+                        per_data_type=stats.per_data_type, per_parser=stats.per_parser, warnings=warnings,
+                        warning_count=stats.warnings, timeliner=Counter(timeliner.counter),
+                        tags=Counter(tagger.counter))
 
 
 # -- the main side -------------------------------------------------------------------
@@ -285,11 +282,9 @@ class LinePipeline:
     def add(self, data: EventData) -> None:
         position = self.position
         self.position += 1
-        if data.data_type == "sandtrace:warning":
-            before = len(self.run_record.warnings)
-            self.run_record.note(data)
-            self.warnings.extend((position, 0, w) for w in self.run_record.warnings[before:])
-            del self.run_record.warnings[before:]
+        entry = warning_entry(data)
+        if entry is not None:
+            self.warnings.append((position, 0, entry))
         for index, event in enumerate(self.timeliner.events(data)):
             self.runs.add(self.maker.item(self.tagger.tag(event), position, index))
 
@@ -352,19 +347,15 @@ class LinePipeline:
                 yield result, position
 
     def _failed(self, offloaded: Offloaded, reason: str, position: int) -> WorkerResult:
-        from sandtrace.engine.provenance import RunRecord
-
         data = warning(f"parallel worker failed: {reason}", parser=",".join(offloaded.parsers),
                        provenance=offloaded.target.provenance)
-        record = RunRecord.start([])
-        record.note(data)
         runs = RunWriter(self._scratch.name, 1 << 30, "fail-")
         maker = ItemMaker(self.maker.formatter)
         for index, event in enumerate(self.timeliner.events(data)):
             runs.add(maker.item(event, position, index))
         runs.flush()
         return WorkerResult(runs=runs.runs, items=runs.count, event_data=1,
-                            per_data_type=Counter({data.data_type: 1}), warnings=record.warnings, warning_count=1)
+                            per_data_type=Counter({data.data_type: 1}), warnings=[warning_entry(data)], warning_count=1)
 
     def close(self) -> None:
         if self._pool is not None:

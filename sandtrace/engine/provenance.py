@@ -118,6 +118,20 @@ def verify_warning(path: str, result: dict[str, Any]) -> str | None:
     return f"verify: {os.path.basename(path)}: no stored MD5/SHA1 to compare with"
 
 
+def warning_entry(data: EventData) -> dict[str, Any] | None:
+    """A warning record as the sidecar lists it (None for other event data)."""
+    if data.data_type != WARNING_DATA_TYPE:
+        return None
+    values = data.plain_values()
+    return {
+        "source": data.provenance.source,
+        "volume": data.provenance.volume,
+        "path": values.get("path") or display.display_name_for_path_spec(data.provenance.path_spec),
+        "parser": values.get("parser_name", ""),
+        "error": values.get("error", ""),
+    }
+
+
 @dataclass
 class RunRecord:
     command_line: list[str]
@@ -171,18 +185,9 @@ class RunRecord:
 
     def note(self, data: EventData) -> None:
         """Keeps every warning for the sidecar."""
-        if data.data_type != WARNING_DATA_TYPE:
-            return
-        values = data.plain_values()
-        self.warnings.append(
-            {
-                "source": data.provenance.source,
-                "volume": data.provenance.volume,
-                "path": values.get("path") or display.display_name_for_path_spec(data.provenance.path_spec),
-                "parser": values.get("parser_name", ""),
-                "error": values.get("error", ""),
-            }
-        )
+        entry = warning_entry(data)
+        if entry is not None:
+            self.warnings.append(entry)
 
     def finish(self, stats, timeliner, writer, output: str, output_format: str) -> None:
         self.finished = _now()

@@ -165,63 +165,90 @@ def _psort_chunk(events: list[Event], deduplicate: bool) -> Iterator[Event]:
     yield from heap_order(entries(), deduplicate)
 
 
-class _Shared:
-    """A file's provenance (with its dfVFS path spec), shared by all its
-    events: spilled runs refer to it by number instead of pickling it again
-    for every record; it stays in memory (one per file)."""
+class ProvenanceTable:
+    """Provenances by number; each object is held, so its id stays its own."""
 
     def __init__(self) -> None:
         self.objects: list[Provenance] = []
-        self.numbers: dict[int, int] = {}
+        self._numbers: dict[int, int] = {}
 
-    def number(self, provenance: Provenance) -> int:
-        number = self.numbers.get(id(provenance))
-        if number is None:
-            number = self.numbers[id(provenance)] = len(self.objects)
-            self.objects.append(provenance)
-        return number
+    def number(self, provenance: Provenance) -> tuple[int, bool]:
+        """Its number, and whether it is new to the table."""
+        number = self._numbers.get(id(provenance))
+        if number is not None:
+            return number, False
+        number = self._numbers[id(provenance)] = len(self.objects)
+        self.objects.append(provenance)
+        return number, True
 
 
-def _write_run(events: list[tuple[tuple[int, int, int], Event]], tmp_dir: str | None, shared: _Shared) -> IO[bytes]:
-    """One pickle per group of neighbours sharing their event data.
+def dump_groups(stream: IO[bytes], items: Iterable[tuple[Any, Event]], table: ProvenanceTable | None = None) -> int:
+    """Writes (key, event) items, in their order, as the sorter's runs and batch's parts hold them.
 
-    A record's events (creation and written time) usually sort next to each
-    other; pickled in one dump, their shared event data (the bulk: strings,
-    XML) is written once, not once per event. Events and event data go as
-    plain tuples, the provenance as its number.
+    One pickle per group of neighbours sharing their event data: a record's
+    events (creation and written time) usually sort next to each other, so
+    their event data (the bulk: strings, XML) is written once. Events and
+    event data are plain tuples; each provenance (a file's, with its dfVFS
+    path spec) is referred to by number: numbered in ``table`` when the
+    reader shares it (the sorter's runs, read by this process), else written
+    once before its first use (batch's parts, read by another process).
+    Returns the number of events.
     """
-    run = tempfile.TemporaryFile(dir=tmp_dir, prefix="sandtrace-sort-")
-    pickler = pickle.Pickler(run, protocol=pickle.HIGHEST_PROTOCOL)
-
-    def flush(group: list, data: EventData) -> None:
-        pickler.dump(((data.data_type, data.values, data.parser, shared.number(data.provenance), data.tags), group))
-        pickler.clear_memo()  # each group is loaded on its own
-
+    pickler = pickle.Pickler(stream, protocol=pickle.HIGHEST_PROTOCOL)
+    inline = table is None
+    table = table or ProvenanceTable()
     group: list[tuple] = []
     data: EventData | None = None
-    for key, event in events:
+    count = 0
+
+    def flush() -> None:
+        number, new = table.number(data.provenance)
+        if new and inline:
+            pickler.dump(("provenance", data.provenance))
+            pickler.clear_memo()
+        pickler.dump(("events", (data.data_type, data.values, data.parser, number, data.tags), group))
+        pickler.clear_memo()  # each group is loaded on its own
+
+    for key, event in items:
         if group and event.data is not data:
-            flush(group, data)
+            flush()
             group = []
         data = event.data
         group.append((key, event.timestamp, event.timestamp_desc, event.date_time, event.tags, event.sequence))
+        count += 1
     if group:
-        flush(group, data)
+        flush()
+    return count
+
+
+def load_groups(stream: IO[bytes], offset: int = 0, table: ProvenanceTable | None = None) -> Iterator[tuple[Any, Event]]:
+    """The items ``dump_groups`` wrote (with ``table`` if it had one), each event's sequence moved by ``offset``."""
+    provenances = table.objects if table is not None else []
+    while True:
+        try:  # one load per group: a shared Unpickler's memo would keep every event alive
+            kind, *body = pickle.load(stream)
+        except EOFError:
+            return
+        if kind == "provenance":
+            provenances.append(body[0])
+            continue
+        (data_type, values, parser, number, tags), group = body
+        data = EventData(data_type, values, parser, provenances[number], tags)
+        for key, timestamp, description, date_time, event_tags, sequence in group:
+            yield key, Event(timestamp, description, date_time, data, event_tags, sequence + offset)
+
+
+def _write_run(events: list[tuple[tuple[int, int, int], Event]], tmp_dir: str | None,
+               table: ProvenanceTable) -> IO[bytes]:
+    run = tempfile.TemporaryFile(dir=tmp_dir, prefix="sandtrace-sort-")
+    dump_groups(run, events, table)
     run.seek(0)
     return run
 
 
-def _read_run(run: IO[bytes], shared: _Shared) -> Iterator[tuple[tuple[int, int, int], Event]]:
-    # One load per group: a shared Unpickler's memo would keep every event alive.
-    provenances = shared.objects
-    try:
-        while True:
-            (data_type, values, parser, provenance, tags), group = pickle.load(run)
-            data = EventData(data_type, values, parser, provenances[provenance], tags)
-            for key, timestamp, description, date_time, event_tags, sequence in group:
-                yield key, Event(timestamp, description, date_time, data, event_tags, sequence)
-    except EOFError:
-        run.close()
+def _read_run(run: IO[bytes], table: ProvenanceTable) -> Iterator[tuple[tuple[int, int, int], Event]]:
+    with run:
+        yield from load_groups(run, table=table)
 
 
 def _storage_order(
@@ -229,7 +256,7 @@ def _storage_order(
 ) -> Iterator[Event]:
     """Events by (timestamp, production order): how psort reads a store."""
     counter = itertools.count()
-    shared = _Shared()
+    table = ProvenanceTable()  # the runs' provenances stay here, one object per file
     runs: list[IO[bytes]] = []
     batch: list[tuple[tuple[int, int, int], Event]] = []
     try:
@@ -237,16 +264,16 @@ def _storage_order(
             batch.append(((event.timestamp, event.sequence, next(counter)), event))
             if len(batch) >= max_in_memory:
                 batch.sort(key=lambda item: item[0])
-                runs.append(_write_run(batch, tmp_dir, shared))
+                runs.append(_write_run(batch, tmp_dir, table))
                 batch = []
         batch.sort(key=lambda item: item[0])
         if not runs:
             yield from (event for _, event in batch)
             return
         if batch:
-            runs.append(_write_run(batch, tmp_dir, shared))
+            runs.append(_write_run(batch, tmp_dir, table))
             batch = []
-        merged = heapq.merge(*(_read_run(run, shared) for run in runs), key=lambda item: item[0])
+        merged = heapq.merge(*(_read_run(run, table) for run in runs), key=lambda item: item[0])
         yield from (event for _, event in merged)
     finally:
         for run in runs:
