@@ -80,6 +80,26 @@ def test_off_the_main_thread_the_budget_is_checked_between_items():
     assert result["error"].startswith("parsing stopped after 0.35s (--file-timeout)")
 
 
+def test_the_alarm_handler_is_put_back_when_the_stream_ends_or_is_dropped():
+    import signal
+
+    def mine(signum, frame):
+        pass
+
+    previous = signal.signal(signal.SIGALRM, mine)
+    try:
+        assert list(_time_limited(iter([1, 2]), 5)) == [1, 2]
+        assert signal.getsignal(signal.SIGALRM) is mine
+        stream = _time_limited(iter([1, 2, 3]), 5)
+        assert next(stream) == 1
+        assert signal.getsignal(signal.SIGALRM) is not mine  # armed while the parser is open
+        stream.close()
+        assert signal.getsignal(signal.SIGALRM) is mine
+        assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
+    finally:
+        signal.signal(signal.SIGALRM, previous)
+
+
 def test_no_limit_passes_the_stream_through():
     assert list(_time_limited(iter([1, 2]), 0)) == [1, 2]
 

@@ -582,19 +582,22 @@ def _time_limited(stream: Iterator[EventData], seconds: float) -> Iterator[Event
     def expired(signum, frame):
         raise FileTimeout(message)
 
-    while True:
-        previous = signal.signal(signal.SIGALRM, expired)
-        started = time.monotonic()
-        signal.setitimer(signal.ITIMER_REAL, max(left, 0.001))
-        try:
-            data = next(stream)
-        except StopIteration:
-            return
-        finally:
-            signal.setitimer(signal.ITIMER_REAL, 0)
-            signal.signal(signal.SIGALRM, previous)
-            left -= time.monotonic() - started
-        yield data
+    # The handler is installed once; per item only the timer is armed and
+    # stopped (what is left of the budget is what the stopped timer had left).
+    previous = signal.signal(signal.SIGALRM, expired)
+    try:
+        while True:
+            signal.setitimer(signal.ITIMER_REAL, max(left, 0.001))
+            try:
+                data = next(stream)
+            except StopIteration:
+                return
+            finally:
+                left = signal.setitimer(signal.ITIMER_REAL, 0)[0]
+            yield data
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def _one_line(exception: BaseException) -> str:
