@@ -104,6 +104,20 @@ def test_json_line_has_plasos_keys(tmp_path):
     assert record["message"].startswith("NTFS:\\Windows\\x.dll File reference: 42-1")
 
 
+def test_json_line_assembled_line_is_json_dumps_of_the_record():
+    """The line is spliced from cached pieces (pathspec once per path spec, a
+    record's keys once): it must equal json.dumps(record, sort_keys=True)."""
+    writer = create_writer("json_line", None, OutputOptions())
+    events = realistic_events()
+    no_path_spec = EventData("windows:sandbox:config", {"pathspec": "an attribute", "zeta": 1}, parser="wsb_config",
+                             provenance=Provenance(source="s", display_name="TSK:\\x.wsb"))
+    events.append(Event(5, "Creation Time", filetime.Filetime(timestamp=T0), no_path_spec))
+    assert any(event.data.provenance.path_spec is None for event in events)
+    for event in events + events[:3]:  # a record seen again after others: its path spec text is cached
+        expected = json.dumps(writer.record(event), sort_keys=True, default=str)
+        assert writer.line(event) == expected
+
+
 def test_display_name_from_path_spec_and_vss():
     from sandtrace.output.fields import display_name_for_path_spec
     assert display_name_for_path_spec(ntfs_path_spec("\\a\\b", 7)) == "NTFS:\\a\\b"

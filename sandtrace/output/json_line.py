@@ -13,15 +13,18 @@ import bisect
 import json
 from typing import Any
 
+from sandtrace.engine.display import per_path_spec
 from sandtrace.engine.events import Event
 from sandtrace.output import fields
 from sandtrace.output.base import EventView, Writer
 
 _PLAIN = frozenset({str, int, float, bool, type(None)})
 _COMPUTED = frozenset({"display_name", "filename", "inode", "message", "values"})  # shown as psort computes them
-# The keys that differ between the events of one record; the rest is encoded once.
-_EVENT_KEYS = frozenset({"date_time", "tag", "timestamp", "timestamp_desc"})
-_BOUNDS = tuple(sorted(_EVENT_KEYS))
+# The keys that differ between the events of one record, and ``pathspec``
+# (the same for every record of a file: encoded once per path spec); the rest
+# is encoded once per record.
+_SPLICED = frozenset({"date_time", "pathspec", "tag", "timestamp", "timestamp_desc"})
+_BOUNDS = tuple(sorted(_SPLICED))
 _encode = json.JSONEncoder(sort_keys=True, default=str).encode
 _DESCRIPTIONS: dict[str, str] = {}
 
@@ -33,13 +36,19 @@ def _description(text: str) -> str:
     return encoded
 
 
+@per_path_spec
+def _path_spec_text(path_spec: Any) -> str:
+    return '"pathspec": ' + _encode(fields.path_spec_dict(path_spec))
+
+
 def _shared_runs(record: dict[str, Any]) -> list[str]:
-    """The record's keys other than the event's own, as five encoded runs
-    (before date_time, before tag, before timestamp, before timestamp_desc,
-    after it), each ``"k": v, ...`` without braces, empty when it has no key."""
-    runs: list[dict[str, Any]] = [{}, {}, {}, {}, {}]
+    """The record's keys other than the spliced ones, as six encoded runs
+    (before date_time, before pathspec, before tag, before timestamp, before
+    timestamp_desc, after it), each ``"k": v, ...`` without braces, empty
+    when it has no key."""
+    runs: list[dict[str, Any]] = [{}, {}, {}, {}, {}, {}]
     for key, value in record.items():
-        if key not in _EVENT_KEYS:
+        if key not in _SPLICED:
             runs[bisect.bisect(_BOUNDS, key)][key] = value
     return [_encode(run)[1:-1] if run else "" for run in runs]
 
@@ -132,7 +141,7 @@ class JSONLineWriter(Writer):
                              "__type__": "AttributeContainer", "labels": labels}
         return record
 
-    _encoded: tuple[Any, list[str]] | None = None
+    _encoded: tuple[Any, list[str], str] | None = None
     _last_date_time: tuple[Any, str] = (None, "")
 
     def _date_time(self, date_time: Any) -> str:
@@ -153,25 +162,34 @@ class JSONLineWriter(Writer):
     def line(self, event: Event) -> str:
         # json.dumps(record, sort_keys=True), assembled: the keys of the event
         # data are encoded once per record, in runs between the event's own
-        # keys (date_time, tag, timestamp, timestamp_desc), whose values are
-        # spliced in; a record's second event re-encodes its times only.
+        # keys (date_time, tag, timestamp, timestamp_desc) and pathspec (once
+        # per path spec), whose values are spliced in; a record's second
+        # event re-encodes its times only.
         encoded = self._encoded
         if encoded is None or encoded[0] is not event.data:
-            encoded = self._encoded = (event.data, _shared_runs(self._record(event)))
+            record = self._record(event)
+            pathspec = ""
+            if "pathspec" in record:
+                path_spec = event.data.provenance.path_spec
+                pathspec = (_path_spec_text(path_spec) if path_spec is not None
+                            else '"pathspec": ' + _encode(record["pathspec"]))
+            encoded = self._encoded = (event.data, _shared_runs(record), pathspec)
         runs = encoded[1]
         pieces = [runs[0]]
         if event.date_time is not None:
             pieces.append(self._date_time(event.date_time))
         pieces.append(runs[1])
+        pieces.append(encoded[2])
+        pieces.append(runs[2])
         labels = fields.labels(event)
         if labels:
             pieces.append('"tag": ' + _encode({"__container_type__": "event_tag",
                                                 "__type__": "AttributeContainer", "labels": labels}))
-        pieces.append(runs[2])
+        pieces.append(runs[3])
         timestamp = event.timestamp
         pieces.append(f'"timestamp": {timestamp}' if type(timestamp) is int else '"timestamp": ' + _encode(timestamp))
-        pieces.append(runs[3])
+        pieces.append(runs[4])
         if event.timestamp_desc is not None:
             pieces.append('"timestamp_desc": ' + _description(event.timestamp_desc))
-        pieces.append(runs[4])
+        pieces.append(runs[5])
         return "{" + ", ".join(piece for piece in pieces if piece) + "}"
