@@ -32,6 +32,7 @@ from typing import Any
 
 import yaml
 
+from sandtrace.data import load_yaml
 from sandtrace.engine.events import Event
 
 _CLAUSE_KEYS = {
@@ -172,7 +173,7 @@ def _compile_clause(raw: dict, where: str) -> Clause:
 def load_rules(text: str, origin: str = "<rules>") -> list[Rule]:
     """Parses a tagging rules document (``rules:`` list, or a bare list)."""
     try:
-        document = yaml.safe_load(text)
+        document = load_yaml(text)
     except yaml.YAMLError as exception:
         raise TaggingFileError(f"{origin}: not valid YAML: {exception}") from None
     if isinstance(document, dict):

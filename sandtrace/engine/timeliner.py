@@ -12,10 +12,10 @@ from collections import Counter
 from collections.abc import Iterator
 from importlib import resources
 
-import yaml
 from dfdatetime import interface as dfdatetime_interface
 from dfdatetime import semantic_time
 
+from sandtrace.data import load_yaml_all
 from sandtrace.engine.events import WARNING_DATA_TYPE, Event, EventData
 
 NOT_A_TIME = "Not a time"
@@ -28,7 +28,7 @@ def load_mappings(text: str | None = None) -> tuple[dict[str, dict[str, str]], s
         text = resources.files("sandtrace.data").joinpath("timeliner.yaml").read_text("utf-8")
     mappings: dict[str, dict[str, str]] = {}
     place_holders: set[str] = set()
-    for document in yaml.safe_load_all(text):
+    for document in load_yaml_all(text):
         if not document:
             continue
         data_type = document["data_type"]

@@ -17,8 +17,9 @@ from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
-import yaml
 from dfdatetime import interface as dfdatetime_interface
+
+from sandtrace.data import load_yaml_all
 
 # Same pattern as plaso's EventFormatter: {name}, {name!r}, {name:fmt}.
 _ATTRIBUTE_NAME_RE = re.compile(r"{([a-z][a-zA-Z0-9_]*)[!]?[^:}]*[:]?[^}]*}")
@@ -303,7 +304,7 @@ class Formatters:
         self._by_type[formatter.data_type] = formatter
 
     def load_yaml(self, text: str, override: bool = False) -> None:
-        for definition in yaml.safe_load_all(text):
+        for definition in load_yaml_all(text):
             if definition:
                 self.add(read_definition(definition), override=override)
 

@@ -21,10 +21,10 @@ from importlib import resources
 from typing import Any
 from xml.etree.ElementTree import Element, ParseError
 
-import yaml
 from defusedxml import DefusedXmlException
 from defusedxml import ElementTree as SafeElementTree
 
+from sandtrace.data import load_yaml
 from sandtrace.engine.collection import FileTarget
 from sandtrace.engine.events import EventData, warning
 from sandtrace.parsers import manager
@@ -43,7 +43,7 @@ class WsbError(ValueError):
 @lru_cache(maxsize=1)
 def schema() -> dict[str, Any]:
     text = resources.files("sandtrace.data").joinpath("wsb_schema.yaml").read_text("utf-8")
-    return yaml.safe_load(text)
+    return load_yaml(text)
 
 
 @dataclass

@@ -16,8 +16,7 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
-import yaml
-
+from sandtrace.data import load_yaml
 from sandtrace.report.model import Record, ReportBuilder
 
 FORMAT_VERSION = 1
@@ -43,19 +42,19 @@ CATEGORIES = [
 @lru_cache(maxsize=1)
 def _catalogue() -> dict[str, dict]:
     text = resources.files("sandtrace.data").joinpath("evtx_catalogue.yaml").read_text("utf-8")
-    return {entry["id"]: entry for entry in yaml.safe_load(text).get("entries", [])}
+    return {entry["id"]: entry for entry in load_yaml(text).get("entries", [])}
 
 
 @lru_cache(maxsize=1)
 def _meanings() -> dict[str, dict]:
     text = resources.files("sandtrace.data").joinpath("report_meanings.yaml").read_text("utf-8")
-    return yaml.safe_load(text)
+    return load_yaml(text)
 
 
 @lru_cache(maxsize=1)
 def _wsb_schema() -> dict:
     text = resources.files("sandtrace.data").joinpath("wsb_schema.yaml").read_text("utf-8")
-    return yaml.safe_load(text)
+    return load_yaml(text)
 
 
 def catalogue_confidence(text: str, event_id: int | None) -> str:

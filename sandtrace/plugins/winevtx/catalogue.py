@@ -20,8 +20,7 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
-import yaml
-
+from sandtrace.data import load_yaml
 from sandtrace.engine.events import EventData
 from sandtrace.parsers.interface import BasePlugin
 from sandtrace.parsers.winevtx import DATA_TYPE, WinEvtxParser
@@ -98,7 +97,7 @@ def _basename(path: str) -> str:
 def load_catalogue(text: str | None = None) -> tuple[Entry, ...]:
     if text is None:
         text = resources.files("sandtrace.data").joinpath("evtx_catalogue.yaml").read_text("utf-8")
-    document = yaml.safe_load(text)
+    document = load_yaml(text)
     lists = document.get("lists") or {}
     return tuple(Entry(spec, lists) for spec in document["entries"])
 
