@@ -118,6 +118,16 @@ def test_json_line_assembled_line_is_json_dumps_of_the_record():
         assert writer.line(event) == expected
 
 
+@pytest.mark.parametrize("value", [
+    "plain", "ünïcode \u202e \x00 \ud800", 1.5, float("nan"), float("inf"), -0.0, 10**30, True, None,
+    {"b": [1, {"z": 2, "a": b"\x00"}], "a": (1, 2), "c": {}}, [], {"k": object.__new__(object)},
+])
+def test_json_line_encoder_is_json_dumps(value):
+    from sandtrace.output import json_line
+
+    assert json_line._encode(value) == json.dumps(value, sort_keys=True, default=str)
+
+
 def test_display_name_from_path_spec_and_vss():
     from sandtrace.output.fields import display_name_for_path_spec
     assert display_name_for_path_spec(ntfs_path_spec("\\a\\b", 7)) == "NTFS:\\a\\b"

@@ -25,7 +25,28 @@ _COMPUTED = frozenset({"display_name", "filename", "inode", "message", "values"}
 # is encoded once per record.
 _SPLICED = frozenset({"date_time", "pathspec", "tag", "timestamp", "timestamp_desc"})
 _BOUNDS = tuple(sorted(_SPLICED))
-_encode = json.JSONEncoder(sort_keys=True, default=str).encode
+
+
+def _encoder():
+    """``json.JSONEncoder(sort_keys=True, default=str).encode``, less its per-call set-up.
+
+    JSONEncoder.encode builds a new C encoder on every call; a line takes
+    several calls, so one C encoder is made here and kept (without the
+    circular-reference check: event values are trees). Python without the
+    C accelerator gets the plain encode.
+    """
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:
+        return json.JSONEncoder(sort_keys=True, default=str).encode
+    iterencode = make(None, str, json.encoder.encode_basestring_ascii, None, ": ", ", ", True, False, True)
+
+    def encode(value: Any) -> str:
+        return "".join(iterencode(value, 0))
+
+    return encode
+
+
+_encode = _encoder()
 _DESCRIPTIONS: dict[str, str] = {}
 
 
