@@ -32,6 +32,7 @@ from sandtrace.engine.events import Event, EventData, Provenance
 # events; the order inside a timestamp is heap order per flushed chunk.
 PSORT_HEAP_CHUNK = 100_001
 
+_PLAIN_VALUES = frozenset({str, int, bool, float})  # most values: neither unset nor a date-time
 _HASH_SKIPPED = frozenset({
     "_event_data_stream_identifier", "_event_values_hash", "_parser_chain", "data_type",
 })
@@ -79,15 +80,9 @@ def event_values_hash(data: EventData) -> str:
     """
     attributes = plaso_attributes(data)
     parts = [f"data_type: {data.data_type}"]
-    for name in sorted(attributes):
-        if name in _HASH_SKIPPED:
-            continue
-        value = attributes[name]
-        kind = type(value)
-        if kind is str or kind is int:  # most values: neither unset nor a date-time
-            parts.append(f"{name}: {value}")
-        elif value is not None and not _is_date_time(value):
-            parts.append(f"{name}: {value!s}")
+    parts += [f"{name}: {value!s}" for name, value in sorted(attributes.items())  # names are unique
+              if name not in _HASH_SKIPPED
+              and (type(value) in _PLAIN_VALUES or (value is not None and not _is_date_time(value)))]
     path_spec = data.provenance.path_spec
     if path_spec is not None:
         parts.append(f"path_spec: {_comparable(path_spec)}")

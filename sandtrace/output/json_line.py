@@ -19,6 +19,7 @@ from sandtrace.output import fields
 from sandtrace.output.base import EventView, Writer
 
 _PLAIN = frozenset({str, int, float, bool, type(None)})
+_TEXT = frozenset({str})
 _COMPUTED = frozenset({"display_name", "filename", "inode", "message", "values"})  # shown as psort computes them
 # The keys that differ between the events of one record, and ``pathspec``
 # (the same for every record of a file: encoded once per path spec); the rest
@@ -75,7 +76,14 @@ def _shared_runs(record: dict[str, Any]) -> list[str]:
 
 
 def _json_value(value: Any) -> Any:
-    if type(value) in _PLAIN:
+    kind = type(value)
+    if kind in _PLAIN:
+        return value
+    # Most containers (an event log's strings and event data) hold plain
+    # values under text keys: encoded as they are, without a copy.
+    if kind is list and set(map(type, value)) <= _PLAIN:
+        return value
+    if kind is dict and set(map(type, value.values())) <= _PLAIN and set(map(type, value)) <= _TEXT:
         return value
     if isinstance(value, bytes):
         return fields.bytes_dict(value)
