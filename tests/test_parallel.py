@@ -192,3 +192,64 @@ def test_batch_hands_large_event_logs_to_tasks_of_their_own_and_writes_the_same_
     assert sorted(p["event_log"].rsplit("/", 1)[-1] for p in meta["batch"]["parts"] if "event_log" in p) == [
         "Broken.evtx", "Security-copy.evtx", "Security.evtx"]
     assert meta["summary"]["events_written"] == len(single.read_text().splitlines())
+
+
+HOST = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "test_images", "host.E01")
+
+
+@pytest.fixture
+def every_log_offloaded(monkeypatch):
+    """Every event log goes to a worker (host.E01's are small), nested disks' too; the handed-out files are listed."""
+    from sandtrace.engine.extraction import Extractor
+
+    handed: list[tuple[str, object]] = []
+    real = Extractor._offloaded
+
+    def spy(self, target, source, tag):
+        found = real(self, target, source, tag)
+        if found is not None:
+            handed.append((found.target.provenance.display_name, found.context))
+        return found
+
+    monkeypatch.setattr(parallel, "OFFLOAD_MIN_BYTES", 1)
+    monkeypatch.setattr(Extractor, "_offloaded", spy)
+    return handed
+
+
+def test_event_logs_inside_sandbox_disks_go_to_workers_with_their_container(tmp_path, every_log_offloaded):
+    extra = ["--format", "json_line"]
+    one = _extract(HOST, str(tmp_path / "one.jsonl"), "--workers", "0", *extra)
+    assert every_log_offloaded == []  # one process: nothing handed out
+    two = _extract(HOST, str(tmp_path / "two.jsonl"), "--workers", "2", *extra)
+    assert (tmp_path / "one.jsonl").read_bytes() == (tmp_path / "two.jsonl").read_bytes()
+    assert one == two
+    nested = [(name, context) for name, context in every_log_offloaded if ">" in name]
+    assert len(nested) >= 2 and len(every_log_offloaded) > len(nested)
+    assert all(context is not None and context.container["container_guid"] for _, context in nested)
+    records = [json.loads(line) for line in (tmp_path / "two.jsonl").read_text().splitlines()]
+    inside = [r for r in records if r["data_type"] == "windows:evtx:record" and ">" in r["display_name"]]
+    assert inside and all(r.get("container_guid") for r in inside)  # what the disk gives its events
+
+
+def test_batch_splits_event_logs_inside_sandbox_disks_too(tmp_path, every_log_offloaded):
+    import sqlite3
+
+    from sandtrace.batch import BatchOptions, run_batch
+
+    store = tmp_path / "store"
+    store.mkdir()
+    for name in ("host.E01", "host.E02"):
+        shutil.copy(os.path.join(os.path.dirname(HOST), name), store / name)
+    single = tmp_path / "single.jsonl"
+    _extract(str(store / "host.E01"), str(single), "--format", "json_line", "--workers", "0")
+    args = cli.build_parser().parse_args(["batch", "x", "-o", "y"])
+    summary = run_batch(BatchOptions(evidence=[str(store)], out_dir=str(tmp_path / "out"), workers=2,
+                                     extract=cli._batch_extraction(args), hash=False, quiet=True, split_evtx_bytes=1))
+    assert summary.done == ["host"] and not summary.failed
+    assert (tmp_path / "out" / "sources" / "host" / "timeline.jsonl").read_bytes() == single.read_bytes()
+    with sqlite3.connect(tmp_path / "out" / "manifest.sqlite") as db:
+        kinds = [kind for (kind,) in db.execute("SELECT kind FROM tasks")]
+    meta = json.loads((tmp_path / "out" / "sources" / "host" / "timeline.meta.json").read_text())
+    logs = [p["event_log"] for p in meta["batch"]["parts"] if "event_log" in p]
+    assert kinds.count("evtx") == len(logs) >= 3
+    assert any(">" in log for log in logs), logs  # a log inside a sandbox disk was a task of its own

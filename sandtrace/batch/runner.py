@@ -303,10 +303,11 @@ class _Scheduler:
             })
 
     def _split(self, job: _Job, part: int, handed: dict[str, Any]) -> None:
-        """A large event log a part handed out: a task of its own, in the part's production order."""
+        """A large event log a part handed out (on the volume or inside a nested disk): a task
+        of its own, in the part's production order."""
         number = len(job.logs)
         spec = {"source": job.path, "target": handed["target"], "parsers": handed["parsers"],
-                "position": handed["position"], "extract": self.options.extract,
+                "context": handed.get("context"), "position": handed["position"], "extract": self.options.extract,
                 "output": os.path.join(job.workdir, f"evtx-{number}.events"),
                 "sort_memory": self.options.sort_memory, "tmp_dir": job.workdir}
         job.logs.append(None)

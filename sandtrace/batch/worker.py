@@ -142,7 +142,7 @@ def part(spec: dict[str, Any]) -> dict[str, Any]:
         for data in extractor.run(subset):
             if isinstance(data, parallel.Offloaded):
                 offloaded.append({"position": position, "target": parallel.target_to_dict(data.target),
-                                  "parsers": data.parsers})
+                                  "parsers": data.parsers, "context": parallel.context_to_dict(data.context)})
             else:
                 record.note(data)
                 for index, event in enumerate(timeliner.events(data)):
@@ -160,19 +160,22 @@ def part(spec: dict[str, Any]) -> dict[str, Any]:
 def evtx_file(spec: dict[str, Any]) -> dict[str, Any]:
     """One large event log a part handed out, in the part's production order (its position)."""
     from sandtrace.batch import merge
-    from sandtrace.engine import parallel, provenance
+    from sandtrace.engine import parallel, provenance, vhdi_parents
     from sandtrace.engine.extraction import Extractor
     from sandtrace.engine.timeliner import Timeliner
 
     extractor = Extractor(extraction_options(spec["extract"]))
     target = parallel.target_from_dict(spec["target"])
+    context = parallel.context_from_dict(spec.get("context"))
+    if os.path.isdir(spec["source"]):  # a differencing disk in a triage folder finds its parent there
+        vhdi_parents.register_triage_root(os.path.abspath(spec["source"]))
     timeliner = Timeliner()
     record = provenance.RunRecord.start([])
     tag = _tagger(spec["extract"].get("tagging_files") or [])
 
     def events():
         index = 0
-        for data in extractor.parse_names(target, spec["parsers"]):
+        for data in extractor.parse_names(target, spec["parsers"], context):
             record.note(data)
             for event in timeliner.events(data):
                 event.sequence = merge.sequence(spec["position"], index)

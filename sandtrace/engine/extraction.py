@@ -179,12 +179,20 @@ class Extractor:
         return names
 
     def _offloaded(self, target: FileTarget, source: Source, tag: str | None):
-        """An Offloaded marker when this file goes to a worker process (engine/parallel.py)."""
-        if not self.offload or tag is not None or source.depth or target.is_directory:
+        """An Offloaded marker when this file goes to a worker process (engine/parallel.py).
+
+        Files inside nested disks go too (a sandbox disk's event logs): the
+        worker opens the same path spec chain and gives the event data what
+        the disk would (its container and tags, ``source_context``). Not:
+        template content (compared with the parent disk here), files of a
+        second collection pass, and disks rebuilt by --carve (their scratch
+        copy lives with this extractor).
+        """
+        if not self.offload or tag is not None or target.is_directory:
             return None
         from sandtrace.engine import parallel
 
-        if "winevtx" not in target.parsers or _is_template(target, source):
+        if "winevtx" not in target.parsers or _is_template(target, source) or self._in_scratch(target):
             return None
         names = self._parser_names(target)
         if "winevtx" not in names or not names <= parallel.OFFLOADABLE:
@@ -195,16 +203,28 @@ class Extractor:
             return None
         if size < self.offload:
             return None
-        return parallel.Offloaded(target, sorted(names))
+        return parallel.Offloaded(target, sorted(names), source_context(source))
 
-    def parse_names(self, target: FileTarget, names: list[str]) -> Iterator[EventData]:
+    def _in_scratch(self, target: FileTarget) -> bool:
+        """Whether the file is inside a disk --carve rebuilt in this extractor's scratch folder."""
+        if self._scratch_directory is None:
+            return False
+        scratch = self._scratch_directory.name
+        spec = target.path_spec
+        while spec is not None:
+            if spec.type_indicator == dfvfs_definitions.TYPE_INDICATOR_OS and (getattr(spec, "location", None) or "").startswith(scratch):
+                return True
+            spec = spec.parent
+        return False
+
+    def parse_names(self, target: FileTarget, names: list[str], context: SourceContext | None = None) -> Iterator[EventData]:
         """The named parsers on one file, as ``_parse_target`` runs them, counted (a worker's job)."""
-        yield from self._count(self._run_parsers(target, None, names))
+        yield from self._count(self._run_parsers(target, context, names))
 
     def _parse_target(self, target: FileTarget, source: Source | None) -> Iterator[EventData]:
         yield from self._run_parsers(target, source, sorted(self._parser_names(target)))
 
-    def _run_parsers(self, target: FileTarget, source: Source | None, names) -> Iterator[EventData]:
+    def _run_parsers(self, target: FileTarget, source: Source | SourceContext | None, names) -> Iterator[EventData]:
         for name in names:
             parser = self.parsers[name]
             try:
@@ -289,7 +309,7 @@ class Extractor:
         }
 
     @staticmethod
-    def _finish(data: EventData, name: str, target: FileTarget, source: Source | None) -> EventData:
+    def _finish(data: EventData, name: str, target: FileTarget, source: Source | SourceContext | None) -> EventData:
         if not data.parser:
             data.parser = name
         elif not data.parser.startswith(name):
@@ -543,6 +563,21 @@ def _parent_comparers(target: FileTarget, inner: Source, vss: bool) -> dict:
         if match is not None and volume.type_indicator == match.type_indicator == "NTFS":
             comparers[volume.label] = MftComparer(volume.path_spec, match.path_spec)
     return comparers
+
+
+@dataclass(frozen=True)
+class SourceContext:
+    """What every event data from a source gets (``Extractor._finish``), for a
+    file parsed away from its source: a nested disk's container and tags."""
+
+    container: dict[str, str] | None = None
+    tags: tuple[str, ...] = ()
+
+
+def source_context(source: Source) -> SourceContext | None:
+    if not source.container and not source.tags:
+        return None
+    return SourceContext(dict(source.container) if source.container else None, tuple(source.tags))
 
 
 class FileTimeout(Exception):

@@ -3,8 +3,8 @@
 Most of a host's events come from its event logs, and each log is
 independent of the others. With ``extract --workers N`` (N worker processes, default
 the cores; 0: none) and a line format (json_line, timesketch), every event log of
-at least 1 MiB on the source itself (not inside a nested disk) is handed to a
-worker, which parses it, runs the timeliner and the tagging rules, and formats each event
+at least 1 MiB, on the source or inside a nested disk (``Extractor._offloaded``
+says which are not), is handed to a worker, which parses it, runs the timeliner and the tagging rules, and formats each event
 into its output line there; batch uses the same hand-out for its evtx tasks. The main
 process does everything else as before and writes its own events as lines too.
 
@@ -61,6 +61,7 @@ class Offloaded:
 
     target: FileTarget
     parsers: list[str]
+    context: Any = None  # extraction.SourceContext of a file inside a nested disk
 
 
 @dataclass
@@ -105,6 +106,21 @@ def target_from_dict(document: dict[str, Any]) -> FileTarget:
     return FileTarget(volume=None, path_spec=path_spec, location=document["location"],
                       is_allocated=document["is_allocated"], mft_entry=document["mft_entry"],
                       parsers=set(document["parsers"]), provenance=provenance)
+
+
+def context_to_dict(context: Any) -> dict[str, Any] | None:
+    """A SourceContext as JSON (a batch task's spec)."""
+    if context is None:
+        return None
+    return {"container": context.container, "tags": list(context.tags)}
+
+
+def context_from_dict(document: dict[str, Any] | None) -> Any:
+    from sandtrace.engine.extraction import SourceContext
+
+    if not document:
+        return None
+    return SourceContext(document.get("container"), tuple(document.get("tags") or ()))
 
 
 # -- run files ---------------------------------------------------------------------
@@ -224,14 +240,18 @@ def _initialize(config: dict[str, Any]) -> None:
     from sandtrace.engine.timeliner import Timeliner
     from sandtrace.output import manager as output_manager
 
+    from sandtrace.engine import vhdi_parents
+
     _WORKER["config"] = config
+    for root in config.get("triage_roots") or ():  # differencing disks in a triage folder find their parents there
+        vhdi_parents.register_triage_root(root)
     _WORKER["extractor"] = Extractor(config["options"])
     _WORKER["formatter"] = output_manager.create_writer(config["format"], None, config["output_options"])
     _WORKER["tagger"] = Tagger.with_files(config["tagging_files"])
     _WORKER["timeliner"] = Timeliner()
 
 
-def parse_file(target: FileTarget, parsers: list[str], position: int) -> WorkerResult:
+def parse_file(target: FileTarget, parsers: list[str], position: int, context: Any = None) -> WorkerResult:
     """Parses one file in a worker: its events as sorted runs of items."""
     from sandtrace.engine.extraction import ExtractionStats
 
@@ -244,7 +264,7 @@ def parse_file(target: FileTarget, parsers: list[str], position: int) -> WorkerR
     maker = ItemMaker(_WORKER["formatter"])
     runs = RunWriter(config["directory"], config["window"], f"w{os.getpid()}-")
     warnings, index = [], 0
-    for data in extractor.parse_names(target, parsers):
+    for data in extractor.parse_names(target, parsers, context):
         entry = warning_entry(data)
         if entry is not None:
             warnings.append(entry)
@@ -270,7 +290,10 @@ class LinePipeline:
         self.writer, self.workers, self.progress = writer, workers, progress
         self.tagger, self.timeliner, self.stats, self.run_record = tagger, timeliner, stats, run_record
         self._scratch = tempfile.TemporaryDirectory(prefix="sandtrace-parallel-", dir=config.get("tmp_dir"))
-        self.config = dict(config, directory=self._scratch.name, window=max(window // max(workers, 1), 1000))
+        from sandtrace.engine import vhdi_parents
+
+        self.config = dict(config, directory=self._scratch.name, window=max(window // max(workers, 1), 1000),
+                           triage_roots=vhdi_parents.triage_roots())
         self.runs = RunWriter(self._scratch.name, window, "main-")
         self.maker = ItemMaker(output_formatter(config))
         self.position = 0
@@ -300,7 +323,7 @@ class LinePipeline:
                 max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"),
                 initializer=_initialize, initargs=(self.config,))
         target = dataclasses.replace(offloaded.target, volume=None)  # the path spec is what a worker opens
-        return self._pool.submit(parse_file, target, offloaded.parsers, position)
+        return self._pool.submit(parse_file, target, offloaded.parsers, position, offloaded.context)
 
     def finish(self) -> None:
         """Waits for the workers, merges every run and writes the lines in psort's order."""

@@ -36,6 +36,11 @@ def register_triage_root(path: str) -> None:
     _TRIAGE_ROOTS.add(path.rstrip("/"))
 
 
+def triage_roots() -> list[str]:
+    """The folders registered so far (handed to worker processes)."""
+    return sorted(_TRIAGE_ROOTS)
+
+
 def parent_candidates(
     child_location: str, parent_filename: str, type_indicator: str, relative_path: str | None = None
 ) -> list[str]:
