@@ -339,8 +339,8 @@ class LinePipeline:
             self.timeliner.counter.update(result.timeliner)
             self.tagger.counter.update(result.tags)
             self.warnings.extend((position, order, w) for order, w in enumerate(result.warnings))
-        if self._pool is not None:
-            self._pool.shutdown()
+        if self._pool is not None:  # the workers exit while the runs are merged
+            self._pool.shutdown(wait=False)
         self.warnings.sort(key=lambda entry: (entry[0], entry[1]))
         self.run_record.warnings.extend(w for _, _, w in self.warnings)
         write = self.writer.write_formatted
