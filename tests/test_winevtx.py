@@ -210,26 +210,6 @@ def test_a_broken_chunk_costs_only_that_chunk():
     assert any("chunk 1" in d.values["error"] for d in out if d.data_type == WARNING_DATA_TYPE)
 
 
-def test_identical_chunks_are_decoded_once_and_give_the_same_records(monkeypatch):
-    """A log's copy (a VSS store's) shares its chunks: decoded once, same event data at each place."""
-    from sandtrace.parsers import winevtx
-
-    calls = []
-    real = winevtx._decode_rs_once
-    monkeypatch.setattr(winevtx, "_decode_rs_once", lambda chunk: calls.append(1) or real(chunk))
-    monkeypatch.setattr(winevtx, "_DECODED", winevtx.OrderedDict())
-    data = _security_log(400).to_bytes()  # several chunks
-    first = records(list(WinEvtxParser().parse(_Target(data=data))))
-    decoded = len(calls)
-    second = records(list(WinEvtxParser().parse(_Target(data=data))))
-    assert decoded >= 2 and len(calls) == decoded  # the copy: no chunk decoded again
-    assert [(d.values, d.tags) for d in first] == [(d.values, d.tags) for d in second]
-    changed = bytearray(data)
-    changed[4096 + 0x10000 + 0x200 + 24 + 100] ^= 0x01  # a byte inside chunk 1's first record
-    records(list(WinEvtxParser().parse(_Target(data=bytes(changed)))))
-    assert len(calls) == decoded + 1  # only the changed chunk is decoded again
-
-
 def _chunk_records(data: bytes, chunk: int) -> list[tuple[int, int]]:
     """(file offset, record number) of each record in a chunk, by walking the chain."""
     found, offset = [], chunk + 0x200

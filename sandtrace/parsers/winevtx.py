@@ -30,8 +30,7 @@ import json
 import struct
 import warnings
 import zlib
-from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 from dfdatetime import filetime as dfdatetime_filetime
@@ -63,31 +62,7 @@ _ONE_CHUNK_HEADER = _synthetic_file_header()
 # -- decoding backends: chunk bytes -> [(record id, canonical dict, xml)] --------
 
 
-# Identical chunks are decoded once per process: a log's copies in volume
-# shadow copies (and copied logs) share every chunk that was full before the
-# snapshot. Decoded records are read-only downstream, so they can be shared.
-_DECODED: OrderedDict[Any, Any] = OrderedDict()
-_DECODED_CHUNKS = 128  # about 64 KB of chunk and a few hundred KB of records each
-
-
-def _remembered(key: Any, compute: Callable[[], Any]) -> Any:
-    """``compute()``, or what it gave for an equal ``key`` lately (a bounded LRU)."""
-    found = _DECODED.get(key)
-    if found is not None:
-        _DECODED.move_to_end(key)
-        return found
-    found = _DECODED[key] = compute()
-    if len(_DECODED) > _DECODED_CHUNKS:
-        _DECODED.popitem(last=False)
-    return found
-
-
 def _decode_rs(chunk: bytes) -> tuple[list[tuple[int, Any, str | None]], list[str]]:
-    decoded, errors = _remembered(("rs", chunk), lambda: _decode_rs_once(chunk))
-    return decoded, list(errors)
-
-
-def _decode_rs_once(chunk: bytes) -> tuple[list[tuple[int, Any, str | None]], list[str]]:
     import evtx
 
     data = _ONE_CHUNK_HEADER + chunk
@@ -118,28 +93,6 @@ def _decode_python_evtx(chunk: bytes, slots: list[recovery.RecordSlot]) -> tuple
         except Exception as exception:  # noqa: BLE001 - one record costs that record
             errors.append(f"record {slot.record_id} at chunk offset {slot.offset}: {type(exception).__name__}: {exception}")
     return decoded, errors
-
-
-def _carve_python_evtx(chunk: bytes, slots: list) -> dict[int, tuple[dict, str]]:
-    """Carved slots pyevtx-rs could not decode, with python-evtx: slot offset -> (canonical, xml)."""
-    reader = recovery.PythonEvtxChunk(chunk)
-    decoded: dict[int, tuple[dict, str]] = {}
-    failures = 0
-    for slot in slots:
-        if failures >= _MAX_CONSECUTIVE_FAILURES:
-            break  # this chunk's old templates are gone; each attempt costs ms
-        try:
-            xml = reader.xml(slot)
-            canonical = recovery.canonical_from_xml(xml)
-        except Exception:  # noqa: BLE001 - overwritten templates: not decodable
-            failures += 1
-            continue
-        if _record_id(canonical) == slot.record_id:
-            decoded[slot.offset] = (canonical, xml)
-            failures = 0
-        else:
-            failures += 1
-    return decoded
 
 
 # -- canonical structure -> plaso attributes ------------------------------------------
@@ -401,8 +354,22 @@ class WinEvtxParser(BaseParser):
                     decoded[slot.offset] = (canonical, xml)
         remaining = [c for c in candidates if c.offset not in decoded and recovery.template_intact(chunk, c)]
         if remaining:
-            key = ("python-evtx", chunk, tuple(slot.offset for slot in remaining))
-            decoded.update(_remembered(key, lambda: _carve_python_evtx(chunk, remaining)))
+            reader = recovery.PythonEvtxChunk(chunk)
+            failures = 0
+            for slot in remaining:
+                if failures >= _MAX_CONSECUTIVE_FAILURES:
+                    break  # this chunk's old templates are gone; each attempt costs ms
+                try:
+                    xml = reader.xml(slot)
+                    canonical = recovery.canonical_from_xml(xml)
+                except Exception:  # noqa: BLE001 - overwritten templates: not decodable
+                    failures += 1
+                    continue
+                if _record_id(canonical) == slot.record_id:
+                    decoded[slot.offset] = (canonical, xml)
+                    failures = 0
+                else:
+                    failures += 1
         repaired = recovery.repaired_chunk(chunk)
         return [
             self._event_data(*decoded[slot.offset], slot, slot.record_id, repaired, file_offset, recovered=True)
