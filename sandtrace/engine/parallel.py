@@ -193,20 +193,21 @@ def merged(runs: list[str], in_memory: list[Item], directory: str) -> Iterator[I
 def psort_items(items: Iterator[Item], include_all: bool) -> Iterator[Item]:
     """psort's per-timestamp order and de-duplication, on items (sorter.sort_events's rules)."""
     chunk: list[Item] = []
+    timestamp = None
     for item in items:
-        if chunk and (item[0] != chunk[0][0] or len(chunk) >= PSORT_HEAP_CHUNK):
-            yield from _chunk(chunk, include_all)
-            chunk = []
-        chunk.append(item)
-    if chunk:
-        yield from _chunk(chunk, include_all)
-
-
-def _chunk(chunk: list[Item], include_all: bool) -> Iterator[Item]:
+        if item[0] == timestamp and len(chunk) < PSORT_HEAP_CHUNK:
+            chunk.append(item)
+            continue
+        if len(chunk) == 1:  # most timestamps are unique: nothing to order or drop
+            yield chunk[0]
+        elif chunk:
+            yield from heap_order(((entry[3], entry[4], entry) for entry in chunk), not include_all)
+        chunk = [item]
+        timestamp = item[0]
     if len(chunk) == 1:
         yield chunk[0]
-        return
-    yield from heap_order(((item[3], item[4], item) for item in chunk), not include_all)
+    elif chunk:
+        yield from heap_order(((entry[3], entry[4], entry) for entry in chunk), not include_all)
 
 
 # -- making items ----------------------------------------------------------------
@@ -343,9 +344,8 @@ class LinePipeline:
             self._pool.shutdown(wait=False)
         self.warnings.sort(key=lambda entry: (entry[0], entry[1]))
         self.run_record.warnings.extend(w for _, _, w in self.warnings)
-        write = self.writer.write_formatted
-        for item in psort_items(merged(runs, self.runs.items, self._scratch.name), self.config["include_all"]):
-            write(item[5])
+        items = psort_items(merged(runs, self.runs.items, self._scratch.name), self.config["include_all"])
+        self.writer.write_formatted_lines(item[5] for item in items)
 
     def _results(self) -> Iterator[tuple[WorkerResult, int]]:
         while self.pending:
