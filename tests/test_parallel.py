@@ -253,3 +253,22 @@ def test_batch_splits_event_logs_inside_sandbox_disks_too(tmp_path, every_log_of
     logs = [p["event_log"] for p in meta["batch"]["parts"] if "event_log" in p]
     assert kinds.count("evtx") == len(logs) >= 3
     assert any(">" in log for log in logs), logs  # a log inside a sandbox disk was a task of its own
+
+
+@pytest.mark.parametrize("include_all", [False, True])
+def test_psort_items_chunks_each_timestamp_as_psort_does(monkeypatch, include_all):
+    """Unique timestamps pass through; a timestamp's items are heap-ordered in chunks of at most
+    PSORT_HEAP_CHUNK, duplicates (same hash and description) dropped unless include_all."""
+    from sandtrace.engine.sorter import heap_order
+
+    monkeypatch.setattr(parallel, "PSORT_HEAP_CHUNK", 3)
+    items = [(1, 0, 0, "b", "Creation Time", "l1"), (2, 1, 0, "c", "Creation Time", "l2"),
+             (2, 2, 0, "a", "Creation Time", "l3"), (2, 3, 0, "a", "Creation Time", "l4"),  # l4 repeats l3
+             (2, 4, 0, "0", "Creation Time", "l5"), (2, 5, 0, "0", "Access Time", "l6"),  # 4th+ of ts 2: next chunk
+             (3, 6, 0, "z", "Creation Time", "l7")]
+    got = [item[5] for item in parallel.psort_items(iter(items), include_all)]
+    chunks = [[items[0]], items[1:4], items[4:6], [items[6]]]
+    expected = [entry[5] for chunk in chunks
+                for entry in heap_order(((e[3], e[4], e) for e in chunk), not include_all)]
+    assert got == expected
+    assert got == (["l1", "l3", "l4", "l2", "l6", "l5", "l7"] if include_all else ["l1", "l3", "l2", "l6", "l5", "l7"])
