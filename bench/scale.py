@@ -100,7 +100,12 @@ def best_of(runs: int, function, *args) -> dict:
 
 
 def measure(command: list[str], **kwargs) -> dict:
-    """Wall time, CPU time, peak RSS (largest process) and sampled peak tree RSS of a command."""
+    """Wall time, CPU time, peak RSS (largest process) and sampled peak tree RSS of a command.
+
+    Dirty pages are written out first: the previous run's output (hundreds of
+    MB) would otherwise be flushed during this one and billed to it.
+    """
+    os.sync()
     started = time.perf_counter()
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, **kwargs)
     peak_tree = [0]
