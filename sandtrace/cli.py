@@ -534,7 +534,7 @@ def _add_batch(commands, extract: argparse.ArgumentParser) -> None:
     batch.add_argument("--time-limit", type=float, metavar="SEC", help="kill a task (one part of one source) running longer than this")
     batch.add_argument("--memory-limit", type=int, metavar="MB", help="address-space cap of each task process (RLIMIT_AS)")
     batch.add_argument("--dask", metavar="ADDRESS", help="run the tasks on this Dask scheduler (e.g. tcp://10.0.0.5:8786)")
-    batch.add_argument("--split-evtx-mb", type=int, default=32, metavar="MB", help="an event log this large (on a source, not in a nested disk) is parsed by a task of its own (default 32; 0 = never)")
+    batch.add_argument("--split-evtx-mb", type=int, default=32, metavar="MB", help="an event log this large (on a source or inside a nested disk) is parsed by a task of its own (default 32; 0 = never)")
     # Every extract option (present and future) passes through, unchanged.
     for action in extract._actions:
         if action.dest not in _BATCH_NOT_PASSED and action.option_strings:
