@@ -29,6 +29,7 @@ import concurrent.futures
 import dataclasses
 import heapq
 import multiprocessing
+import operator
 import os
 import pickle
 import tempfile
@@ -52,6 +53,7 @@ Item = tuple
 OFFLOADABLE = frozenset({"winevtx", "filestat"})
 OFFLOAD_MIN_BYTES = 1 << 20
 _BLOCK = 128  # items per pickle in a run file: what a merge holds per run
+_HASH_DESCRIPTION = operator.itemgetter(3, 4)
 _FAN_IN = 64  # runs merged at once; more are merged in rounds (bounded memory and open files)
 
 
@@ -201,13 +203,22 @@ def psort_items(items: Iterator[Item], include_all: bool) -> Iterator[Item]:
         if len(chunk) == 1:  # most timestamps are unique: nothing to order or drop
             yield chunk[0]
         elif chunk:
-            yield from heap_order(((entry[3], entry[4], entry) for entry in chunk), not include_all)
+            yield from _chunk(chunk, include_all)
         chunk = [item]
         timestamp = item[0]
     if len(chunk) == 1:
         yield chunk[0]
     elif chunk:
-        yield from heap_order(((entry[3], entry[4], entry) for entry in chunk), not include_all)
+        yield from _chunk(chunk, include_all)
+
+
+def _chunk(chunk: list[Item], include_all: bool) -> list[Item] | Iterator[Item]:
+    """One timestamp's items in psort's heap order. When no two share (hash,
+    description), the heap pops them in sorted order and drops none: a sort."""
+    if len({item[3:5] for item in chunk}) == len(chunk):
+        chunk.sort(key=_HASH_DESCRIPTION)
+        return chunk
+    return heap_order(((item[3], item[4], item) for item in chunk), not include_all)
 
 
 # -- making items ----------------------------------------------------------------

@@ -65,10 +65,13 @@ class Writer:
         os.makedirs(directory, exist_ok=True)
         handle, self.temp_path = tempfile.mkstemp(
             dir=directory, prefix=f".{os.path.basename(self.path)}.", suffix=".tmp")
-        os.close(handle)
         try:
             if not self.binary:
-                self._file = open(self.temp_path, "w", encoding="utf-8", newline="")
+                # The descriptor mkstemp opened: reopening with "w" truncates, and ext4
+                # then writes the whole file out when it is closed (auto_da_alloc).
+                self._file = os.fdopen(handle, "w", encoding="utf-8", newline="")
+            else:
+                os.close(handle)
             self._open()
         except BaseException:
             self.abort()
