@@ -141,6 +141,9 @@ def _lines(path: str) -> int:
 def sandtrace_extract(image: str, work: str, workers: int | None = None) -> dict:
     """``extract``; ``workers`` None is the default (a worker process per core)."""
     output = os.path.join(work, "extract.jsonl")
+    for previous in (output, output + ".meta.json"):  # a new file, as on a case: replacing one
+        if os.path.exists(previous):                   # makes ext4 write the new one out at once
+            os.unlink(previous)
     chosen = [] if workers is None else ["--workers", str(workers)]
     row = measure([sys.executable, "-m", "sandtrace.cli", "extract", image, "-o", output, "--format", "json_line",
                    "--parsers", PARSERS, "-q", "--overwrite", "--no-hash", *chosen])
