@@ -272,3 +272,34 @@ def test_psort_items_chunks_each_timestamp_as_psort_does(monkeypatch, include_al
                 for entry in heap_order(((e[3], e[4], e) for e in chunk), not include_all)]
     assert got == expected
     assert got == (["l1", "l3", "l4", "l2", "l6", "l5", "l7"] if include_all else ["l1", "l3", "l2", "l6", "l5", "l7"])
+
+
+def test_many_runs_are_merged_smallest_first_into_one_order(tmp_path, monkeypatch):
+    """More runs than can be read at once: the smallest are merged first, as few as needed;
+    the result is every item once, in order, and the big runs are read only once."""
+    import random
+
+    monkeypatch.setattr(parallel, "_FAN_IN", 4)
+    rng = random.Random(7)
+    sizes = [5, 400, 3, 7, 350, 2, 6]  # two big runs, five small ones
+    runs, everything = [], []
+    for number, size in enumerate(sizes):
+        writer = parallel.RunWriter(str(tmp_path), 1 << 30, f"r{number}-")
+        for index in range(size):
+            item = (rng.randrange(1000), number, index, "h", "d", f"line {number}/{index}")
+            writer.add(item)
+            everything.append(item)
+        writer.flush()
+        runs.extend(writer.runs)
+    big = {path for path, size in zip(runs, sizes) if size > 100}
+    read = []
+    real = parallel._read_run
+    monkeypatch.setattr(parallel, "_read_run", lambda path: read.append(path) or real(path))
+    memory = [(5, 99, 0, "h", "d", "in memory")]
+    got = list(parallel.merged(runs, memory, str(tmp_path)))
+    assert got == sorted(everything + memory)
+    assert all(read.count(path) == 1 for path in big)
+    # Four streams at most (the items in memory are one): the four smallest runs merged (2, 3, 5, 6
+    # items), then that run with the 7-item one, then the final merge of three runs and the memory.
+    assert len(read) == 4 + 2 + 3
+    assert os.listdir(tmp_path) == []  # every run removed once read

@@ -54,7 +54,7 @@ OFFLOADABLE = frozenset({"winevtx", "filestat"})
 OFFLOAD_MIN_BYTES = 1 << 20
 _BLOCK = 128  # items per pickle in a run file: what a merge holds per run
 _HASH_DESCRIPTION = operator.itemgetter(3, 4)
-_FAN_IN = 64  # runs merged at once; more are merged in rounds (bounded memory and open files)
+_FAN_IN = 128  # streams merged at once (a block of each in memory, ~25 MB); more runs: the smallest first
 
 
 @dataclass
@@ -178,16 +178,24 @@ def _read_run(path: str) -> Iterator[Item]:
 
 
 def merged(runs: list[str], in_memory: list[Item], directory: str) -> Iterator[Item]:
-    """Every run and the items still in memory, in (timestamp, production key) order."""
+    """Every run and the items still in memory, in (timestamp, production key) order.
+
+    At most _FAN_IN runs are read at once. Beyond that the smallest runs are
+    merged first into one (a merge of sorted runs is a sorted run), as few as
+    it takes: merging the first 64 rewrote most of a large case's lines once
+    more before the final merge.
+    """
     runs = list(runs)
-    while len(runs) > _FAN_IN:  # a merge of sorted runs is a sorted run
+    while len(runs) >= _FAN_IN:  # the items in memory are one more stream
+        runs.sort(key=os.path.getsize)
+        chosen = runs[:min(len(runs) - _FAN_IN + 2, _FAN_IN)]
         writer = RunWriter(directory, 1 << 62, "merge-")
-        for item in heapq.merge(*(_read_run(path) for path in runs[:_FAN_IN])):
+        for item in heapq.merge(*(_read_run(path) for path in chosen)):
             writer.items.append(item)
             if len(writer.items) >= _BLOCK * 64:
                 writer.append_sorted()
         writer.append_sorted()
-        runs = runs[_FAN_IN:] + writer.runs[:1]
+        runs = runs[len(chosen):] + writer.runs[:1]
     in_memory.sort()
     return heapq.merge(iter(in_memory), *(_read_run(path) for path in runs))
 
