@@ -216,8 +216,12 @@ def every_log_offloaded(monkeypatch):
     return handed
 
 
-def test_event_logs_inside_sandbox_disks_go_to_workers_with_their_container(tmp_path, every_log_offloaded):
-    extra = ["--format", "json_line"]
+@pytest.mark.parametrize("carve", [False, True], ids=["", "carve"])
+def test_event_logs_inside_sandbox_disks_go_to_workers_with_their_container(tmp_path, every_log_offloaded, carve):
+    """With --carve, disks rebuilt from free clusters live in the main extractor's scratch
+    folder: their logs stay in the main process, and the output is still the same (it was
+    not even between two one-process runs: the rebuilt file's random path is in its path specs)."""
+    extra = ["--format", "json_line"] + (["--carve"] if carve else [])
     one = _extract(HOST, str(tmp_path / "one.jsonl"), "--workers", "0", *extra)
     assert every_log_offloaded == []  # one process: nothing handed out
     two = _extract(HOST, str(tmp_path / "two.jsonl"), "--workers", "2", *extra)
@@ -227,8 +231,12 @@ def test_event_logs_inside_sandbox_disks_go_to_workers_with_their_container(tmp_
     assert len(nested) >= 2 and len(every_log_offloaded) > len(nested)
     assert all(context is not None and context.container["container_guid"] for _, context in nested)
     records = [json.loads(line) for line in (tmp_path / "two.jsonl").read_text().splitlines()]
-    inside = [r for r in records if r["data_type"] == "windows:evtx:record" and ">" in r["display_name"]]
+    inside = [r for r in records if r["data_type"] == "windows:evtx:record" and ">" in r["display_name"]
+              and "$Unallocated" not in r["display_name"]]  # a carved disk has no container path
     assert inside and all(r.get("container_guid") for r in inside)  # what the disk gives its events
+    carved = [r for r in records if "carved" in (r.get("tag") or {}).get("labels", [])]
+    assert bool(carved) == carve
+    assert not any("$Unallocated" in name for name, _ in every_log_offloaded)
 
 
 def test_batch_splits_event_logs_inside_sandbox_disks_too(tmp_path, every_log_offloaded):

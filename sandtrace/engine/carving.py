@@ -106,11 +106,17 @@ def find_vhdx(space: FreeSpace) -> Iterator[int]:
 
 
 def carve(space: FreeSpace, offset: int, directory: str) -> CarvedDisk:
-    """Rebuilds the disk whose identifier sits at ``offset``; raises vhdx.VhdxError."""
+    """Rebuilds the disk whose identifier sits at ``offset``; raises vhdx.VhdxError.
+
+    The rebuilt file is named by its offset (``carved-<offset>.raw``): its
+    path is in every path spec inside it, hence in the output and in psort's
+    values hash, so a random name made two runs order ties differently.
+    """
     info = vhdx.describe(lambda at, size: space.read(offset + at, size))
     carved = CarvedDisk(volume_offset=offset, info=info)
     block_size = info["block_size"]
-    handle, carved.raw_path = tempfile.mkstemp(prefix="carved-", suffix=".raw", dir=directory)
+    carved.raw_path = os.path.join(directory, f"carved-{offset:x}.raw")
+    handle = os.open(carved.raw_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     used: set[int] = set()  # file offsets already taken: two blocks never share one in a real disk
     with os.fdopen(handle, "wb") as raw:
         raw.truncate(info["virtual_size"])

@@ -7,7 +7,10 @@ event stream, and the run goes on with everything else.
 
 from __future__ import annotations
 
+import hashlib
+import os
 import re
+import shutil
 import tempfile
 import time
 from collections import Counter
@@ -27,6 +30,7 @@ from sandtrace.engine.templates import TEMPLATE_TAG, MftComparer
 from sandtrace.parsers.container_inventory import classify
 from sandtrace.parsers import manager
 from sandtrace.parsers.interface import BaseParser
+from sandtrace.output.sanitize import safe_file_name
 
 _SIGNATURE_HEAD = 4096
 _VIRTUAL_DISK_SIGNATURES = (b"vhdxfile", b"conectix")
@@ -82,7 +86,7 @@ class Extractor:
         self._requests = self._build_requests()
         self._all_targets = [n for n, p in self.parsers.items() if p.ALL_TARGETS]
         self._by_signature = [n for n, p in self.parsers.items() if p.SIGNATURES]
-        self._scratch_directory: tempfile.TemporaryDirectory | None = None
+        self._scratch_directory: str | None = None  # --carve's rebuilt disks (``_scratch``)
         self._disks_seen: dict[tuple, str] = {}  # VHDX identity -> display name of the copy parsed
         self._disk_targets: dict[tuple, list[FileTarget]] = {}  # identity -> files parsed, for the content check
         self._disk_hashes: dict[str, str | None] = {}  # display name -> SHA-256, computed on demand
@@ -209,7 +213,7 @@ class Extractor:
         """Whether the file is inside a disk --carve rebuilt in this extractor's scratch folder."""
         if self._scratch_directory is None:
             return False
-        scratch = self._scratch_directory.name
+        scratch = self._scratch_directory
         spec = target.path_spec
         while spec is not None:
             if spec.type_indicator == dfvfs_definitions.TYPE_INDICATOR_OS and (getattr(spec, "location", None) or "").startswith(scratch):
@@ -327,7 +331,10 @@ class Extractor:
 
     def _carve(self, source: Source, volume) -> Iterator[EventData]:
         """Sandbox disks rebuilt from the volume's free clusters, then parsed."""
-        directory = self._scratch()
+        # One folder per source and volume: two sources may both have a disk at one offset of a "p2".
+        directory = os.path.join(self._scratch(source), _path_digest(source.path),
+                                 safe_file_name(volume.label, default="volume"))
+        os.makedirs(directory, exist_ok=True)
         for found in carving.carve_volume(volume, directory):
             location = volume.display_prefix + "\\$Unallocated"
             provenance = Provenance(source=source.path, volume=volume.label, path_spec=volume.path_spec,
@@ -375,15 +382,24 @@ class Extractor:
             self._disk_hashes[key] = _content_hash(target)
         return self._disk_hashes[key]
 
-    def _scratch(self) -> str:
+    def _scratch(self, source: Source) -> str:
+        """Where --carve writes rebuilt disks: ``sandtrace-carved-<hash of the source path>``
+        in the temporary folder, so a second run writes the same paths into its output
+        (a random folder when that one is taken, by a run beside this one)."""
         if self._scratch_directory is None:
-            self._scratch_directory = tempfile.TemporaryDirectory(prefix="sandtrace-carved-")
-        return self._scratch_directory.name
+            name = "sandtrace-carved-" + _path_digest(source.path)
+            path = os.path.join(tempfile.gettempdir(), name)
+            try:
+                os.mkdir(path, 0o700)
+            except FileExistsError:
+                path = tempfile.mkdtemp(prefix="sandtrace-carved-")
+            self._scratch_directory = path
+        return self._scratch_directory
 
     def close(self) -> None:
         """Removes rebuilt disks; call once the events have been written."""
         if self._scratch_directory is not None:
-            self._scratch_directory.cleanup()
+            shutil.rmtree(self._scratch_directory, ignore_errors=True)
             self._scratch_directory = None
 
     def _count(self, stream: Iterator[EventData]) -> Iterator[EventData]:
@@ -578,6 +594,10 @@ def source_context(source: Source) -> SourceContext | None:
     if not source.container and not source.tags:
         return None
     return SourceContext(dict(source.container) if source.container else None, tuple(source.tags))
+
+
+def _path_digest(path: str) -> str:
+    return hashlib.sha256(os.path.abspath(path).encode("utf-8")).hexdigest()[:16]
 
 
 class FileTimeout(Exception):
