@@ -311,3 +311,23 @@ def test_many_runs_are_merged_smallest_first_into_one_order(tmp_path, monkeypatc
     # items), then that run with the 7-item one, then the final merge of three runs and the memory.
     assert len(read) == 4 + 2 + 3
     assert os.listdir(tmp_path) == []  # every run removed once read
+
+
+def test_batch_with_carve_writes_the_same_timeline_as_extract(tmp_path):
+    """Parts carve their own volumes into their own scratch folders; named by source, volume
+    and offset, the rebuilt disks' path specs are those of a single extract run."""
+    from sandtrace.batch import BatchOptions, run_batch
+
+    store = tmp_path / "store"
+    store.mkdir()
+    for name in ("host.E01", "host.E02"):
+        shutil.copy(os.path.join(os.path.dirname(HOST), name), store / name)
+    single = tmp_path / "single.jsonl"
+    _extract(str(store / "host.E01"), str(single), "--format", "json_line", "--carve")
+    args = cli.build_parser().parse_args(["batch", "x", "-o", "y", "--carve"])
+    summary = run_batch(BatchOptions(evidence=[str(store)], out_dir=str(tmp_path / "out"), workers=2,
+                                     extract=cli._batch_extraction(args), hash=False, quiet=True))
+    assert summary.done == ["host"] and not summary.failed
+    timeline = (tmp_path / "out" / "sources" / "host" / "timeline.jsonl").read_bytes()
+    assert b'"carved"' in timeline and b"sandtrace-carved-" in timeline
+    assert timeline == single.read_bytes()

@@ -86,7 +86,7 @@ class Extractor:
         self._requests = self._build_requests()
         self._all_targets = [n for n, p in self.parsers.items() if p.ALL_TARGETS]
         self._by_signature = [n for n, p in self.parsers.items() if p.SIGNATURES]
-        self._scratch_directory: str | None = None  # --carve's rebuilt disks (``_scratch``)
+        self._scratch_directories: list[str] = []  # --carve's rebuilt disks (``_scratch``)
         self._disks_seen: dict[tuple, str] = {}  # VHDX identity -> display name of the copy parsed
         self._disk_targets: dict[tuple, list[FileTarget]] = {}  # identity -> files parsed, for the content check
         self._disk_hashes: dict[str, str | None] = {}  # display name -> SHA-256, computed on demand
@@ -211,12 +211,13 @@ class Extractor:
 
     def _in_scratch(self, target: FileTarget) -> bool:
         """Whether the file is inside a disk --carve rebuilt in this extractor's scratch folder."""
-        if self._scratch_directory is None:
+        if not self._scratch_directories:
             return False
-        scratch = self._scratch_directory
         spec = target.path_spec
         while spec is not None:
-            if spec.type_indicator == dfvfs_definitions.TYPE_INDICATOR_OS and (getattr(spec, "location", None) or "").startswith(scratch):
+            location = getattr(spec, "location", None) or ""
+            if spec.type_indicator == dfvfs_definitions.TYPE_INDICATOR_OS and any(
+                    location.startswith(path + os.sep) for path in self._scratch_directories):
                 return True
             spec = spec.parent
         return False
@@ -331,10 +332,7 @@ class Extractor:
 
     def _carve(self, source: Source, volume) -> Iterator[EventData]:
         """Sandbox disks rebuilt from the volume's free clusters, then parsed."""
-        # One folder per source and volume: two sources may both have a disk at one offset of a "p2".
-        directory = os.path.join(self._scratch(source), _path_digest(source.path),
-                                 safe_file_name(volume.label, default="volume"))
-        os.makedirs(directory, exist_ok=True)
+        directory = self._scratch(source, volume.label)
         for found in carving.carve_volume(volume, directory):
             location = volume.display_prefix + "\\$Unallocated"
             provenance = Provenance(source=source.path, volume=volume.label, path_spec=volume.path_spec,
@@ -382,25 +380,25 @@ class Extractor:
             self._disk_hashes[key] = _content_hash(target)
         return self._disk_hashes[key]
 
-    def _scratch(self, source: Source) -> str:
-        """Where --carve writes rebuilt disks: ``sandtrace-carved-<hash of the source path>``
-        in the temporary folder, so a second run writes the same paths into its output
-        (a random folder when that one is taken, by a run beside this one)."""
-        if self._scratch_directory is None:
-            name = "sandtrace-carved-" + _path_digest(source.path)
-            path = os.path.join(tempfile.gettempdir(), name)
-            try:
-                os.mkdir(path, 0o700)
-            except FileExistsError:
-                path = tempfile.mkdtemp(prefix="sandtrace-carved-")
-            self._scratch_directory = path
-        return self._scratch_directory
+    def _scratch(self, source: Source, volume_label: str) -> str:
+        """Where --carve writes one volume's rebuilt disks: ``sandtrace-carved-<hash of
+        the source path>-<volume>`` in the temporary folder, so a second run writes the
+        same paths into its output (a random folder when that one is taken, by a run
+        beside this one). batch's parts carve other volumes of the source: other folders."""
+        name = f"sandtrace-carved-{_path_digest(source.path)}-{safe_file_name(volume_label, default='volume')}"
+        path = os.path.join(tempfile.gettempdir(), name)
+        try:
+            os.mkdir(path, 0o700)
+        except FileExistsError:
+            path = tempfile.mkdtemp(prefix="sandtrace-carved-")
+        self._scratch_directories.append(path)
+        return path
 
     def close(self) -> None:
         """Removes rebuilt disks; call once the events have been written."""
-        if self._scratch_directory is not None:
-            shutil.rmtree(self._scratch_directory, ignore_errors=True)
-            self._scratch_directory = None
+        for path in self._scratch_directories:
+            shutil.rmtree(path, ignore_errors=True)
+        self._scratch_directories = []
 
     def _count(self, stream: Iterator[EventData]) -> Iterator[EventData]:
         for data in stream:
