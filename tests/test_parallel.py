@@ -74,7 +74,10 @@ def _extract(source: str, out: str, *extra: str) -> dict:
 
 @pytest.mark.parametrize("fmt", ["json_line", "timesketch"])
 @pytest.mark.parametrize("include_all", [False, True])
-def test_workers_write_the_same_bytes_as_one_process(triage, tmp_path, fmt, include_all):
+@pytest.mark.parametrize("halves", [False, True], ids=["one-merge", "merge-in-halves"])
+def test_workers_write_the_same_bytes_as_one_process(triage, tmp_path, fmt, include_all, halves, monkeypatch):
+    if halves:  # the final merge split in two processes, as on large cases
+        monkeypatch.setattr(parallel, "SPLIT_MIN_ITEMS", 0)
     extra = ["--format", fmt, "--parsers", "winevtx,wsb,filestat"] + (["--include-all"] if include_all else [])
     one = _extract(triage, str(tmp_path / "one.jsonl"), "--workers", "0", *extra)
     two = _extract(triage, str(tmp_path / "two.jsonl"), "--workers", "2", *extra)
@@ -294,23 +297,37 @@ def test_many_runs_are_merged_smallest_first_into_one_order(tmp_path, monkeypatc
     for number, size in enumerate(sizes):
         writer = parallel.RunWriter(str(tmp_path), 1 << 30, f"r{number}-")
         for index in range(size):
-            item = (rng.randrange(1000), number, index, "h", "d", f"line {number}/{index}")
+            item = (rng.randrange(1000), number, index, "h", "d", f"line {number}/{index}" if index % 5 else None)
             writer.add(item)
             everything.append(item)
         writer.flush()
         runs.extend(writer.runs)
-    big = {path for path, size in zip(runs, sizes) if size > 100}
+    big = {run.path for run, size in zip(runs, sizes) if size > 100}
     read = []
     real = parallel._read_run
-    monkeypatch.setattr(parallel, "_read_run", lambda path: read.append(path) or real(path))
-    memory = [(5, 99, 0, "h", "d", "in memory")]
-    got = list(parallel.merged(runs, memory, str(tmp_path)))
-    assert got == sorted(everything + memory)
+    monkeypatch.setattr(parallel, "_read_run", lambda run, *rest: read.append(run.path) or real(run, *rest))
+    reduced = parallel.reduce_runs(runs, str(tmp_path))
+    assert len(reduced) == 4
+    assert list(parallel.merged(reduced)) == sorted(everything)
     assert all(read.count(path) == 1 for path in big)
-    # Four streams at most (the items in memory are one): the four smallest runs merged (2, 3, 5, 6
-    # items), then that run with the 7-item one, then the final merge of three runs and the memory.
-    assert len(read) == 4 + 2 + 3
-    assert os.listdir(tmp_path) == []  # every run removed once read
+    # The four smallest runs merged (2, 3, 5, 6 items), then the final merge of four runs.
+    assert len(read) == 4 + 4
+    assert sorted(os.listdir(tmp_path)) == sorted(os.path.basename(run.path) for run in reduced)
+
+
+def test_a_run_reads_a_timestamp_range_and_its_keys_alone(tmp_path):
+    writer = parallel.RunWriter(str(tmp_path), 1 << 30, "r-")
+    items = [(t // 3, 0, t, "h", "d", "é" * (t % 4) if t % 7 else None) for t in range(1000)]  # blocks of 128
+    for item in items:
+        writer.add(item)
+    writer.flush()
+    run, = writer.runs
+    assert len(run.offsets) == 8 and run.firsts[1] == 128 // 3
+    for low, high in [(None, None), (None, 100), (100, None), (42, 43), (200, 201), (400, 500)]:
+        expected = [i for i in items if (low is None or i[0] >= low) and (high is None or i[0] < high)]
+        assert list(parallel._read_run(run, low, high)) == expected
+        keys = list(parallel._read_run(run, low, high, keys_only=True))
+        assert keys == [(*i[:5], -1 if i[5] is None else len(i[5].encode())) for i in expected]
 
 
 def test_batch_with_carve_writes_the_same_timeline_as_extract(tmp_path):
@@ -331,3 +348,58 @@ def test_batch_with_carve_writes_the_same_timeline_as_extract(tmp_path):
     timeline = (tmp_path / "out" / "sources" / "host" / "timeline.jsonl").read_bytes()
     assert b'"carved"' in timeline and b"sandtrace-carved-" in timeline
     assert timeline == single.read_bytes()
+
+
+
+class _InProcessPool:
+    """A pool stub running tasks here (``fail``: every task raises)."""
+
+    def __init__(self, fail: bool = False) -> None:
+        self.fail = fail
+
+    def submit(self, function, *args):
+        if self.fail:
+            return _Done(error=OSError("worker gone"))
+        return _Done(function(*args))
+
+
+@pytest.mark.parametrize("case", ["worker", "worker-fails", "keys-miscount"])
+def test_merge_in_halves_writes_what_one_merge_writes(tmp_path, monkeypatch, case):
+    """The second half lands at the offset the first half's keys give; a failed worker or a
+    first half of another size (a bug) costs time, not lines: this process writes the rest."""
+    import random
+    from types import SimpleNamespace
+
+    from sandtrace.output import manager
+
+    rng = random.Random(3)
+    runs = []
+    for number in range(5):
+        writer = parallel.RunWriter(str(tmp_path), 1 << 30, f"r{number}-")
+        for index in range(300):
+            stamp = rng.randrange(400)
+            line = None if index % 11 == 0 else f'{{"n": "{number}-{index}", "x": "{"ü" * (index % 3)}"}}'
+            writer.add((stamp, number, index, rng.choice("ab"), "Creation Time", line))
+        writer.flush()
+        runs.extend(writer.runs)
+    point = parallel.split_point(runs)
+    assert point is not None
+
+    def write(path, pool):
+        out = manager.create_writer("json_line", str(path))
+        parallel.LinePipeline._write_halves(SimpleNamespace(writer=out, _pool=pool), runs, point, False)
+        out.close()
+        return out
+
+    serial = manager.create_writer("json_line", str(tmp_path / "serial.jsonl"))
+    serial.write_formatted_lines(item[5] for item in parallel.psort_items(parallel.merged(runs), False))
+    serial.close()
+    if case == "keys-miscount":
+        real = parallel._read_run
+        monkeypatch.setattr(parallel, "_read_run", lambda run, low=None, high=None, keys_only=False: (
+            (*key[:5], key[5] + 1 if key[5] >= 0 else key[5]) for key in real(run, low, high, keys_only))
+            if keys_only else real(run, low, high))
+    halves = write(tmp_path / "halves.jsonl", _InProcessPool(fail=case == "worker-fails"))
+    assert (tmp_path / "halves.jsonl").read_bytes() == (tmp_path / "serial.jsonl").read_bytes()
+    assert (halves.events_written, halves.events_dropped) == (serial.events_written, serial.events_dropped)
+    assert serial.events_dropped > 0

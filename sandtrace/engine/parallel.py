@@ -16,7 +16,10 @@ it hands out, and a worker numbers the events of its file. Sorting on
 (timestamp, key) therefore gives exactly the order one process would have
 produced. Each side writes sorted runs of bounded size to a scratch folder;
 the main process merges them, applies psort's per-timestamp ordering and
-de-duplication to (hash, description), and writes the lines.
+de-duplication to (hash, description), and writes the lines. On large cases
+the merge is split at a timestamp: a worker writes the second half into the
+output file at the byte offset the first half's keys add up to (each key
+carries its line's length) while the main process writes the first.
 
 A worker that fails on a file costs that file (a warning); a worker process
 that dies is replaced and the file is tried once more.
@@ -25,6 +28,7 @@ that dies is replaced and the file is tried once more.
 from __future__ import annotations
 
 import base64
+import bisect
 import concurrent.futures
 import dataclasses
 import heapq
@@ -32,6 +36,7 @@ import multiprocessing
 import operator
 import os
 import pickle
+import struct
 import tempfile
 from collections import Counter
 from collections.abc import Iterator
@@ -54,6 +59,7 @@ OFFLOADABLE = frozenset({"winevtx", "filestat"})
 OFFLOAD_MIN_BYTES = 1 << 20
 _BLOCK = 128  # items per pickle in a run file: what a merge holds per run
 _HASH_DESCRIPTION = operator.itemgetter(3, 4)
+SPLIT_MIN_ITEMS = 50_000  # fewer lines: the main process merges them alone
 _FAN_IN = 128  # streams merged at once (a block of each in memory, ~25 MB); more runs: the smallest first
 
 
@@ -68,7 +74,7 @@ class Offloaded:
 
 @dataclass
 class WorkerResult:
-    runs: list[str]
+    runs: list[Run]
     items: int
     event_data: int = 0
     per_data_type: Counter = field(default_factory=Counter)
@@ -128,13 +134,38 @@ def context_from_dict(document: dict[str, Any] | None) -> Any:
 # -- run files ---------------------------------------------------------------------
 
 
+@dataclass
+class Run:
+    """A run file: blocks of sorted items, with each block's first timestamp and offset.
+
+    A block is a header (the byte lengths of the two pickles), the items' keys
+    ``(timestamp, position, index, hash, description, line bytes)`` and their
+    lines: the keys alone can be read (``_read_run(keys_only=True)``), and a
+    timestamp range can start at its block.
+    """
+
+    path: str
+    firsts: list = field(default_factory=list)
+    offsets: list[int] = field(default_factory=list)
+
+
+_HEADER = struct.Struct("<II")
+
+
+def _line_bytes(line: str | None) -> int:
+    """The line's UTF-8 length (-1: a line the format leaves out)."""
+    if line is None:
+        return -1
+    return len(line) if line.isascii() else len(line.encode("utf-8", "surrogatepass"))
+
+
 class RunWriter:
     """Items kept up to ``window``, then sorted and written as one run file."""
 
     def __init__(self, directory: str, window: int, prefix: str) -> None:
         self.directory, self.window, self.prefix = directory, max(window, 1), prefix
         self.items: list[Item] = []
-        self.runs: list[str] = []
+        self.runs: list[Run] = []
         self.count = 0
 
     def add(self, item: Item) -> None:
@@ -148,56 +179,96 @@ class RunWriter:
         if not self.items:
             return
         self.items.sort()  # (timestamp, position, index) is unique: the rest is never compared
+        self._new_run()
+        self.append_sorted()
+
+    def _new_run(self) -> None:
         handle, path = tempfile.mkstemp(dir=self.directory, prefix=self.prefix, suffix=".run")
         os.close(handle)
-        self.runs.append(path)
-        self.append_sorted()
+        self.runs.append(Run(path))
 
     def append_sorted(self) -> None:
         """The items kept, already in order, at the end of the last run (a merge writes in rounds)."""
         if not self.runs:
-            handle, path = tempfile.mkstemp(dir=self.directory, prefix=self.prefix, suffix=".run")
-            os.close(handle)
-            self.runs.append(path)
-        with open(self.runs[-1], "ab") as run:
-            pickler = pickle.Pickler(run, protocol=pickle.HIGHEST_PROTOCOL)
+            self._new_run()
+        run = self.runs[-1]
+        dumps = pickle.dumps
+        with open(run.path, "ab") as handle:
             for start in range(0, len(self.items), _BLOCK):
-                pickler.dump(self.items[start:start + _BLOCK])
-                pickler.clear_memo()
+                block = self.items[start:start + _BLOCK]
+                keys = dumps([(*item[:5], _line_bytes(item[5])) for item in block], pickle.HIGHEST_PROTOCOL)
+                lines = dumps([item[5] for item in block], pickle.HIGHEST_PROTOCOL)
+                run.firsts.append(block[0][0])
+                run.offsets.append(handle.tell())
+                handle.write(_HEADER.pack(len(keys), len(lines)) + keys + lines)
         self.items = []
 
 
-def _read_run(path: str) -> Iterator[Item]:
-    with open(path, "rb") as run:
-        try:
-            while True:
-                yield from pickle.load(run)
-        except EOFError:
-            pass
-    os.unlink(path)
+def _read_run(run: Run, low: Any = None, high: Any = None, keys_only: bool = False) -> Iterator[Item]:
+    """A run's items with ``low <= timestamp < high`` (None: unbounded); with
+    ``keys_only`` their keys, whose last field is the line's byte length."""
+    first = 0
+    if low is not None:  # the block before the first one starting at or after ``low`` may hold some
+        first = max(bisect.bisect_left(run.firsts, low) - 1, 0)
+    loads = pickle.loads
+    with open(run.path, "rb") as handle:
+        if run.offsets:
+            handle.seek(run.offsets[first])
+        for number in range(first, len(run.offsets)):
+            if high is not None and run.firsts[number] >= high:
+                return
+            key_size, line_size = _HEADER.unpack(handle.read(_HEADER.size))
+            keys = loads(handle.read(key_size))
+            if keys_only:
+                handle.seek(line_size, os.SEEK_CUR)
+                block = keys
+            else:
+                block = [(*key[:5], line) for key, line in zip(keys, loads(handle.read(line_size)))]
+            if low is not None and number == first:
+                block = [item for item in block if item[0] >= low]
+            if high is not None and block and block[-1][0] >= high:
+                yield from (item for item in block if item[0] < high)
+                return
+            yield from block
 
 
-def merged(runs: list[str], in_memory: list[Item], directory: str) -> Iterator[Item]:
-    """Every run and the items still in memory, in (timestamp, production key) order.
+def merged(runs: list[Run], low: Any = None, high: Any = None, keys_only: bool = False) -> Iterator[Item]:
+    """The runs' items (within ``[low, high)``) in (timestamp, production key) order."""
+    return heapq.merge(*(_read_run(run, low, high, keys_only) for run in runs))
 
-    At most _FAN_IN runs are read at once. Beyond that the smallest runs are
+
+def reduce_runs(runs: list[Run], directory: str) -> list[Run]:
+    """At most _FAN_IN runs, to be read at once: beyond that the smallest are
     merged first into one (a merge of sorted runs is a sorted run), as few as
-    it takes: merging the first 64 rewrote most of a large case's lines once
-    more before the final merge.
-    """
+    it takes (merging the first 64 rewrote most of a large case's lines once
+    more before the final merge)."""
     runs = list(runs)
-    while len(runs) >= _FAN_IN:  # the items in memory are one more stream
-        runs.sort(key=os.path.getsize)
-        chosen = runs[:min(len(runs) - _FAN_IN + 2, _FAN_IN)]
+    while len(runs) > _FAN_IN:
+        runs.sort(key=lambda run: os.path.getsize(run.path))
+        chosen = runs[:min(len(runs) - _FAN_IN + 1, _FAN_IN)]
         writer = RunWriter(directory, 1 << 62, "merge-")
-        for item in heapq.merge(*(_read_run(path) for path in chosen)):
+        for item in merged(chosen):
             writer.items.append(item)
             if len(writer.items) >= _BLOCK * 64:
                 writer.append_sorted()
         writer.append_sorted()
+        for run in chosen:
+            os.unlink(run.path)
         runs = runs[len(chosen):] + writer.runs[:1]
-    in_memory.sort()
-    return heapq.merge(iter(in_memory), *(_read_run(path) for path in runs))
+    return runs
+
+
+def split_point(runs: list[Run]) -> Any:
+    """A timestamp cutting the runs' items in two halves of about equal size, or None.
+
+    Each half holds whole timestamps, so psort's per-timestamp order and
+    de-duplication are the same in each half as over the whole.
+    """
+    firsts = sorted(timestamp for run in runs for timestamp in run.firsts)
+    if not firsts:
+        return None
+    point = firsts[len(firsts) // 2]
+    return point if point > firsts[0] else None
 
 
 def psort_items(items: Iterator[Item], include_all: bool) -> Iterator[Item]:
@@ -299,6 +370,39 @@ def parse_file(target: FileTarget, parsers: list[str], position: int, context: A
                         tags=Counter(tagger.counter))
 
 
+def write_at(path: str, offset: int, runs: list[Run], low: Any, include_all: bool) -> tuple[int, int, int]:
+    """The lines from timestamp ``low`` on, in psort's order, written into the file
+    at ``path`` from ``offset`` (the main process writes what comes before):
+    (lines written, lines left out, bytes)."""
+    handle = os.open(path, os.O_WRONLY)
+    try:
+        position, written, dropped, pending = offset, 0, 0, []
+        for item in psort_items(merged(runs, low), include_all):
+            line = item[5]
+            if line is None:
+                dropped += 1
+                continue
+            pending.append(line)
+            written += 1
+            if len(pending) >= 512:
+                position = _pwrite_lines(handle, pending, position)
+                pending = []
+        position = _pwrite_lines(handle, pending, position)
+    finally:
+        os.close(handle)
+    return written, dropped, position - offset
+
+
+def _pwrite_lines(handle: int, lines: list[str], position: int) -> int:
+    if not lines:
+        return position
+    data = memoryview(("\n".join(lines) + "\n").encode("utf-8"))
+    while data:
+        done = os.pwrite(handle, data, position)
+        data, position = data[done:], position + done
+    return position
+
+
 # -- the main side -------------------------------------------------------------------
 
 
@@ -347,7 +451,7 @@ class LinePipeline:
 
     def finish(self) -> None:
         """Waits for the workers, merges every run and writes the lines in psort's order."""
-        runs = list(self.runs.runs)
+        runs: list[Run] = []
         for result, position in self._results():
             if self.progress is not None:
                 self.progress(self.stats, f"event logs in worker processes: {len(self.pending)} to go")
@@ -359,12 +463,56 @@ class LinePipeline:
             self.timeliner.counter.update(result.timeliner)
             self.tagger.counter.update(result.tags)
             self.warnings.extend((position, order, w) for order, w in enumerate(result.warnings))
-        if self._pool is not None:  # the workers exit while the runs are merged
-            self._pool.shutdown(wait=False)
         self.warnings.sort(key=lambda entry: (entry[0], entry[1]))
         self.run_record.warnings.extend(w for _, _, w in self.warnings)
-        items = psort_items(merged(runs, self.runs.items, self._scratch.name), self.config["include_all"])
-        self.writer.write_formatted_lines(item[5] for item in items)
+        self.runs.flush()  # the main process's own items too, so that a worker can read every run
+        runs = reduce_runs(self.runs.runs + runs, self._scratch.name)
+        include_all = self.config["include_all"]
+        point = split_point(runs) if self._pool is not None and self.runs.count + sum(
+            len(run.firsts) * _BLOCK for run in runs) >= SPLIT_MIN_ITEMS else None
+        if point is None:
+            self.writer.write_formatted_lines(item[5] for item in psort_items(merged(runs), include_all))
+        else:
+            self._write_halves(runs, point, include_all)
+        if self._pool is not None:  # the workers exit while the output is closed
+            self._pool.shutdown(wait=False)
+
+    def _write_halves(self, runs: list[Run], point: Any, include_all: bool) -> None:
+        """The merge in two processes: lines before ``point`` here, the rest by a
+        worker at the byte offset where they go in the same file.
+
+        The offset comes from the keys alone (each carries its line's length):
+        after the last worker is done, writing 1.6 KB lines by the hundred
+        thousand is most of what is left, on one core while the other idles.
+        """
+        writer = self.writer
+        written = dropped = size = 0
+        for key in psort_items(merged(runs, None, point, keys_only=True), include_all):
+            if key[5] < 0:
+                dropped += 1
+            else:
+                written += 1
+                size += key[5] + 1
+        start = writer.flush_to_file()
+        try:
+            future = self._pool.submit(write_at, writer.temp_path, start + size, runs, point, include_all)
+        except (BrokenProcessPool, RuntimeError):
+            future = None
+        writer.write_formatted_lines(item[5] for item in psort_items(merged(runs, None, point), include_all))
+        end = writer.flush_to_file()
+        counts = None
+        if future is not None:
+            try:
+                counts = future.result()
+            except Exception:  # noqa: BLE001 - a dead worker: this process writes the second half
+                counts = None
+        if counts is not None and end == start + size:
+            writer.appended(*counts)
+            return
+        # The worker failed, or the first half did not end where its keys said
+        # (which would be a bug): the second half is written here, after it.
+        writer.truncate_at(end)
+        writer.write_formatted_lines(item[5] for item in psort_items(merged(runs, point), include_all))
 
     def _results(self) -> Iterator[tuple[WorkerResult, int]]:
         while self.pending:

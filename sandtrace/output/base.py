@@ -122,6 +122,26 @@ class Writer:
         self.events_written += written
         self.events_dropped += dropped
 
+    # A merge split across processes (engine/parallel.py) writes part of the
+    # lines into this file from another process, at an offset it is given.
+    def flush_to_file(self) -> int:
+        """Every line so far written out; the file's size."""
+        self._flush_lines()
+        self._file.flush()
+        return self._file.buffer.tell()
+
+    def appended(self, written: int, dropped: int, size: int) -> None:
+        """Another process wrote ``written`` lines (``size`` bytes) at the end: count them, go past them."""
+        self.events_written += written
+        self.events_dropped += dropped
+        self._file.seek(0, os.SEEK_END)
+
+    def truncate_at(self, size: int) -> None:
+        """Drops whatever lies past ``size`` (another process's unfinished lines)."""
+        self.flush_to_file()
+        self._file.buffer.truncate(size)
+        self._file.seek(0, os.SEEK_END)
+
     def write_line(self, text: str) -> None:
         # Lines are gathered and written in blocks: one write per line costs
         # more than encoding the text.
