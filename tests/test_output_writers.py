@@ -118,6 +118,19 @@ def test_json_line_assembled_line_is_json_dumps_of_the_record():
         assert writer.line(event) == expected
 
 
+def test_json_line_runs_cut_from_one_encoding_equal_the_runs_encoded_apart(monkeypatch):
+    from sandtrace.output import json_line
+
+    writer = create_writer("json_line", None, OutputOptions())
+    records = [writer.record(event) for event in realistic_events()]
+    records.append({"a": "x", "date_time_like": '"date_time": "\x00"', "zz": [1, {"tag": "t"}]})  # look-alikes
+    for record in records:
+        assert json_line._shared_runs(record) == json_line._shared_runs_apart(record)
+    monkeypatch.setitem(json_line._TOKENS, "tag", '"tag": "not there"')  # a cut that fails: the other way
+    for record in records:
+        assert json_line._shared_runs(record) == json_line._shared_runs_apart(record)
+
+
 @pytest.mark.parametrize("value", [
     "plain", "ünïcode \u202e \x00 \ud800", 1.5, float("nan"), float("inf"), -0.0, 10**30, True, None,
     {"b": [1, {"z": 2, "a": b"\x00"}], "a": (1, 2), "c": {}}, [], {"k": object.__new__(object)},

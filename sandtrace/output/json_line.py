@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import bisect
 import json
+import uuid
 from typing import Any
 
 from sandtrace.engine.display import per_path_spec
@@ -63,11 +64,31 @@ def _path_spec_text(path_spec: Any) -> str:
     return '"pathspec": ' + _encode(fields.path_spec_dict(path_spec))
 
 
+# Place-holders for the spliced keys: the record is encoded once with them and
+# cut where they sit. The random part keeps evidence text from ever matching.
+_NONCE = uuid.uuid4().hex
+_HOLDERS = {key: f"\x00{_NONCE}{number}\x00" for number, key in enumerate(_BOUNDS)}
+_TOKENS = {key: f"{_encode(key)}: {_encode(holder)}" for key, holder in _HOLDERS.items()}
+
+
 def _shared_runs(record: dict[str, Any]) -> list[str]:
     """The record's keys other than the spliced ones, as six encoded runs
     (before date_time, before pathspec, before tag, before timestamp, before
     timestamp_desc, after it), each ``"k": v, ...`` without braces, empty
     when it has no key."""
+    text = _encode({**record, **_HOLDERS})[1:-1]
+    runs = []
+    for key in _BOUNDS:
+        before, found, text = text.partition(_TOKENS[key])
+        if not found:
+            return _shared_runs_apart(record)
+        runs.append(before.strip(", "))  # a run starts with a key's quote and ends with a value
+    runs.append(text.strip(", "))
+    return runs
+
+
+def _shared_runs_apart(record: dict[str, Any]) -> list[str]:
+    """``_shared_runs``, each run encoded on its own."""
     runs: list[dict[str, Any]] = [{}, {}, {}, {}, {}, {}]
     for key, value in record.items():
         if key not in _SPLICED:
