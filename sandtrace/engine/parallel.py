@@ -374,33 +374,23 @@ def write_at(path: str, offset: int, runs: list[Run], low: Any, include_all: boo
     """The lines from timestamp ``low`` on, in psort's order, written into the file
     at ``path`` from ``offset`` (the main process writes what comes before):
     (lines written, lines left out, bytes)."""
+    from sandtrace.output.base import write_in_blocks
+
+    position = offset
+
+    def write(lines: list[str]) -> None:
+        nonlocal position
+        data = memoryview(("\n".join(lines) + "\n").encode("utf-8"))
+        while data:
+            done = os.pwrite(handle, data, position)
+            data, position = data[done:], position + done
+
     handle = os.open(path, os.O_WRONLY)
     try:
-        position, written, dropped, pending = offset, 0, 0, []
-        for item in psort_items(merged(runs, low), include_all):
-            line = item[5]
-            if line is None:
-                dropped += 1
-                continue
-            pending.append(line)
-            written += 1
-            if len(pending) >= 512:
-                position = _pwrite_lines(handle, pending, position)
-                pending = []
-        position = _pwrite_lines(handle, pending, position)
+        written, dropped = write_in_blocks((item[5] for item in psort_items(merged(runs, low), include_all)), write)
     finally:
         os.close(handle)
     return written, dropped, position - offset
-
-
-def _pwrite_lines(handle: int, lines: list[str], position: int) -> int:
-    if not lines:
-        return position
-    data = memoryview(("\n".join(lines) + "\n").encode("utf-8"))
-    while data:
-        done = os.pwrite(handle, data, position)
-        data, position = data[done:], position + done
-    return position
 
 
 # -- the main side -------------------------------------------------------------------

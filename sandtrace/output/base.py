@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import IO, ClassVar
 
@@ -25,6 +25,26 @@ class OutputOptions:
     fallback_path: bool | None = None  # psort --output_fallback_path; None = format default
     formatters: Formatters | None = None  # None = sandtrace/data/formatters
     neutralize_formulas: bool = False  # --neutralize-formulas: l2tcsv/dynamic cells starting = + - @ get a '
+
+
+def write_in_blocks(lines: Iterable[str | None], write: Callable[[list[str]], object]) -> tuple[int, int]:
+    """``lines`` handed to ``write`` in blocks of 512, None (a line the format
+    leaves out) skipped: (lines written, lines left out). One write per line
+    costs more than encoding the text."""
+    block: list[str] = []
+    written = dropped = 0
+    for line in lines:
+        if line is None:
+            dropped += 1
+            continue
+        block.append(line)
+        written += 1
+        if len(block) >= 512:
+            write(block)
+            block = []
+    if block:
+        write(block)
+    return written, dropped
 
 
 class Writer:
@@ -109,16 +129,8 @@ class Writer:
 
     def write_formatted_lines(self, lines: Iterable[str | None]) -> None:
         """``write_formatted`` for each line, in one loop (a merge writes hundreds of thousands)."""
-        pending, written, dropped = self._pending, 0, 0
-        for line in lines:
-            if line is None:
-                dropped += 1
-                continue
-            pending.append(line)
-            written += 1
-            if len(pending) >= 512:
-                self._flush_lines()
-                pending = self._pending
+        self._flush_lines()
+        written, dropped = write_in_blocks(lines, lambda block: self._file.write("\n".join(block) + "\n"))
         self.events_written += written
         self.events_dropped += dropped
 
