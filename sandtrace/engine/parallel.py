@@ -4,9 +4,10 @@ Most of a host's events come from its event logs, and each log is
 independent of the others. With ``extract --workers N`` (N worker processes, default
 the cores; 0: none) and a line format (json_line, timesketch), every event log of
 at least 1 MiB, on the source or inside a nested disk (``Extractor._offloaded``
-says which are not), is handed to a worker, which parses it, runs the timeliner and the tagging rules, and formats each event
-into its output line there; batch uses the same hand-out for its evtx tasks. The main
-process does everything else as before and writes its own events as lines too.
+says which are not), is handed to a worker, which parses it, runs the timeliner
+and the tagging rules, and formats each event into its output line there; batch
+uses the same hand-out for its evtx tasks. The main process does everything
+else as before and writes its own events as lines too.
 
 The output is byte-identical to a single-process run. psort's order is
 (timestamp, production order), then per timestamp the event values hash and
@@ -458,8 +459,8 @@ class LinePipeline:
         self.runs.flush()  # the main process's own items too, so that a worker can read every run
         runs = reduce_runs(self.runs.runs + runs, self._scratch.name)
         include_all = self.config["include_all"]
-        point = split_point(runs) if self._pool is not None and self.runs.count + sum(
-            len(run.firsts) * _BLOCK for run in runs) >= SPLIT_MIN_ITEMS else None
+        blocks = sum(len(run.firsts) for run in runs)
+        point = split_point(runs) if self._pool is not None and blocks * _BLOCK >= SPLIT_MIN_ITEMS else None
         if point is None:
             self.writer.write_formatted_lines(item[5] for item in psort_items(merged(runs), include_all))
         else:
