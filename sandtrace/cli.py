@@ -159,6 +159,19 @@ def _setup_logging(args: argparse.Namespace) -> None:
 
 
 def _extract(args: argparse.Namespace, err) -> int:
+    from sandtrace.engine import workers as worker_processes
+
+    workers = (os.cpu_count() or 1) if args.workers is None else args.workers
+    # A large image: the workers start now, importing while this process does (engine/workers.py).
+    pool = None if args.report or workers < 0 else worker_processes.start_early(workers, args.sources, args.format)
+    try:
+        return _extract_with(args, err, workers, pool)
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)  # whatever the pipeline did not take over
+
+
+def _extract_with(args: argparse.Namespace, err, workers: int, pool) -> int:
     from sandtrace.engine import provenance, sorter, sources
     from sandtrace.engine.extraction import ExtractionOptions, Extractor
     from sandtrace.engine.timeliner import Timeliner
@@ -227,7 +240,6 @@ def _extract(args: argparse.Namespace, err) -> int:
                 for event in timeliner.events(data):
                     yield tagger.tag(event)
 
-    workers = (os.cpu_count() or 1) if args.workers is None else args.workers
     pipeline = None
     if workers and writer.line_format and report_builder is None:
         from sandtrace.engine import parallel
@@ -236,7 +248,7 @@ def _extract(args: argparse.Namespace, err) -> int:
         pipeline = parallel.LinePipeline(writer, workers, {
             "options": options, "format": args.format, "output_options": output_options,
             "tagging_files": args.tagging_file, "include_all": args.include_all,
-        }, args.sort_memory, tagger, timeliner, extractor.stats, run, progress=progress.update)
+        }, args.sort_memory, tagger, timeliner, extractor.stats, run, progress=progress.update, pool=pool)
     try:
         if pipeline is not None:
             for source in opened:

@@ -403,3 +403,44 @@ def test_merge_in_halves_writes_what_one_merge_writes(tmp_path, monkeypatch, cas
     assert (tmp_path / "halves.jsonl").read_bytes() == (tmp_path / "serial.jsonl").read_bytes()
     assert (halves.events_written, halves.events_dropped) == (serial.events_written, serial.events_dropped)
     assert serial.events_dropped > 0
+
+
+def test_workers_start_early_only_for_a_large_image_and_a_line_format(tmp_path, monkeypatch, triage):
+    from sandtrace.engine import workers
+    from sandtrace.output import manager
+
+    assert workers.LINE_FORMATS == {name for name in manager.names()
+                                    if manager.create_writer(name, None).line_format}
+    image = tmp_path / "disk.raw"
+    with open(image, "wb") as handle:
+        handle.truncate(workers.START_EARLY_BYTES)  # sparse
+    small = tmp_path / "small.raw"
+    small.write_bytes(b"\0" * 4096)
+    assert workers.start_early(2, [str(image)], "l2tcsv") is None
+    assert workers.start_early(0, [str(image)], "json_line") is None
+    assert workers.start_early(2, [str(small)], "json_line") is None
+    assert workers.start_early(2, [str(image), triage], "json_line") is None  # a folder: not worth walking
+    pool = workers.start_early(2, [str(image)], "json_line")
+    try:
+        assert pool is not None and pool._max_workers == 2
+    finally:
+        pool.shutdown(cancel_futures=True)
+
+
+def test_an_early_pool_serves_the_run(tmp_path, monkeypatch, every_log_offloaded):
+    """On an image, the pool started before the source is opened is the one the pipeline uses
+    (no second pool); the bytes are those of one process."""
+    from sandtrace.engine import workers
+
+    started, made = [], []
+    real_start, real_new = workers.start_early, parallel.new_pool
+    monkeypatch.setattr(workers, "START_EARLY_BYTES", 1)
+    monkeypatch.setattr(workers, "start_early", lambda *a: started.append(real_start(*a)) or started[-1])
+    monkeypatch.setattr(parallel, "new_pool", lambda count: made.append(count) or real_new(count))
+    one = _extract(HOST, str(tmp_path / "one.jsonl"), "--workers", "0", "--format", "json_line")
+    assert started == [None]  # no workers asked for
+    two = _extract(HOST, str(tmp_path / "two.jsonl"), "--workers", "2", "--format", "json_line")
+    assert len(started) == 2 and started[1] is not None and made == []
+    assert every_log_offloaded  # the early pool parsed them
+    assert (tmp_path / "one.jsonl").read_bytes() == (tmp_path / "two.jsonl").read_bytes()
+    assert one == two

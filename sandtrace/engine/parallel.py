@@ -33,7 +33,6 @@ import bisect
 import concurrent.futures
 import dataclasses
 import heapq
-import multiprocessing
 import operator
 import os
 import pickle
@@ -49,6 +48,7 @@ from sandtrace.engine.collection import FileTarget
 from sandtrace.engine.events import Event, EventData, warning
 from sandtrace.engine.provenance import warning_entry
 from sandtrace.engine.sorter import PSORT_HEAP_CHUNK, event_values_hash, heap_order
+from sandtrace.engine.workers import new_pool
 
 # An item: (timestamp, position, index, values hash, description, line).
 Item = tuple
@@ -325,14 +325,13 @@ class ItemMaker:
 _WORKER: dict[str, Any] = {}
 
 
-def _initialize(config: dict[str, Any]) -> None:
-    """Once per worker process: the parsers, timeliner, tagger and formatter."""
+def _configure(config: dict[str, Any]) -> None:
+    """Once per worker process and run: the parsers, timeliner, tagger and formatter."""
+    from sandtrace.engine import vhdi_parents
     from sandtrace.engine.extraction import Extractor
     from sandtrace.engine.tagger import Tagger
     from sandtrace.engine.timeliner import Timeliner
     from sandtrace.output import manager as output_manager
-
-    from sandtrace.engine import vhdi_parents
 
     _WORKER["config"] = config
     for root in config.get("triage_roots") or ():  # differencing disks in a triage folder find their parents there
@@ -343,11 +342,13 @@ def _initialize(config: dict[str, Any]) -> None:
     _WORKER["timeliner"] = Timeliner()
 
 
-def parse_file(target: FileTarget, parsers: list[str], position: int, context: Any = None) -> WorkerResult:
+def parse_file(config: dict[str, Any], target: FileTarget, parsers: list[str], position: int,
+               context: Any = None) -> WorkerResult:
     """Parses one file in a worker: its events as sorted runs of items."""
     from sandtrace.engine.extraction import ExtractionStats
 
-    config = _WORKER["config"]
+    if _WORKER.get("config", {}).get("directory") != config["directory"]:  # a new run: its own set-up
+        _configure(config)
     extractor = _WORKER["extractor"]
     extractor.stats = ExtractionStats()  # this file's counts only
     timeliner, tagger = _WORKER["timeliner"], _WORKER["tagger"]
@@ -401,7 +402,7 @@ class LinePipeline:
     """The main process's side: its own events, the workers' files, the merge and the writing."""
 
     def __init__(self, writer, workers: int, config: dict[str, Any], window: int, tagger, timeliner, stats,
-                 run_record, progress=None) -> None:
+                 run_record, progress=None, pool: concurrent.futures.ProcessPoolExecutor | None = None) -> None:
         self.writer, self.workers, self.progress = writer, workers, progress
         self.tagger, self.timeliner, self.stats, self.run_record = tagger, timeliner, stats, run_record
         self._scratch = tempfile.TemporaryDirectory(prefix="sandtrace-parallel-", dir=config.get("tmp_dir"))
@@ -414,7 +415,7 @@ class LinePipeline:
         self.position = 0
         self.pending: list[tuple[concurrent.futures.Future, Offloaded, int, int]] = []
         self.warnings: list[tuple[int, int, dict]] = []  # (position, order, warning) for the sidecar
-        self._pool: concurrent.futures.ProcessPoolExecutor | None = None
+        self._pool = pool  # started early (engine/workers.py), or at the first file handed out
 
     # The main process's own event data.
     def add(self, data: EventData) -> None:
@@ -434,11 +435,9 @@ class LinePipeline:
 
     def _pool_submit(self, offloaded: Offloaded, position: int) -> concurrent.futures.Future:
         if self._pool is None:
-            self._pool = concurrent.futures.ProcessPoolExecutor(
-                max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"),
-                initializer=_initialize, initargs=(self.config,))
+            self._pool = new_pool(self.workers)
         target = dataclasses.replace(offloaded.target, volume=None)  # the path spec is what a worker opens
-        return self._pool.submit(parse_file, target, offloaded.parsers, position, offloaded.context)
+        return self._pool.submit(parse_file, self.config, target, offloaded.parsers, position, offloaded.context)
 
     def finish(self) -> None:
         """Waits for the workers, merges every run and writes the lines in psort's order."""
