@@ -163,7 +163,8 @@ def _extract(args: argparse.Namespace, err) -> int:
 
     workers = (os.cpu_count() or 1) if args.workers is None else args.workers
     # A large image: the workers start now, importing while this process does (engine/workers.py).
-    pool = None if args.report or workers < 0 else worker_processes.start_early(workers, args.sources, args.format)
+    refused = args.report or workers < 0 or (os.path.exists(args.output) and not args.overwrite)
+    pool = None if refused else worker_processes.start_early(workers, args.sources, args.format)
     try:
         return _extract_with(args, err, workers, pool)
     finally:
