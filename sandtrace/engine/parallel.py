@@ -33,7 +33,6 @@ import bisect
 import concurrent.futures
 import dataclasses
 import heapq
-import operator
 import os
 import pickle
 import struct
@@ -59,7 +58,6 @@ Item = tuple
 OFFLOADABLE = frozenset({"winevtx", "filestat"})
 OFFLOAD_MIN_BYTES = 1 << 20
 _BLOCK = 128  # items per pickle in a run file: what a merge holds per run
-_HASH_DESCRIPTION = operator.itemgetter(3, 4)
 SPLIT_MIN_ITEMS = 50_000  # fewer lines: the main process merges them alone
 _FAN_IN = 128  # streams merged at once (a block of each in memory, ~25 MB); more runs: the smallest first
 
@@ -292,12 +290,8 @@ def psort_items(items: Iterator[Item], include_all: bool) -> Iterator[Item]:
         yield from _chunk(chunk, include_all)
 
 
-def _chunk(chunk: list[Item], include_all: bool) -> list[Item] | Iterator[Item]:
-    """One timestamp's items in psort's heap order. When no two share (hash,
-    description), the heap pops them in sorted order and drops none: a sort."""
-    if len({item[3:5] for item in chunk}) == len(chunk):
-        chunk.sort(key=_HASH_DESCRIPTION)
-        return chunk
+def _chunk(chunk: list[Item], include_all: bool) -> Iterator[Item]:
+    """One timestamp's items in psort's heap order."""
     return heap_order(((item[3], item[4], item) for item in chunk), not include_all)
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import heapq
 import itertools
+import operator
 import pickle
 import tempfile
 from collections.abc import Iterable, Iterator
@@ -118,7 +119,20 @@ def heap_order(entries: Iterable[tuple[str, str, Any]], deduplicate: bool) -> It
 
     Pops by (hash, description); with ``deduplicate``, a value whose hash and
     description equal the previous one's is dropped (psort without ``-a``).
+    When no two entries share (hash, description) the heap pops them in
+    sorted order and drops none: a sort gives the same, without the heap.
     """
+    entries = list(entries)
+    if len({entry[:2] for entry in entries}) == len(entries):
+        entries.sort(key=_HASH_DESCRIPTION)
+        return iter([value for _, _, value in entries])
+    return _heap_pops(entries, deduplicate)
+
+
+_HASH_DESCRIPTION = operator.itemgetter(0, 1)
+
+
+def _heap_pops(entries: list[tuple[str, str, Any]], deduplicate: bool) -> Iterator[Any]:
     heap: list[tuple[str, str, _Tie]] = []
     for values_hash, description, value in entries:
         heapq.heappush(heap, (values_hash, description, _Tie(value)))
