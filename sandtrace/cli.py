@@ -246,8 +246,10 @@ def _extract_with(args: argparse.Namespace, err, workers: int, pool) -> int:
         from sandtrace.engine import parallel
 
         extractor.offload = parallel.OFFLOAD_MIN_BYTES
+        extractor.offload_disks = 1  # a pool task starts at once: every disk that can run alone
         pipeline = parallel.LinePipeline(writer, workers, {
             "options": options, "format": args.format, "output_options": output_options,
+            "offload": parallel.OFFLOAD_MIN_BYTES,
             "tagging_files": args.tagging_file, "include_all": args.include_all,
         }, args.sort_memory, tagger, timeliner, extractor.stats, run, progress=progress.update, pool=pool)
     try:
@@ -255,7 +257,7 @@ def _extract_with(args: argparse.Namespace, err, workers: int, pool) -> int:
             for source in opened:
                 progress.source(source.path)
                 for data in extractor.run(source):
-                    if isinstance(data, parallel.Offloaded):
+                    if isinstance(data, (parallel.Offloaded, parallel.OffloadedDisk)):
                         pipeline.submit(data)
                     else:
                         pipeline.add(data)
@@ -548,6 +550,7 @@ def _add_batch(commands, extract: argparse.ArgumentParser) -> None:
     batch.add_argument("--memory-limit", type=int, metavar="MB", help="address-space cap of each task process (RLIMIT_AS)")
     batch.add_argument("--dask", metavar="ADDRESS", help="run the tasks on this Dask scheduler (e.g. tcp://10.0.0.5:8786)")
     batch.add_argument("--split-evtx-mb", type=int, default=32, metavar="MB", help="an event log this large (on a source or inside a nested disk) is parsed by a task of its own (default 32; 0 = never)")
+    batch.add_argument("--split-disk-mb", type=int, default=64, metavar="MB", help="a nested disk file this large (a sandbox disk, a base layer) is run by a task of its own when no disk inside it would be opened (default 64; 0 = never)")
     # Every extract option (present and future) passes through, unchanged.
     for action in extract._actions:
         if action.dest not in _BATCH_NOT_PASSED and action.option_strings:
@@ -587,6 +590,7 @@ def _batch(args: argparse.Namespace, err) -> int:
         include_all=args.include_all,
         sort_memory=args.sort_memory,
         split_evtx_bytes=max(args.split_evtx_mb, 0) << 20,
+        split_disk_bytes=max(args.split_disk_mb, 0) << 20,
         hash=args.hash,
         verify=args.verify,
         neutralize_formulas=args.neutralize_formulas,

@@ -132,8 +132,9 @@ class _Done(Future):
             self.set_result(value)
 
 
-def test_a_worker_that_dies_costs_one_retry_and_then_the_file_not_the_run(tmp_path, monkeypatch):
-    """BrokenProcessPool: the pool is replaced, the file tried once more, then a warning."""
+@pytest.mark.parametrize("disk", [False, True], ids=["file", "disk"])
+def test_a_worker_that_dies_costs_one_retry_and_then_the_file_not_the_run(tmp_path, monkeypatch, disk):
+    """BrokenProcessPool: the pool is replaced, the file (or nested disk) tried once more, then a warning."""
     from sandtrace.engine.collection import FileTarget
     from sandtrace.engine.events import Provenance
     from sandtrace.engine.extraction import ExtractionStats
@@ -149,14 +150,15 @@ def test_a_worker_that_dies_costs_one_retry_and_then_the_file_not_the_run(tmp_pa
                                      stats, record)
     attempts = []
 
-    def submit(offloaded, position):
+    def submit(offloaded, position, base):
         attempts.append(offloaded.target.location)
         return _Done(error=BrokenProcessPool("worker died"))
 
     monkeypatch.setattr(pipeline, "_pool_submit", submit)
     target = FileTarget(volume=None, path_spec=None, location="\\crash.evtx",
                         provenance=Provenance(source="s", display_name="OS:\\crash.evtx"))
-    pipeline.submit(parallel.Offloaded(target, ["winevtx"]))
+    pipeline.submit(parallel.OffloadedDisk(target, "p1>crash.evtx", None, []) if disk
+                    else parallel.Offloaded(target, ["winevtx"]))
     pipeline._pool = type("Pool", (), {"shutdown": lambda self, **kw: None})()
     pipeline.finish()
     writer.close()
@@ -168,6 +170,7 @@ def test_a_worker_that_dies_costs_one_retry_and_then_the_file_not_the_run(tmp_pa
     lines = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
     assert [line["data_type"] for line in lines] == ["sandtrace:warning"]
     assert lines[0]["display_name"] == "OS:\\crash.evtx"
+    assert lines[0]["parser"] == ("nested_disk" if disk else "winevtx")
 
 
 def test_batch_hands_large_event_logs_to_tasks_of_their_own_and_writes_the_same_timeline(triage, tmp_path):
@@ -202,47 +205,56 @@ HOST = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
 
 @pytest.fixture
 def every_log_offloaded(monkeypatch):
-    """Every event log goes to a worker (host.E01's are small), nested disks' too; the handed-out files are listed."""
-    from sandtrace.engine.extraction import Extractor
+    """Every event log goes to a worker (host.E01's are small), nested disks too; what the main
+    process submits is listed: ("disk" or "file", display name, context, index base). A disk's
+    event logs come back from the worker that ran the disk and are submitted from here too."""
+    handed: list[tuple[str, str, object, int]] = []
+    real = parallel.LinePipeline._pool_submit
 
-    handed: list[tuple[str, object]] = []
-    real = Extractor._offloaded
-
-    def spy(self, target, source, tag):
-        found = real(self, target, source, tag)
-        if found is not None:
-            handed.append((found.target.provenance.display_name, found.context))
-        return found
+    def spy(self, offloaded, position, base):
+        disk = isinstance(offloaded, parallel.OffloadedDisk)
+        handed.append(("disk" if disk else "file", offloaded.target.provenance.display_name,
+                       None if disk else offloaded.context, base))
+        return real(self, offloaded, position, base)
 
     monkeypatch.setattr(parallel, "OFFLOAD_MIN_BYTES", 1)
-    monkeypatch.setattr(Extractor, "_offloaded", spy)
+    monkeypatch.setattr(parallel.LinePipeline, "_pool_submit", spy)
     return handed
 
 
 @pytest.mark.parametrize("carve", [False, True], ids=["", "carve"])
-def test_event_logs_inside_sandbox_disks_go_to_workers_with_their_container(tmp_path, every_log_offloaded, carve):
-    """With --carve, disks rebuilt from free clusters live in the main extractor's scratch
-    folder: their logs stay in the main process, and the output is still the same (it was
-    not even between two one-process runs: the rebuilt file's random path is in its path specs)."""
+def test_sandbox_disks_and_the_event_logs_inside_them_go_to_workers(tmp_path, every_log_offloaded, carve):
+    """A sandbox disk (and the base layer) runs in a worker as a whole; the worker hands its
+    event logs back, to go to workers with the disk's container and their place in it. With
+    --carve, disks rebuilt from free clusters live in the main extractor's scratch folder:
+    they stay in the main process, and the output is still the same (it was not even
+    between two one-process runs: the rebuilt file's random path is in its path specs)."""
     extra = ["--format", "json_line"] + (["--carve"] if carve else [])
     one = _extract(HOST, str(tmp_path / "one.jsonl"), "--workers", "0", *extra)
     assert every_log_offloaded == []  # one process: nothing handed out
     two = _extract(HOST, str(tmp_path / "two.jsonl"), "--workers", "2", *extra)
     assert (tmp_path / "one.jsonl").read_bytes() == (tmp_path / "two.jsonl").read_bytes()
     assert one == two
-    nested = [(name, context) for name, context in every_log_offloaded if ">" in name]
-    assert len(nested) >= 2 and len(every_log_offloaded) > len(nested)
-    assert all(context is not None and context.container["container_guid"] for _, context in nested)
+    meta_one, meta_two = (json.loads((tmp_path / f"{n}.jsonl.meta.json").read_text()) for n in ("one", "two"))
+    for key in ("files_collected", "files_per_volume", "event_data", "warnings", "events_per_data_type", "collector"):
+        assert meta_one["summary"][key] == meta_two["summary"][key], key
+    assert meta_one["warnings"] == meta_two["warnings"]
+    disks = [name for kind, name, _, _ in every_log_offloaded if kind == "disk"]
+    assert any("BaseLayer" in name for name in disks) and sum("sandbox" in name for name in disks) >= 2, disks
+    nested = [(name, context, base) for kind, name, context, base in every_log_offloaded if kind == "file" and ">" in name]
+    assert len(nested) >= 2 and all(base > 0 for _, _, base in nested)  # their place inside the disk's task
+    assert all(context is not None and context.container["container_guid"] for _, context, _ in nested)
+    assert all(base == 0 for kind, name, _, base in every_log_offloaded if ">" not in name)
     records = [json.loads(line) for line in (tmp_path / "two.jsonl").read_text().splitlines()]
     inside = [r for r in records if r["data_type"] == "windows:evtx:record" and ">" in r["display_name"]
               and "$Unallocated" not in r["display_name"]]  # a carved disk has no container path
     assert inside and all(r.get("container_guid") for r in inside)  # what the disk gives its events
     carved = [r for r in records if "carved" in (r.get("tag") or {}).get("labels", [])]
     assert bool(carved) == carve
-    assert not any("$Unallocated" in name for name, _ in every_log_offloaded)
+    assert not any("$Unallocated" in name for _, name, _, _ in every_log_offloaded)
 
 
-def test_batch_splits_event_logs_inside_sandbox_disks_too(tmp_path, every_log_offloaded):
+def test_batch_runs_sandbox_disks_and_their_event_logs_as_tasks_of_their_own(tmp_path, every_log_offloaded):
     import sqlite3
 
     from sandtrace.batch import BatchOptions, run_batch
@@ -255,7 +267,8 @@ def test_batch_splits_event_logs_inside_sandbox_disks_too(tmp_path, every_log_of
     _extract(str(store / "host.E01"), str(single), "--format", "json_line", "--workers", "0")
     args = cli.build_parser().parse_args(["batch", "x", "-o", "y"])
     summary = run_batch(BatchOptions(evidence=[str(store)], out_dir=str(tmp_path / "out"), workers=2,
-                                     extract=cli._batch_extraction(args), hash=False, quiet=True, split_evtx_bytes=1))
+                                     extract=cli._batch_extraction(args), hash=False, quiet=True, split_evtx_bytes=1,
+                                     split_disk_bytes=1))
     assert summary.done == ["host"] and not summary.failed
     assert (tmp_path / "out" / "sources" / "host" / "timeline.jsonl").read_bytes() == single.read_bytes()
     with sqlite3.connect(tmp_path / "out" / "manifest.sqlite") as db:
@@ -264,6 +277,11 @@ def test_batch_splits_event_logs_inside_sandbox_disks_too(tmp_path, every_log_of
     logs = [p["event_log"] for p in meta["batch"]["parts"] if "event_log" in p]
     assert kinds.count("evtx") == len(logs) >= 3
     assert any(">" in log for log in logs), logs  # a log inside a sandbox disk was a task of its own
+    disks = [p["disk"].rsplit("\\", 1)[-1] for p in meta["batch"]["parts"] if "disk" in p]
+    assert kinds.count("disk") == len(disks) == 3 and sorted(disks) == ["BaseLayer.vhdx", "sandbox.vhdx", "sandbox.vhdx"]
+    single_meta = json.loads((tmp_path / "single.jsonl.meta.json").read_text())
+    for key in ("files_collected", "event_data", "warnings", "events_per_data_type", "files_per_volume"):
+        assert meta["summary"][key] == single_meta["summary"][key], key
 
 
 @pytest.mark.parametrize("include_all", [False, True])

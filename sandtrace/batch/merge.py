@@ -4,9 +4,11 @@ A part (the events of some of a source's volumes) is stored as pickled
 events in storage order, (timestamp, production order), like the sorter's
 spill files. Production order across parts is the part order, because one
 ``extract`` run walks the volumes in that same order. Inside a part, the key
-is (position, index): a large event log the part handed to a task of its own
-keeps the position it had in the part, so its events slot in where the part
-would have made them. Merging the parts on (timestamp, part offset + key) and
+is (position, index): a large event log or a nested disk the part handed to
+a task of its own keeps the position it had in the part, so its events slot
+in where the part would have made them; inside a disk task each event data's
+index starts at its own position there (``parallel.sub_key``), and an event
+log the disk task hands on keeps that start. Merging the parts on (timestamp, part offset + key) and
 then applying psort's per-timestamp heap and de-duplication gives exactly the
 events, in exactly the order, of a single ``sandtrace extract`` of the whole
 source.
@@ -38,15 +40,16 @@ LINE_FORMATS = ("json_line", "timesketch")
 
 
 def sequence(position: int, index: int) -> int:
-    """An event's production key inside a part: its position (event data or handed-out
-    event log) and its index there. A part's keys stay below 2**64; ``part_offset``
-    puts the parts one after the other."""
-    return (position << 32) | index
+    """An event's production key inside a part: its position (event data, handed-out
+    event log or disk) and its index there (below 2**64: a disk's sub-position and
+    index). A part's keys stay below 2**128; ``part_offset`` puts the parts one
+    after the other."""
+    return (position << 64) | index
 
 
 def part_offset(order: int) -> int:
-    """What moves the keys of the ``order``-th volume part (and its event logs) past the earlier parts'."""
-    return order << 64
+    """What moves the keys of the ``order``-th volume part (and its handed-out tasks) past the earlier parts'."""
+    return order << 128
 
 
 def write_part(events: Iterable[Event], path: str, max_in_memory: int, tmp_dir: str | None = None) -> int:

@@ -26,7 +26,7 @@ from typing import Any
 from sandtrace.batch import discovery, merge, tasks
 from sandtrace.batch.manifest import Manifest, sha256_file
 
-_PRIORITY = {"assemble": 0, "evtx": 1, "part": 1, "hash": 2, "plan": 3}
+_PRIORITY = {"assemble": 0, "disk": 1, "evtx": 1, "part": 1, "hash": 2, "plan": 3}
 _SUFFIXES = {
     "json_line": "timeline.jsonl",
     "timesketch": "timeline.timesketch.jsonl",
@@ -52,6 +52,7 @@ class BatchOptions:
     include_all: bool = False
     sort_memory: int = 50_000
     split_evtx_bytes: int = 32 << 20  # event logs this large become tasks of their own (0: never)
+    split_disk_bytes: int = 64 << 20  # nested disk files this large too, when they can run alone (0: never)
     hash: bool = True
     verify: bool = False  # E01: stored hashes against the media (in the hash task)
     neutralize_formulas: bool = False  # l2tcsv/dynamic cells
@@ -80,7 +81,8 @@ class _Job:
     hash_pending: bool = False
     parts: dict[int, dict[str, Any]] = field(default_factory=dict)
     parts_total: int = 0
-    logs: list[dict[str, Any] | None] = field(default_factory=list)  # large event logs' task results, in hand-out order
+    # Handed-out tasks (large event logs, nested disks): results and specs, in hand-out order.
+    logs: list[dict[str, Any] | None] = field(default_factory=list)
     log_specs: list[dict[str, Any]] = field(default_factory=list)
     outstanding: int = 0
     failed: bool = False
@@ -197,6 +199,14 @@ def _still_done(manifest: Manifest, row: dict[str, Any], digest: str) -> bool:
     return manifest.outputs_intact(row)
 
 
+_HANDED_NAME = {"evtx": "event_log", "disk": "disk"}
+
+
+def _handed_name(spec: dict[str, Any]) -> str:
+    target = spec["disk"]["target"] if spec["kind"] == "disk" else spec["target"]
+    return target["provenance"]["display_name"]
+
+
 class _Scheduler:
     def __init__(self, options, manifest, executor, progress, summary, digest, out_dir) -> None:
         self.options = options
@@ -270,9 +280,11 @@ class _Scheduler:
             for handed in result.get("offloaded") or []:
                 self._split(job, task.part, handed)
             self.progress.advance(job, f"parts {len(job.parts)}/{job.parts_total}")
-        elif task.kind == "evtx":
+        elif task.kind in ("evtx", "disk"):
             job.logs[task.part] = result
-            self.progress.advance(job, f"event logs {sum(r is not None for r in job.logs)}/{len(job.logs)}")
+            for handed in result.get("offloaded") or []:  # a disk's own large event logs
+                self._split(job, job.log_specs[task.part]["order"], handed)
+            self.progress.advance(job, f"event logs and disks {sum(r is not None for r in job.logs)}/{len(job.logs)}")
         elif task.kind == "assemble":
             return self._assembled(job, result)
         if (job.plan is not None and len(job.parts) == job.parts_total and None not in job.logs
@@ -300,19 +312,25 @@ class _Scheduler:
                 "output": os.path.join(job.workdir, f"part-{index}.events"),
                 "sort_memory": self.options.sort_memory, "tmp_dir": job.workdir,
                 "split_evtx_bytes": self.options.split_evtx_bytes,
+                "split_disk_bytes": self.options.split_disk_bytes,
             })
 
     def _split(self, job: _Job, part: int, handed: dict[str, Any]) -> None:
-        """A large event log a part handed out (on the volume or inside a nested disk): a task
+        """A large event log or a nested disk a part (or a disk task) handed out: a task
         of its own, in the part's production order."""
         number = len(job.logs)
-        spec = {"source": job.path, "target": handed["target"], "parsers": handed["parsers"],
-                "context": handed.get("context"), "position": handed["position"], "extract": self.options.extract,
-                "output": os.path.join(job.workdir, f"evtx-{number}.events"),
+        kind = handed.get("kind", "evtx")
+        spec = {"source": job.path, "position": handed["position"], "extract": self.options.extract,
+                "output": os.path.join(job.workdir, f"{kind}-{number}.events"),
                 "sort_memory": self.options.sort_memory, "tmp_dir": job.workdir}
+        if kind == "disk":
+            spec.update(disk=handed["disk"], split_evtx_bytes=self.options.split_evtx_bytes)
+        else:
+            spec.update(target=handed["target"], parsers=handed["parsers"], context=handed.get("context"),
+                        base=handed.get("base") or 0)
         job.logs.append(None)
-        job.log_specs.append(dict(spec, order=part))
-        self._enqueue(job, "evtx", number, spec)
+        job.log_specs.append(dict(spec, order=part, kind=kind))
+        self._enqueue(job, kind, number, spec)
 
     def _assemble(self, job: _Job) -> None:
         output_dir = os.path.join(self.out_dir, "sources", job.name)
@@ -329,7 +347,7 @@ class _Scheduler:
                 for index in range(job.parts_total)
             ] + [
                 {"path": spec["output"], "events": result["events"], "volumes": [job.plan["volumes"][spec["order"]]],
-                 "order": spec["order"], "event_log": spec["target"]["provenance"]["display_name"]}
+                 "order": spec["order"], _HANDED_NAME[spec["kind"]]: _handed_name(spec)}
                 for spec, result in zip(job.log_specs, job.logs)
             ],
             "part_results": [job.parts[index] for index in range(job.parts_total)] + list(job.logs),

@@ -9,6 +9,8 @@ log next to the result.
   of the source, without hashes).
 - ``hash``: MD5 and SHA-256 of the source's files (runs beside the parts).
 - ``part``: run the Extractor on some of the volumes; events to a part file.
+- ``evtx``, ``disk``: a large event log or a nested disk a part handed out
+  (a disk may hand on its own large event logs).
 - ``assemble``: merge the parts in psort's order, write every chosen format
   and the ``.meta.json`` sidecar (and the report when sandtrace has one).
 """
@@ -128,6 +130,7 @@ def part(spec: dict[str, Any]) -> dict[str, Any]:
     subset = dataclasses.replace(source, volumes=chosen)
     extractor = Extractor(options)
     extractor.offload = spec.get("split_evtx_bytes") or 0  # large event logs: tasks of their own
+    extractor.offload_disks = spec.get("split_disk_bytes") or 0  # and nested disks that can run alone
     timeliner = Timeliner()
     record = provenance.RunRecord.start([])
     offloaded: list[dict[str, Any]] = []
@@ -136,13 +139,12 @@ def part(spec: dict[str, Any]) -> dict[str, Any]:
 
     def events():
         # Production keys as in engine/parallel.py: a position per event data
-        # and per event log handed out, an index per event; so the "evtx"
-        # tasks' events slot in where this part would have made them.
+        # and per event log or disk handed out, an index per event; so the
+        # "evtx" and "disk" tasks' events slot in where this part would have made them.
         position = 0
         for data in extractor.run(subset):
-            if isinstance(data, parallel.Offloaded):
-                offloaded.append({"position": position, "target": parallel.target_to_dict(data.target),
-                                  "parsers": data.parsers, "context": parallel.context_to_dict(data.context)})
+            if isinstance(data, (parallel.Offloaded, parallel.OffloadedDisk)):
+                offloaded.append(_handed_out(data, position, 0))
             else:
                 record.note(data)
                 for index, event in enumerate(timeliner.events(data)):
@@ -157,28 +159,71 @@ def part(spec: dict[str, Any]) -> dict[str, Any]:
     return {"events": count, "offloaded": offloaded, **_part_counts(extractor, timeliner, record)}
 
 
-def evtx_file(spec: dict[str, Any]) -> dict[str, Any]:
-    """One large event log a part handed out, in the part's production order (its position)."""
-    from sandtrace.batch import merge
-    from sandtrace.engine import parallel, provenance, vhdi_parents
-    from sandtrace.engine.extraction import Extractor
-    from sandtrace.engine.timeliner import Timeliner
+def _handed_out(data, position: int, base: int) -> dict[str, Any]:
+    """An Offloaded or OffloadedDisk marker as the runner's spec for its task."""
+    from sandtrace.engine import parallel
 
-    extractor = Extractor(extraction_options(spec["extract"]))
+    if isinstance(data, parallel.OffloadedDisk):
+        return {"kind": "disk", "position": position, "disk": parallel.disk_to_dict(data)}
+    return {"kind": "evtx", "position": position, "base": base, "target": parallel.target_to_dict(data.target),
+            "parsers": data.parsers, "context": parallel.context_to_dict(data.context)}
+
+
+def evtx_file(spec: dict[str, Any]) -> dict[str, Any]:
+    """One large event log a part (or a disk task) handed out, in the part's production
+    order (its position, and inside a disk its ``base`` index)."""
+    from sandtrace.engine import parallel
+
+    extractor = _handed_extractor(spec)
     target = parallel.target_from_dict(spec["target"])
     context = parallel.context_from_dict(spec.get("context"))
+    return _write_handed(spec, extractor, extractor.parse_names(target, spec["parsers"], context), spec.get("base") or 0)
+
+
+def disk_file(spec: dict[str, Any]) -> dict[str, Any]:
+    """One nested disk a part handed out, run as the part would have run it; its own
+    large event logs come back as ``offloaded``, for tasks of their own."""
+    from sandtrace.engine import parallel
+
+    extractor = _handed_extractor(spec)
+    extractor.offload = spec.get("split_evtx_bytes") or 0
+    return _write_handed(spec, extractor, extractor.run_disk(parallel.disk_from_dict(spec["disk"])), None)
+
+
+def _handed_extractor(spec: dict[str, Any]):
+    from sandtrace.engine import vhdi_parents
+    from sandtrace.engine.extraction import Extractor
+
     if os.path.isdir(spec["source"]):  # a differencing disk in a triage folder finds its parent there
         vhdi_parents.register_triage_root(os.path.abspath(spec["source"]))
+    return Extractor(extraction_options(spec["extract"]))
+
+
+def _write_handed(spec: dict[str, Any], extractor, stream, base: int | None) -> dict[str, Any]:
+    """A handed-out task's events to its part file, keyed (position, index): an event
+    log's indexes run on from ``base``; a disk's (``base`` None) start at each event
+    data's own position in the disk (``parallel.sub_key``), as engine/parallel.py's."""
+    from sandtrace.batch import merge
+    from sandtrace.engine import parallel, provenance
+    from sandtrace.engine.timeliner import Timeliner
+
     timeliner = Timeliner()
     record = provenance.RunRecord.start([])
     tag = _tagger(spec["extract"].get("tagging_files") or [])
+    position = spec["position"]
+    offloaded: list[dict[str, Any]] = []
 
     def events():
-        index = 0
-        for data in extractor.parse_names(target, spec["parsers"], context):
+        index = base or 0
+        for sub, data in enumerate(stream):
+            if isinstance(data, parallel.Offloaded):
+                offloaded.append(_handed_out(data, position, parallel.sub_key(sub)))
+                continue
+            if base is None:
+                index = parallel.sub_key(sub)
             record.note(data)
             for event in timeliner.events(data):
-                event.sequence = merge.sequence(spec["position"], index)
+                event.sequence = merge.sequence(position, index)
                 index += 1
                 yield tag(event)
 
@@ -186,7 +231,7 @@ def evtx_file(spec: dict[str, Any]) -> dict[str, Any]:
         count = merge.write_part(events(), spec["output"], spec["sort_memory"], spec.get("tmp_dir"))
     finally:
         extractor.close()
-    return {"events": count, "offloaded": [], **_part_counts(extractor, timeliner, record)}
+    return {"events": count, "offloaded": offloaded, **_part_counts(extractor, timeliner, record)}
 
 
 def _part_counts(extractor, timeliner, record) -> dict[str, Any]:
@@ -197,6 +242,7 @@ def _part_counts(extractor, timeliner, record) -> dict[str, Any]:
             "event_data": stats.event_data,
             "warnings": stats.warnings,
             "nested_sources": stats.nested_sources,
+            "template_event_data_skipped": stats.template_event_data_skipped,
             "per_parser": dict(stats.per_parser),
             "per_data_type": dict(stats.per_data_type),
             "per_volume": dict(stats.per_volume),
@@ -305,7 +351,7 @@ def assemble(spec: dict[str, Any]) -> dict[str, Any]:
         "source_name": spec["name"],
         "hostname": hostname,
         "hostname_from": "most frequent computer name of the source's own EVTX records" if hostname else None,
-        "parts": [{k: item[k] for k in ("volumes", "events", "event_log") if k in item} for item in spec["parts"]],
+        "parts": [{k: item[k] for k in ("volumes", "events", "event_log", "disk") if k in item} for item in spec["parts"]],
     }
     meta_path = spec["meta"]
     provenance.write_atomically(meta_path, json.dumps(document, indent=2, sort_keys=True, default=str) + "\n")
@@ -373,7 +419,8 @@ class _ReportFeed:
         return self.path if os.path.exists(self.path) else None
 
 
-_HANDLERS = {"plan": plan, "hash": hash_source, "part": part, "evtx": evtx_file, "assemble": assemble}
+_HANDLERS = {"plan": plan, "hash": hash_source, "part": part, "evtx": evtx_file, "disk": disk_file,
+             "assemble": assemble}
 
 
 if __name__ == "__main__":

@@ -91,8 +91,11 @@ class Extractor:
         self._disk_targets: dict[tuple, list[FileTarget]] = {}  # identity -> files parsed, for the content check
         self._disk_hashes: dict[str, str | None] = {}  # display name -> SHA-256, computed on demand
         # engine/parallel.py: event logs of at least this many bytes are
-        # yielded as Offloaded markers for another process to parse (0: none).
+        # yielded as Offloaded markers for another process to parse (0: none),
+        # and nested disk files of at least offload_disks bytes that can run
+        # alone as OffloadedDisk markers (0: none).
         self.offload: int = 0
+        self.offload_disks: int = 0
         layers.clear()
 
     def _build_requests(self) -> list[Request]:
@@ -268,35 +271,104 @@ class Extractor:
                 return
             self._disks_seen.setdefault(identity, target.provenance.display_name)
             self._disk_targets.setdefault(identity, []).append(target)
-        match = _CONTAINER_GUID.search(target.location)
-        container = {"container_path": target.location}
-        if match:
-            container["container_guid"] = match.group(2).lower()
+        label = _disk_label(target)
         try:
-            inner = open_nested(
-                target.path_spec,
-                outer=source,
-                outer_label=_disk_label(target),
-                outer_display_name=target.provenance.display_name,
-                container=source.container or container,  # a disk inside a sandbox disk keeps the sandbox's
-                vss=self.options.vss,
-            )
+            inner = self._open_disk(source, target, label)
         except SourceError as exception:
             yield from self._count(iter([warning(str(exception), parser="nested_disk", provenance=target.provenance)]))
             return
         self.stats.nested_sources += 1
+        if self._hand_out_disk(target, inner):
+            from sandtrace.engine import parallel
+
+            yield parallel.OffloadedDisk(target, label, outer_context(source), layers.snapshot())
+            return
+        yield from self._inside(target, inner)
+
+    def _open_disk(self, source: Source, target: FileTarget, label: str, register: bool = True) -> Source:
+        """The disk file ``target`` opened as a source inside ``source``; base layers
+        registered (``register``) so that later placeholders resolve against them."""
+        match = _CONTAINER_GUID.search(target.location)
+        container = {"container_path": target.location}
+        if match:
+            container["container_guid"] = match.group(2).lower()
+        inner = open_nested(
+            target.path_spec,
+            outer=source,
+            outer_label=label,
+            outer_display_name=target.provenance.display_name,
+            container=source.container or container,  # a disk inside a sandbox disk keeps the sandbox's
+            vss=self.options.vss,
+        )
         found = classify(target.location)
         inner.all_template = bool(source.all_template or (found and found[0] in _TEMPLATE_ROLES))
-        if found and found[0] == "base_layer" and found[2]:
+        if register and found and found[0] == "base_layer" and found[2]:
             for volume in inner.volumes:
                 layers.register(found[2], volume)
         if not target.is_allocated:
             inner.tags = ["recovered_deleted"]
+        return inner
+
+    def _inside(self, target: FileTarget, inner: Source) -> Iterator[EventData]:
+        """What an opened disk gives: the note on what the guest never records, then its volumes."""
+        found = classify(target.location)
         if found and found[0] == "sandbox_disk":
             yield from self._count(iter([_expected_absence(target, inner)]))
         if not inner.all_template:
             inner.comparers = _parent_comparers(target, inner, self.options.vss)
         yield from self.run(inner)
+
+    def _hand_out_disk(self, target: FileTarget, inner: Source) -> bool:
+        if not self.offload_disks or self._in_scratch(target):
+            return False
+        try:
+            size = target.open_file_entry().size or 0
+        except (dfvfs_errors.Error, OSError):
+            return False
+        return size >= self.offload_disks and self._self_contained(inner)
+
+    def _self_contained(self, inner: Source) -> bool:
+        """Whether no disk inside ``inner`` would be opened, so that another process can
+        run it alone: copy de-duplication and base-layer registration, the state one
+        extractor shares between disks, are then not touched (engine/parallel.py).
+
+        With ``--nested-disks sandbox`` a disk must lie under
+        ``\\ProgramData\\Microsoft\\Windows\\Containers``: a disk none of whose NTFS
+        volumes has that folder has none. ``all`` may find a disk anywhere: never.
+        """
+        if self.options.nested == "none" or inner.depth >= self.options.max_depth:
+            return True
+        if self.options.nested != "sandbox":
+            return False
+        from dfvfs.resolver import resolver
+
+        for volume in inner.volumes:
+            if volume.type_indicator != dfvfs_definitions.TYPE_INDICATOR_NTFS:
+                return False
+            spec = path_spec_factory.Factory.NewPathSpec(
+                volume.type_indicator, location=_CONTAINERS.rstrip("\\"), parent=volume.path_spec.parent)
+            try:
+                if resolver.Resolver.OpenFileEntry(spec) is not None:
+                    return False
+            except (dfvfs_errors.Error, OSError):
+                return False
+        return True
+
+    def run_disk(self, disk) -> Iterator[EventData]:
+        """A disk another extractor handed out (``parallel.OffloadedDisk``), as that one
+        would have run it: same outer source, same base layers registered. No copy
+        state carries over from an earlier disk this (worker's) extractor ran."""
+        self._disks_seen.clear()
+        self._disk_targets.clear()
+        self._disk_hashes.clear()
+        layers.restore(disk.layers)
+        outer = disk.outer.source()
+        try:
+            inner = self._open_disk(outer, disk.target, disk.label, register=False)
+        except SourceError as exception:
+            yield from self._count(iter([warning(str(exception), parser="nested_disk", provenance=disk.target.provenance)]))
+            return
+        yield from self._inside(disk.target, inner)
 
     def _signature_matches(self, target: FileTarget) -> set[str]:
         wanting = [n for n in self._by_signature if n not in target.parsers]
@@ -592,6 +664,28 @@ def source_context(source: Source) -> SourceContext | None:
     if not source.container and not source.tags:
         return None
     return SourceContext(dict(source.container) if source.container else None, tuple(source.tags))
+
+
+@dataclass(frozen=True)
+class OuterContext:
+    """The source a handed-out disk sits in, as far as opening and running the
+    disk reads it (``open_nested``, ``_open_disk``): another process rebuilds it."""
+
+    path: str
+    nesting: tuple[str, ...]
+    depth: int
+    container: dict[str, str] | None
+    all_template: bool
+    tags: tuple[str, ...]
+
+    def source(self) -> Source:
+        return Source(self.path, "VHD/VHDX", None, nesting=self.nesting, container=self.container,
+                      depth=self.depth, all_template=self.all_template, tags=list(self.tags))
+
+
+def outer_context(source: Source) -> OuterContext:
+    return OuterContext(source.path, tuple(source.nesting), source.depth,
+                        dict(source.container) if source.container else None, source.all_template, tuple(source.tags))
 
 
 def _path_digest(path: str) -> str:

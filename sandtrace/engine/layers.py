@@ -23,6 +23,18 @@ def register(guid: str, volume) -> None:
     _LAYERS.setdefault(guid.lower(), []).append(volume)
 
 
+def snapshot() -> list[tuple[str, object]]:
+    """The layers registered so far, in order: what a disk handed to another process resolves against."""
+    return [(guid, volume) for guid, volumes in _LAYERS.items() for volume in volumes]
+
+
+def restore(registered: list[tuple[str, object]]) -> None:
+    """The registry as ``snapshot`` left it (in a worker, before it runs a handed-out disk)."""
+    clear()
+    for guid, volume in registered:
+        register(guid, volume)
+
+
 def find(guid: str | None, relative_path: str) -> str | None:
     """Display name of the layer's copy of ``relative_path`` (under ``Files\\``), if present."""
     candidates = _LAYERS.get((guid or "").lower()) or [v for vs in _LAYERS.values() for v in vs]

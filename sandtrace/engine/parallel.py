@@ -72,6 +72,27 @@ class Offloaded:
 
 
 @dataclass
+class OffloadedDisk:
+    """What the Extractor yields instead of a nested disk's event data when the
+    disk can run in another process (``Extractor._self_contained``)."""
+
+    target: FileTarget
+    label: str  # the disk's volume label prefix (``p2>sandbox.vhdx@95``)
+    outer: Any  # extraction.OuterContext: the source the disk sits in
+    layers: list  # [(GUID, Volume)]: base layers registered when it was handed out
+
+    @property
+    def parsers(self) -> list[str]:  # what a failure is blamed on
+        return ["nested_disk"]
+
+
+def sub_key(sub_position: int) -> int:
+    """What a handed-out disk's events add to their index: the disk's own production
+    position ``sub_position``, so that (position, index) stays its production order."""
+    return sub_position << 32
+
+
+@dataclass
 class WorkerResult:
     runs: list[Run]
     items: int
@@ -79,9 +100,17 @@ class WorkerResult:
     per_data_type: Counter = field(default_factory=Counter)
     per_parser: Counter = field(default_factory=Counter)
     warnings: list[dict] = field(default_factory=list)  # provenance.warning_entry's form
+    warning_keys: list[int] = field(default_factory=list)  # each warning's index key (a disk's: sub_key)
     warning_count: int = 0
     timeliner: Counter = field(default_factory=Counter)
     tags: Counter = field(default_factory=Counter)
+    # A disk's: the rest of its counts, and the event logs it handed on [(sub_position, Offloaded)].
+    files: int = 0
+    per_volume: Counter = field(default_factory=Counter)
+    collector: Counter = field(default_factory=Counter)
+    nested_sources: int = 0
+    template_event_data_skipped: int = 0
+    offloaded: list = field(default_factory=list)
 
 
 def target_to_dict(target: FileTarget) -> dict[str, Any]:
@@ -128,6 +157,28 @@ def context_from_dict(document: dict[str, Any] | None) -> Any:
     if not document:
         return None
     return SourceContext(document.get("container"), tuple(document.get("tags") or ()))
+
+
+def disk_to_dict(disk: OffloadedDisk) -> dict[str, Any]:
+    """A handed-out disk as JSON (a batch ``disk`` task's spec); the layers' volumes pickled, as path specs are."""
+    outer = disk.outer
+    return {
+        "target": target_to_dict(disk.target), "label": disk.label,
+        "outer": {"path": outer.path, "nesting": list(outer.nesting), "depth": outer.depth, "container": outer.container,
+                  "all_template": outer.all_template, "tags": list(outer.tags)},
+        "layers": base64.b64encode(pickle.dumps(disk.layers, protocol=pickle.HIGHEST_PROTOCOL)).decode("ascii"),
+    }
+
+
+def disk_from_dict(document: dict[str, Any]) -> OffloadedDisk:
+    from sandtrace.engine.extraction import OuterContext
+
+    outer = document["outer"]
+    return OffloadedDisk(
+        target_from_dict(document["target"]), document["label"],
+        OuterContext(outer["path"], tuple(outer["nesting"]), outer["depth"], outer["container"],
+                     outer["all_template"], tuple(outer["tags"])),
+        pickle.loads(base64.b64decode(document["layers"])))
 
 
 # -- run files ---------------------------------------------------------------------
@@ -336,34 +387,66 @@ def _configure(config: dict[str, Any]) -> None:
     _WORKER["timeliner"] = Timeliner()
 
 
-def parse_file(config: dict[str, Any], target: FileTarget, parsers: list[str], position: int,
-               context: Any = None) -> WorkerResult:
-    """Parses one file in a worker: its events as sorted runs of items."""
+def _worker_setup(config: dict[str, Any]):
     from sandtrace.engine.extraction import ExtractionStats
 
     if _WORKER.get("config", {}).get("directory") != config["directory"]:  # a new run: its own set-up
         _configure(config)
     extractor = _WORKER["extractor"]
-    extractor.stats = ExtractionStats()  # this file's counts only
+    extractor.stats = ExtractionStats()  # this task's counts only
+    _WORKER["timeliner"].counter.clear()
+    _WORKER["tagger"].counter.clear()
+    return extractor
+
+
+def _work(config: dict[str, Any], stream: Iterator, position: int, base: int | None) -> WorkerResult:
+    """A task's event data as sorted runs of items with keys (``position``, index);
+    inside a handed-out disk each event data's index starts at ``sub_key`` of its
+    own position there (``base`` None), and event logs the disk hands on are
+    returned, not parsed."""
     timeliner, tagger = _WORKER["timeliner"], _WORKER["tagger"]
-    timeliner.counter.clear()
-    tagger.counter.clear()
     maker = ItemMaker(_WORKER["formatter"])
     runs = RunWriter(config["directory"], config["window"], f"w{os.getpid()}-")
-    warnings, index = [], 0
-    for data in extractor.parse_names(target, parsers, context):
+    warnings, keys, offloaded = [], [], []
+    index = base or 0
+    for sub, data in enumerate(stream):
+        if isinstance(data, Offloaded):
+            offloaded.append((sub, data))
+            continue
+        if base is None:
+            index = sub_key(sub)
         entry = warning_entry(data)
         if entry is not None:
             warnings.append(entry)
+            keys.append(index)
         for event in timeliner.events(data):
             runs.add(maker.item(tagger.tag(event), position, index))
             index += 1
     runs.flush()
-    stats = extractor.stats
+    stats = _WORKER["extractor"].stats
     return WorkerResult(runs=runs.runs, items=runs.count, event_data=stats.event_data,
                         per_data_type=stats.per_data_type, per_parser=stats.per_parser, warnings=warnings,
-                        warning_count=stats.warnings, timeliner=Counter(timeliner.counter),
-                        tags=Counter(tagger.counter))
+                        warning_keys=keys, warning_count=stats.warnings, timeliner=Counter(timeliner.counter),
+                        tags=Counter(tagger.counter), files=stats.files, per_volume=stats.per_volume,
+                        collector=stats.collector, nested_sources=stats.nested_sources,
+                        template_event_data_skipped=stats.template_event_data_skipped, offloaded=offloaded)
+
+
+def parse_file(config: dict[str, Any], target: FileTarget, parsers: list[str], position: int,
+               context: Any = None, base: int = 0) -> WorkerResult:
+    """Parses one file in a worker (``base``: a file a disk handed on, its index key there)."""
+    extractor = _worker_setup(config)
+    return _work(config, extractor.parse_names(target, parsers, context), position, base)
+
+
+def parse_disk(config: dict[str, Any], disk: OffloadedDisk, position: int) -> WorkerResult:
+    """Runs one nested disk in a worker; its large event logs come back to be handed on."""
+    extractor = _worker_setup(config)
+    extractor.offload = config.get("offload", 0)
+    try:
+        return _work(config, extractor.run_disk(disk), position, None)
+    finally:
+        extractor.offload = 0
 
 
 def write_at(path: str, offset: int, runs: list[Run], low: Any, include_all: bool) -> tuple[int, int, int]:
@@ -407,8 +490,9 @@ class LinePipeline:
         self.runs = RunWriter(self._scratch.name, window, "main-")
         self.maker = ItemMaker(output_formatter(config))
         self.position = 0
-        self.pending: list[tuple[concurrent.futures.Future, Offloaded, int, int]] = []
-        self.warnings: list[tuple[int, int, dict]] = []  # (position, order, warning) for the sidecar
+        # (future, what was handed out, position, attempt, index base)
+        self.pending: list[tuple[concurrent.futures.Future, Offloaded | OffloadedDisk, int, int, int]] = []
+        self.warnings: list[tuple[int, int, int, dict]] = []  # (position, index key, order, warning) for the sidecar
         self._pool = pool  # started early (engine/workers.py), or at the first file handed out
 
     # The main process's own event data.
@@ -417,38 +501,50 @@ class LinePipeline:
         self.position += 1
         entry = warning_entry(data)
         if entry is not None:
-            self.warnings.append((position, 0, entry))
+            self.warnings.append((position, 0, 0, entry))
         for index, event in enumerate(self.timeliner.events(data)):
             self.runs.add(self.maker.item(self.tagger.tag(event), position, index))
 
-    # A file for a worker.
-    def submit(self, offloaded: Offloaded) -> None:
+    # A file or a nested disk for a worker.
+    def submit(self, offloaded: Offloaded | OffloadedDisk) -> None:
         position = self.position
         self.position += 1
-        self.pending.append((self._pool_submit(offloaded, position), offloaded, position, 0))
+        self.pending.append((self._pool_submit(offloaded, position, 0), offloaded, position, 0, 0))
 
-    def _pool_submit(self, offloaded: Offloaded, position: int) -> concurrent.futures.Future:
+    def _pool_submit(self, offloaded: Offloaded | OffloadedDisk, position: int, base: int) -> concurrent.futures.Future:
         if self._pool is None:
             self._pool = new_pool(self.workers)
         target = dataclasses.replace(offloaded.target, volume=None)  # the path spec is what a worker opens
-        return self._pool.submit(parse_file, self.config, target, offloaded.parsers, position, offloaded.context)
+        if isinstance(offloaded, OffloadedDisk):
+            return self._pool.submit(parse_disk, self.config, dataclasses.replace(offloaded, target=target), position)
+        return self._pool.submit(parse_file, self.config, target, offloaded.parsers, position, offloaded.context, base)
 
     def finish(self) -> None:
         """Waits for the workers, merges every run and writes the lines in psort's order."""
         runs: list[Run] = []
         for result, position in self._results():
             if self.progress is not None:
-                self.progress(self.stats, f"event logs in worker processes: {len(self.pending)} to go")
+                self.progress(self.stats, f"event logs and disks in worker processes: {len(self.pending)} to go")
             runs.extend(result.runs)
-            self.stats.event_data += result.event_data
-            self.stats.per_data_type.update(result.per_data_type)
-            self.stats.per_parser.update(result.per_parser)
-            self.stats.warnings += result.warning_count
+            stats = self.stats
+            stats.event_data += result.event_data
+            stats.per_data_type.update(result.per_data_type)
+            stats.per_parser.update(result.per_parser)
+            stats.warnings += result.warning_count
+            stats.files += result.files
+            stats.per_volume.update(result.per_volume)
+            stats.collector.update(result.collector)
+            stats.nested_sources += result.nested_sources
+            stats.template_event_data_skipped += result.template_event_data_skipped
             self.timeliner.counter.update(result.timeliner)
             self.tagger.counter.update(result.tags)
-            self.warnings.extend((position, order, w) for order, w in enumerate(result.warnings))
-        self.warnings.sort(key=lambda entry: (entry[0], entry[1]))
-        self.run_record.warnings.extend(w for _, _, w in self.warnings)
+            self.warnings.extend((position, key, order, w) for order, (key, w) in
+                                 enumerate(zip(result.warning_keys, result.warnings)))
+            for sub, offloaded in result.offloaded:  # a disk's large event logs: on to the workers
+                base = sub_key(sub)
+                self.pending.append((self._pool_submit(offloaded, position, base), offloaded, position, 0, base))
+        self.warnings.sort(key=lambda entry: entry[:3])
+        self.run_record.warnings.extend(entry[3] for entry in self.warnings)
         self.runs.flush()  # the main process's own items too, so that a worker can read every run
         runs = reduce_runs(self.runs.runs + runs, self._scratch.name)
         include_all = self.config["include_all"]
@@ -500,7 +596,7 @@ class LinePipeline:
 
     def _results(self) -> Iterator[tuple[WorkerResult, int]]:
         while self.pending:
-            future, offloaded, position, attempt = self.pending.pop(0)
+            future, offloaded, position, attempt, base = self.pending.pop(0)
             try:
                 result = future.result()
             except BrokenProcessPool:
@@ -508,28 +604,29 @@ class LinePipeline:
                 if self._pool is not None:
                     self._pool.shutdown(cancel_futures=True)
                     self._pool = None
-                retry = [(self._pool_submit(o, p), o, p, a) for _, o, p, a in self.pending]
+                retry = [(self._pool_submit(o, p, b), o, p, a, b) for _, o, p, a, b in self.pending]
                 if attempt == 0:
-                    retry.insert(0, (self._pool_submit(offloaded, position), offloaded, position, 1))
+                    retry.insert(0, (self._pool_submit(offloaded, position, base), offloaded, position, 1, base))
                     result = None
                 else:
-                    result = self._failed(offloaded, "the worker process parsing it died twice", position)
+                    result = self._failed(offloaded, "the worker process parsing it died twice", position, base)
                 self.pending = retry
             except Exception as exception:  # noqa: BLE001 - one file must not stop the run
-                result = self._failed(offloaded, f"{type(exception).__name__}: {exception}", position)
+                result = self._failed(offloaded, f"{type(exception).__name__}: {exception}", position, base)
             if result is not None:
                 yield result, position
 
-    def _failed(self, offloaded: Offloaded, reason: str, position: int) -> WorkerResult:
+    def _failed(self, offloaded: Offloaded | OffloadedDisk, reason: str, position: int, base: int) -> WorkerResult:
         data = warning(f"parallel worker failed: {reason}", parser=",".join(offloaded.parsers),
                        provenance=offloaded.target.provenance)
         runs = RunWriter(self._scratch.name, 1 << 30, "fail-")
         maker = ItemMaker(self.maker.formatter)
         for index, event in enumerate(self.timeliner.events(data)):
-            runs.add(maker.item(event, position, index))
+            runs.add(maker.item(event, position, base + index))
         runs.flush()
         return WorkerResult(runs=runs.runs, items=runs.count, event_data=1,
-                            per_data_type=Counter({data.data_type: 1}), warnings=[warning_entry(data)], warning_count=1)
+                            per_data_type=Counter({data.data_type: 1}), warnings=[warning_entry(data)],
+                            warning_keys=[base], warning_count=1)
 
     def close(self) -> None:
         if self._pool is not None:
