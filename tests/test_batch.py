@@ -260,3 +260,23 @@ def _extraction() -> dict:
 
     args = cli.build_parser().parse_args(["batch", "x", "-o", "y", *EXTRA])
     return cli._batch_extraction(args)
+
+
+@pytest.mark.parametrize("fmt", ["json_line", "timesketch"])
+def test_the_super_timeline_keeps_line_breaking_characters_escaped(tmp_path, fmt):
+    """A message holding U+2028 (a line break to str.splitlines and to some importers):
+    timesketch writes it as an escape, and so must the merged timeline; every line is
+    the source's record plus the source's names."""
+    from sandtrace.batch import merge
+
+    record = {"message": "before\u2028after\u0085end", "timestamp": 5, "timestamp_desc": "Creation Time"}
+    text = json.dumps(record, sort_keys=True, ensure_ascii=fmt != "timesketch")
+    text = text.replace("\u2028", "\\u2028").replace("\u0085", "\\u0085")
+    source = tmp_path / "timeline.jsonl"
+    source.write_text(text + "\n", encoding="utf-8")
+    output = tmp_path / "merged.jsonl"
+    assert merge.super_timeline([{"path": str(source), "source": "/e/a.E01", "name": "a", "hostname": "PC1"}],
+                                fmt, str(output)) == 1
+    merged = output.read_text(encoding="utf-8")
+    assert "\u2028" not in merged and "\u0085" not in merged and len(merged.splitlines()) == 1
+    assert json.loads(merged) == dict(record, source="/e/a.E01", source_name="a", hostname="PC1")

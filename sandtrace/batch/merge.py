@@ -124,12 +124,20 @@ def _annotate(record: dict, source: str, name: str, hostname: str) -> dict:
     return record
 
 
+def _escape_line_breaks():
+    from sandtrace.output.timesketch import escape_line_breaks
+
+    return escape_line_breaks
+
+
 def super_timeline(inputs: list[dict], fmt: str, output: str) -> int:
     """Merges per-source line timelines into ``output`` atomically; returns the line count.
 
     ``inputs``: [{"path", "source", "name", "hostname"}] in source order.
     """
     ensure_ascii = fmt != "timesketch"
+    # timesketch writes U+0085/U+2028/U+2029 as escapes (readers split lines on them): so here.
+    escape = str if ensure_ascii else _escape_line_breaks()
     streams = [_lines(index, item) for index, item in enumerate(inputs)]
     directory = os.path.dirname(os.path.abspath(output))
     handle, temporary = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(output)}.", suffix=".tmp")
@@ -138,7 +146,7 @@ def super_timeline(inputs: list[dict], fmt: str, output: str) -> int:
         with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
             for _, record, item in heapq.merge(*streams, key=lambda entry: entry[0]):
                 record = _annotate(record, item["source"], item["name"], item["hostname"])
-                stream.write(json.dumps(record, sort_keys=True, ensure_ascii=ensure_ascii, default=str) + "\n")
+                stream.write(escape(json.dumps(record, sort_keys=True, ensure_ascii=ensure_ascii, default=str)) + "\n")
                 count += 1
         os.replace(temporary, output)
     except BaseException:

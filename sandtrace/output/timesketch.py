@@ -42,6 +42,11 @@ MINIMUM_TIMESTAMP = -8_520_336_000_000_000
 MAXIMUM_TIMESTAMP = 253_402_300_800_000_000
 
 
+def escape_line_breaks(text: str) -> str:
+    """A JSON line with the characters readers take for line ends written as escapes."""
+    return text.translate(_LINE_BREAKS)
+
+
 def _field_value(value: Any) -> Any:
     if isinstance(value, bytes):
         return base64.urlsafe_b64encode(value).decode("ascii")
@@ -93,7 +98,7 @@ class TimesketchWriter(Writer):
         record = self.record(event)
         if record is None:
             return None  # dated outside what Timesketch indexes: counted, said once at the end
-        return json.dumps(record, sort_keys=True, ensure_ascii=False).translate(_LINE_BREAKS)
+        return escape_line_breaks(json.dumps(record, sort_keys=True, ensure_ascii=False))
 
     def _finish(self) -> None:
         if not self.events_dropped:
