@@ -280,3 +280,109 @@ def test_the_super_timeline_keeps_line_breaking_characters_escaped(tmp_path, fmt
     merged = output.read_text(encoding="utf-8")
     assert "\u2028" not in merged and "\u0085" not in merged and len(merged.splitlines()) == 1
     assert json.loads(merged) == dict(record, source="/e/a.E01", source_name="a", hostname="PC1")
+
+
+def _inputs(out_dir: str, fmt: str) -> list[dict]:
+    from sandtrace.batch import runner
+
+    inputs = []
+    for row in sorted(_rows(out_dir).values(), key=lambda row: row["path"]):
+        if row["status"] != "done":
+            continue
+        inputs.append({"path": os.path.join(out_dir, "sources", row["name"], runner._SUFFIXES[fmt]),
+                       "source": row["path"], "name": row["name"], "hostname": row["hostname"] or row["name"]})
+    return inputs
+
+
+@pytest.mark.parametrize("fmt", ["json_line", "timesketch"])
+def test_the_merged_timeline_made_by_annotate_tasks_is_the_line_by_line_merge(case, tmp_path, fmt):
+    """batch annotates ranges of each timeline in tasks and merges bytes: the result is
+    merge.super_timeline's, byte for byte; the ranges are tasks in the manifest (a source
+    redone later, as triage in the rerun test, loses its rows: they are its own tasks')."""
+    from sandtrace.batch import merge, runner
+
+    reference = tmp_path / "reference.jsonl"
+    inputs = _inputs(case["out"], fmt)
+    assert merge.super_timeline(inputs, fmt, str(reference)) > 0
+    assert (tmp_path / "reference.jsonl").read_bytes() == open(os.path.join(case["out"], runner.MERGED[fmt]), "rb").read()
+    with sqlite3.connect(os.path.join(case["out"], "manifest.sqlite")) as db:
+        rows = list(db.execute("SELECT path, status FROM tasks WHERE kind = ?", (f"annotate:{fmt}",)))
+    assert len(rows) >= 2 and {path for path, _ in rows} <= {item["source"] for item in inputs}
+    assert {status for _, status in rows} == {"done"}
+    assert not os.path.exists(os.path.join(case["out"], ".work", f"merge-{fmt}"))
+
+
+def _timeline(path, fmt: str, records: list[dict]) -> None:
+    ensure_ascii = fmt != "timesketch"
+    with open(path, "w", encoding="utf-8") as handle:
+        for record in records:
+            line = json.dumps(record, sort_keys=True, ensure_ascii=ensure_ascii)
+            handle.write(line.replace("\u2028", "\\u2028") + "\n")
+
+
+@pytest.mark.parametrize("fmt", ["json_line", "timesketch"])
+@pytest.mark.parametrize("pieces", [1, 3, 40])
+def test_annotated_ranges_merge_to_the_same_bytes_however_a_timeline_is_cut(tmp_path, fmt, pieces):
+    """Ties across sources, a host name of the event's own, a ``source`` attribute, text
+    beyond ASCII and U+2028, and a summary line at timestamp 0 after the last event
+    (timesketch's count of dropped events) alone in the last range."""
+    from sandtrace.batch import merge
+
+    one = [{"timestamp": t, "message": f"é{t}\u2028", "hostname": "PC1" if t % 2 else "OTHER"} for t in (1, 3, 3, 7, 9)]
+    one.append({"timestamp": 0, "message": "2 events dated before 1700 were left out"})
+    two = [{"timestamp": t, "message": f"two {t}", "source": "attr"} for t in (0, 3, 8, 9, 12)]
+    items = []
+    for name, records in (("one", one), ("two", two)):
+        _timeline(tmp_path / f"{name}.jsonl", fmt, records)
+        items.append({"path": str(tmp_path / f"{name}.jsonl"), "source": f"/e/{name}.E01", "name": name, "hostname": "PC1"})
+    for chosen in (items, items[:1]):
+        reference = tmp_path / "reference.jsonl"
+        count = merge.super_timeline(chosen, fmt, str(reference))
+        ranges = []
+        for index, item in enumerate(chosen):
+            cuts = merge.line_ranges(item["path"], pieces)
+            assert cuts[0][0] == 0 and cuts[-1][1] == os.path.getsize(item["path"])
+            own = []
+            for number, (start, end) in enumerate(cuts):
+                lines, keys = str(tmp_path / f"{index}-{number}.lines"), str(tmp_path / f"{index}-{number}.keys")
+                merge.annotate_range(item, fmt, start, end, lines, keys)
+                own.append((lines, keys))
+            ranges.append(own)
+        if pieces == 40:
+            assert len(ranges[0]) == len(one)  # every line a range of its own: the summary line too
+        assert merge.merge_annotated(ranges, str(tmp_path / "merged.jsonl")) == count
+        assert (tmp_path / "merged.jsonl").read_bytes() == reference.read_bytes()
+
+
+def test_a_failed_annotate_task_costs_time_not_the_merged_timeline(tmp_path):
+    """The tasks fail (a lost Dask worker, a memory cap): the merge is made line by line, as before."""
+    from concurrent.futures import Future
+
+    from sandtrace.batch import merge, runner, tasks
+    from sandtrace.batch.manifest import Manifest
+
+    _timeline(tmp_path / "a.jsonl", "json_line", [{"timestamp": t, "message": str(t)} for t in range(5)])
+    inputs = [{"path": str(tmp_path / "a.jsonl"), "source": "/e/a.E01", "name": "a", "hostname": "PC1"}]
+
+    class Failing:
+        def has_room(self, running):
+            return running < 1
+
+        def submit(self, task):
+            future = Future()
+            future.set_result(tasks.TaskResult(task=task, ok=False, error="annotate task killed by SIGKILL"))
+            return future
+
+        def wait(self, futures):
+            return list(futures)
+
+    (tmp_path / "out").mkdir()
+    manifest = Manifest(str(tmp_path / "out"))
+    target = str(tmp_path / "out" / "merged.jsonl")
+    options = runner.BatchOptions(evidence=[], out_dir=str(tmp_path / "out"), workers=2)
+    assert runner._super_timeline(inputs, "json_line", target, str(tmp_path / "out"), options, Failing(), manifest) == 5
+    merge.super_timeline(inputs, "json_line", str(tmp_path / "reference.jsonl"))
+    assert open(target, "rb").read() == (tmp_path / "reference.jsonl").read_bytes()
+    rows = [tuple(row) for row in manifest.db.execute("SELECT status, error FROM tasks WHERE kind = 'annotate:json_line'")]
+    assert rows == [("failed", "annotate task killed by SIGKILL")]
+    manifest.close()

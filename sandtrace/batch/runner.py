@@ -175,7 +175,7 @@ def _run_batch(options: BatchOptions, out_dir: str, started: float) -> BatchSumm
     status = "interrupted"
     try:
         _Scheduler(options, manifest, executor, progress, summary, digest, out_dir).run(jobs)
-        summary.merged = _merge_all(manifest, out_dir, options.formats)
+        summary.merged = _merge_all(manifest, out_dir, options, executor, progress)
         status = "finished"
     except BaseException:
         tasks.kill_all()
@@ -398,11 +398,11 @@ class _Scheduler:
                 os.unlink(os.path.join(job.workdir, name))
 
 
-def _merge_all(manifest: Manifest, out_dir: str, formats: list[str]) -> dict[str, int]:
+def _merge_all(manifest: Manifest, out_dir: str, options: BatchOptions, executor, progress) -> dict[str, int]:
     """The super-timeline of every done source, in each chosen line format."""
     rows = [row for row in manifest.sources() if row["status"] == "done"]
     counts = {}
-    for fmt in formats:
+    for fmt in options.formats:
         if fmt not in merge.LINE_FORMATS:
             continue
         inputs, identity = [], []
@@ -420,9 +420,73 @@ def _merge_all(manifest: Manifest, out_dir: str, formats: list[str]) -> dict[str
                 and sha256_file(target) == known["sha256"]):
             counts[fmt] = known["events"]
             continue
-        counts[fmt] = merge.super_timeline(inputs, fmt, target)
+        progress.note(f"merged timeline ({fmt}) of {len(inputs)} sources")
+        counts[fmt] = _super_timeline(inputs, fmt, target, out_dir, options, executor, manifest)
         manifest.set_merged(fmt, MERGED[fmt], sha256_file(target), counts[fmt], identity)
     return counts
+
+
+ANNOTATE_MIN_BYTES = 64 << 20  # a range of a timeline annotated by one task is at least this long
+
+
+def _super_timeline(inputs: list[dict], fmt: str, target: str, out_dir: str, options: BatchOptions, executor,
+                    manifest: Manifest) -> int:
+    """``merge.super_timeline``'s output, its per-line work done by tasks.
+
+    Each source's timeline is cut into byte ranges of whole lines (one per
+    worker for a single large source, whole sources when there are many);
+    an ``annotate`` task decodes, annotates and re-encodes each range's lines
+    and keeps their timestamps; this process then only merges bytes. Should
+    a task fail, the merge is done here, line by line, as before.
+    """
+    work = os.path.join(out_dir, ".work", f"merge-{fmt}")
+    shutil.rmtree(work, ignore_errors=True)
+    os.makedirs(work)
+    workers = max(options.workers or os.cpu_count() or 1, 1)
+    total = sum(os.path.getsize(item["path"]) for item in inputs)
+    chunk = max(ANNOTATE_MIN_BYTES, -(-total // workers))
+    jobs: list[tasks.Task] = []
+    ranges: list[list[tuple[str, str]]] = []
+    for item in inputs:
+        own = []
+        for start, end in merge.line_ranges(item["path"], -(-os.path.getsize(item["path"]) // chunk)):
+            number = len(jobs)
+            lines, keys = os.path.join(work, f"{number}.lines"), os.path.join(work, f"{number}.keys")
+            own.append((lines, keys))
+            jobs.append(tasks.Task(
+                kind="annotate", source=item["source"], part=number, log_path=os.path.join(work, f"{number}.log"),
+                spec={"kind": "annotate", "item": item, "format": fmt, "start": start, "end": end,
+                      "lines": lines, "keys": keys, "result": os.path.join(work, f"{number}.result.json")},
+                time_limit=options.time_limit, memory_limit_mb=options.memory_limit_mb))
+        ranges.append(own)
+    try:
+        outcomes = _run_all(executor, jobs)
+        for outcome in outcomes:  # kind "annotate:<format>": one row per range and format
+            manifest.task(outcome.task.source, f"annotate:{fmt}", outcome.task.part,
+                          status="done" if outcome.ok else "failed", error=outcome.error or None,
+                          seconds=round(outcome.seconds, 3), cpu_seconds=round(outcome.cpu_seconds, 3),
+                          peak_rss_mib=outcome.peak_rss_mib, finished=time.time(), host=outcome.host)
+        if not all(outcome.ok for outcome in outcomes):
+            return merge.super_timeline(inputs, fmt, target)
+        return merge.merge_annotated(ranges, target)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _run_all(executor, jobs: list[tasks.Task]) -> list[tasks.TaskResult]:
+    """Every task of ``jobs`` on the executor, as many at once as it has room for."""
+    waiting, running, outcomes = list(jobs), {}, []
+    while waiting or running:
+        while waiting and executor.has_room(len(running)):
+            task = waiting.pop(0)
+            running[executor.submit(task)] = task
+        for future in executor.wait(list(running)):
+            task = running.pop(future)
+            try:
+                outcomes.append(future.result())
+            except Exception as exception:  # noqa: BLE001 - the executor itself failed
+                outcomes.append(tasks.TaskResult(task=task, ok=False, error=f"{type(exception).__name__}: {exception}"))
+    return outcomes
 
 
 # -- executors ----------------------------------------------------------------------
@@ -501,6 +565,15 @@ class _Progress:
             self.bar.advance(self.overall)
         style = "red" if failed else "green"
         self.console.print(f"[{style}]{job.name}[/]: {what} ({time.time() - job.started:.1f}s)", markup=True)
+
+    def note(self, what: str) -> None:
+        """A step of the whole batch (the merged timelines)."""
+        if self.quiet:
+            return
+        if self.bar is not None:
+            self.bar.update(self.overall, description=f"[bold]{what}")
+        else:
+            self.console.print(f"sandtrace batch: {what}")
 
     def stop(self) -> None:
         if self.bar is not None:

@@ -13,6 +13,8 @@ log next to the result.
   (a disk may hand on its own large event logs).
 - ``assemble``: merge the parts in psort's order, write every chosen format
   and the ``.meta.json`` sidecar (and the report when sandtrace has one).
+- ``annotate``: a byte range of a source's timeline with the super-timeline's
+  source names added, for the merge.
 """
 
 from __future__ import annotations
@@ -419,8 +421,16 @@ class _ReportFeed:
         return self.path if os.path.exists(self.path) else None
 
 
+def annotate(spec: dict[str, Any]) -> dict[str, Any]:
+    """A byte range of a source's timeline as the super-timeline has its lines (batch/merge.py)."""
+    from sandtrace.batch import merge
+
+    count = merge.annotate_range(spec["item"], spec["format"], spec["start"], spec["end"], spec["lines"], spec["keys"])
+    return {"lines": count}
+
+
 _HANDLERS = {"plan": plan, "hash": hash_source, "part": part, "evtx": evtx_file, "disk": disk_file,
-             "assemble": assemble}
+             "assemble": assemble, "annotate": annotate}
 
 
 if __name__ == "__main__":
