@@ -8,8 +8,9 @@ is (position, index): a large event log or a nested disk the part handed to
 a task of its own keeps the position it had in the part, so its events slot
 in where the part would have made them; inside a disk task each event data's
 index starts at its own position there (``parallel.sub_key``), and an event
-log the disk task hands on keeps that start. Merging the parts on (timestamp, part offset + key) and
-then applying psort's per-timestamp heap and de-duplication gives exactly the
+log the disk task hands on keeps that start. Merging the parts on
+(timestamp, part offset + key) and then applying psort's per-timestamp heap
+and de-duplication gives exactly the
 events, in exactly the order, of a single ``sandtrace extract`` of the whole
 source.
 
@@ -136,22 +137,31 @@ def _escape_line_breaks():
     return escape_line_breaks
 
 
+def _line_encoder(fmt: str) -> Callable[[dict, dict], bytes]:
+    """A record and its source's item -> the super-timeline's line, in ``fmt``'s encoding."""
+    ensure_ascii = fmt != "timesketch"
+    # timesketch writes U+0085/U+2028/U+2029 as escapes (readers split lines on them): so here.
+    escape = str if ensure_ascii else _escape_line_breaks()
+
+    def encode(record: dict, item: dict) -> bytes:
+        record = _annotate(record, item["source"], item["name"], item["hostname"])
+        return (escape(json.dumps(record, sort_keys=True, ensure_ascii=ensure_ascii, default=str)) + "\n").encode("utf-8")
+
+    return encode
+
+
 def super_timeline(inputs: list[dict], fmt: str, output: str) -> int:
     """Merges per-source line timelines into ``output`` atomically; returns the line count.
 
     ``inputs``: [{"path", "source", "name", "hostname"}] in source order.
     """
-    ensure_ascii = fmt != "timesketch"
-    # timesketch writes U+0085/U+2028/U+2029 as escapes (readers split lines on them): so here.
-    escape = str if ensure_ascii else _escape_line_breaks()
+    encode = _line_encoder(fmt)
     streams = [_lines(index, item) for index, item in enumerate(inputs)]
 
     def write(stream) -> int:
         count = 0
         for _, record, item in heapq.merge(*streams, key=lambda entry: entry[0]):
-            record = _annotate(record, item["source"], item["name"], item["hostname"])
-            stream.write((escape(json.dumps(record, sort_keys=True, ensure_ascii=ensure_ascii, default=str)) + "\n")
-                         .encode("utf-8"))
+            stream.write(encode(record, item))
             count += 1
         return count
 
@@ -193,8 +203,7 @@ def annotate_range(item: dict, fmt: str, start: int, end: int, lines_out: str, k
     """The lines of ``item["path"]`` in bytes [start, end) as the super-timeline writes
     them (``_annotate``), to ``lines_out``, and each one's timestamp (int64) to
     ``keys_out``; returns the count. ``merge_annotated`` merges them."""
-    ensure_ascii = fmt != "timesketch"
-    escape = str if ensure_ascii else _escape_line_breaks()
+    encode = _line_encoder(fmt)
     keys = array.array("q")
     count = 0
     with open(item["path"], "rb") as source, open(lines_out, "wb") as lines:
@@ -209,9 +218,7 @@ def annotate_range(item: dict, fmt: str, start: int, end: int, lines_out: str, k
                 continue
             record = json.loads(line)
             keys.append(int(record.get("timestamp") or 0))
-            record = _annotate(record, item["source"], item["name"], item["hostname"])
-            lines.write((escape(json.dumps(record, sort_keys=True, ensure_ascii=ensure_ascii, default=str)) + "\n")
-                        .encode("utf-8"))
+            lines.write(encode(record, item))
             count += 1
     with open(keys_out, "wb") as handle:
         keys.tofile(handle)
