@@ -43,8 +43,8 @@ def main() -> int:
         yield from results(self)
         _say("last worker result in")
 
-    def timed_reduce(runs, directory):
-        kept = reduce(runs, directory)
+    def timed_reduce(runs, directory, *rest):
+        kept = reduce(runs, directory, *rest)
         _say(f"reduce pass: {len(runs)} runs -> {len(kept)}")
         return kept
 

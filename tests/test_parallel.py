@@ -462,3 +462,39 @@ def test_an_early_pool_serves_the_run(tmp_path, monkeypatch, every_log_offloaded
     assert every_log_offloaded  # the early pool parsed them
     assert (tmp_path / "one.jsonl").read_bytes() == (tmp_path / "two.jsonl").read_bytes()
     assert one == two
+
+
+class _DeadPool:
+    def submit(self, *args, **kwargs):
+        future = Future()
+        future.set_exception(BrokenProcessPool("worker died"))
+        return future
+
+
+@pytest.mark.parametrize("pool", ["thread", "dead"])
+def test_a_worker_merges_half_of_the_runs_of_a_reduce_pass(tmp_path, monkeypatch, pool):
+    """Many runs beyond what the merge reads at once: a worker merges every other one of
+    the smallest into a run while this process merges the rest; a dead worker's half is
+    merged here. Either way: every item once, in order, no run file left behind."""
+    import random
+    from concurrent.futures import ThreadPoolExecutor
+
+    monkeypatch.setattr(parallel, "_FAN_IN", 4)
+    monkeypatch.setattr(parallel, "_SPLIT_REDUCE_MIN", 2)
+    rng = random.Random(11)
+    runs, everything = [], []
+    for number, size in enumerate([9, 3, 7, 1, 400, 5, 2, 8, 6, 300]):
+        writer = parallel.RunWriter(str(tmp_path), 1 << 30, f"r{number}-")
+        for index in range(size):
+            item = (rng.randrange(500), number, index, "h", "d", f"line {number}/{index}")
+            writer.add(item)
+            everything.append(item)
+        writer.flush()
+        runs.extend(writer.runs)
+    executor = ThreadPoolExecutor(1) if pool == "thread" else _DeadPool()
+    reduced = parallel.reduce_runs(runs, str(tmp_path), executor)
+    if pool == "thread":
+        executor.shutdown()
+    assert len(reduced) == 4
+    assert list(parallel.merged(reduced)) == sorted(everything)
+    assert sorted(os.listdir(tmp_path)) == sorted(os.path.basename(run.path) for run in reduced)

@@ -60,6 +60,7 @@ OFFLOAD_MIN_BYTES = 1 << 20
 _BLOCK = 128  # items per pickle in a run file: what a merge holds per run
 SPLIT_MIN_ITEMS = 50_000  # fewer lines: the main process merges them alone
 _FAN_IN = 128  # streams merged at once (a block of each in memory, ~25 MB); more runs: the smallest first
+_SPLIT_REDUCE_MIN = 32  # runs to merge beforehand from which a worker merges half of them
 
 
 @dataclass
@@ -287,25 +288,46 @@ def merged(runs: list[Run], low: Any = None, high: Any = None, keys_only: bool =
     return heapq.merge(*(_read_run(run, low, high, keys_only) for run in runs))
 
 
-def reduce_runs(runs: list[Run], directory: str) -> list[Run]:
+def reduce_runs(runs: list[Run], directory: str, pool: concurrent.futures.Executor | None = None) -> list[Run]:
     """At most _FAN_IN runs, to be read at once: beyond that the smallest are
-    merged first into one (a merge of sorted runs is a sorted run), as few as
-    it takes (merging the first 64 rewrote most of a large case's lines once
-    more before the final merge)."""
+    merged first (a merge of sorted runs is a sorted run), as few as it takes
+    (merging the first 64 rewrote most of a large case's lines once more
+    before the final merge). With a ``pool``, a worker merges half of them
+    into a second run while this process merges the other half."""
     runs = list(runs)
     while len(runs) > _FAN_IN:
         runs.sort(key=lambda run: os.path.getsize(run.path))
-        chosen = runs[:min(len(runs) - _FAN_IN + 1, _FAN_IN)]
-        writer = RunWriter(directory, 1 << 62, "merge-")
-        for item in merged(chosen):
-            writer.items.append(item)
-            if len(writer.items) >= _BLOCK * 64:
-                writer.append_sorted()
-        writer.append_sorted()
-        for run in chosen:
-            os.unlink(run.path)
-        runs = runs[len(chosen):] + writer.runs[:1]
+        halves = pool is not None and len(runs) - _FAN_IN + 2 >= _SPLIT_REDUCE_MIN
+        chosen = runs[:min(len(runs) - _FAN_IN + (2 if halves else 1), _FAN_IN * (2 if halves else 1))]
+        future = None
+        if halves:
+            theirs, chosen = chosen[1::2], chosen[0::2]  # sizes alike on both sides
+            try:
+                future = pool.submit(merge_runs, theirs, directory)
+            except (BrokenProcessPool, RuntimeError):
+                chosen = sorted(chosen + theirs, key=lambda run: os.path.getsize(run.path))
+        done = [merge_runs(chosen, directory)]
+        if future is not None:
+            try:
+                done.append(future.result())
+            except Exception:  # noqa: BLE001 - a dead worker: this process merges its half
+                done.append(merge_runs(theirs, directory))
+            chosen = chosen + theirs
+        runs = runs[len(chosen):] + done
     return runs
+
+
+def merge_runs(chosen: list[Run], directory: str) -> Run:
+    """``chosen`` merged into one new run; their files are removed."""
+    writer = RunWriter(directory, 1 << 62, f"merge{os.getpid()}-")
+    for item in merged(chosen):
+        writer.items.append(item)
+        if len(writer.items) >= _BLOCK * 64:
+            writer.append_sorted()
+    writer.append_sorted()
+    for run in chosen:
+        os.unlink(run.path)
+    return writer.runs[0]
 
 
 def split_point(runs: list[Run]) -> Any:
@@ -546,7 +568,7 @@ class LinePipeline:
         self.warnings.sort(key=lambda entry: entry[:3])
         self.run_record.warnings.extend(entry[3] for entry in self.warnings)
         self.runs.flush()  # the main process's own items too, so that a worker can read every run
-        runs = reduce_runs(self.runs.runs + runs, self._scratch.name)
+        runs = reduce_runs(self.runs.runs + runs, self._scratch.name, self._pool)
         include_all = self.config["include_all"]
         blocks = sum(len(run.firsts) for run in runs)
         point = split_point(runs) if self._pool is not None and blocks * _BLOCK >= SPLIT_MIN_ITEMS else None
