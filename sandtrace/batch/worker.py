@@ -204,7 +204,7 @@ def _handed_extractor(spec: dict[str, Any]):
 def _write_handed(spec: dict[str, Any], extractor, stream, base: int | None) -> dict[str, Any]:
     """A handed-out task's events to its part file, keyed (position, index): an event
     log's indexes run on from ``base``; a disk's (``base`` None) start at each event
-    data's own position in the disk (``parallel.sub_key``), as engine/parallel.py's."""
+    data's own position in the disk (``parallel.keyed``, shared with extract's workers)."""
     from sandtrace.batch import merge
     from sandtrace.engine import parallel, provenance
     from sandtrace.engine.timeliner import Timeliner
@@ -213,26 +213,20 @@ def _write_handed(spec: dict[str, Any], extractor, stream, base: int | None) -> 
     record = provenance.RunRecord.start([])
     tag = _tagger(spec["extract"].get("tagging_files") or [])
     position = spec["position"]
-    offloaded: list[dict[str, Any]] = []
+    handed_on: list = []
 
     def events():
-        index = base or 0
-        for sub, data in enumerate(stream):
-            if isinstance(data, parallel.Offloaded):
-                offloaded.append(_handed_out(data, position, parallel.sub_key(sub)))
-                continue
-            if base is None:
-                index = parallel.sub_key(sub)
+        for data, index, produced in parallel.keyed(stream, timeliner, base, handed_on):
             record.note(data)
-            for event in timeliner.events(data):
-                event.sequence = merge.sequence(position, index)
-                index += 1
+            for number, event in enumerate(produced):
+                event.sequence = merge.sequence(position, index + number)
                 yield tag(event)
 
     try:
         count = merge.write_part(events(), spec["output"], spec["sort_memory"], spec.get("tmp_dir"))
     finally:
         extractor.close()
+    offloaded = [_handed_out(data, position, parallel.sub_key(sub)) for sub, data in handed_on]
     return {"events": count, "offloaded": offloaded, **_part_counts(extractor, timeliner, record)}
 
 

@@ -409,6 +409,24 @@ def _configure(config: dict[str, Any]) -> None:
     _WORKER["timeliner"] = Timeliner()
 
 
+def keyed(stream: Iterator, timeliner, base: int | None, offloaded: list) -> Iterator[tuple[EventData, int, list[Event]]]:
+    """A handed-out task's event data with the index key of its first event and its
+    events (the next ones follow on): an event log's keys run on from ``base``; a
+    disk's (``base`` None) start at each event data's own position in the disk
+    (``sub_key``). Event logs the disk hands on go to ``offloaded`` as
+    (sub-position, marker). Shared by extract's workers and batch's tasks."""
+    index = base or 0
+    for sub, data in enumerate(stream):
+        if isinstance(data, Offloaded):
+            offloaded.append((sub, data))
+            continue
+        if base is None:
+            index = sub_key(sub)
+        events = list(timeliner.events(data))
+        yield data, index, events
+        index += len(events)
+
+
 def _worker_setup(config: dict[str, Any]):
     from sandtrace.engine.extraction import ExtractionStats
 
@@ -430,20 +448,13 @@ def _work(config: dict[str, Any], stream: Iterator, position: int, base: int | N
     maker = ItemMaker(_WORKER["formatter"])
     runs = RunWriter(config["directory"], config["window"], f"w{os.getpid()}-")
     warnings, keys, offloaded = [], [], []
-    index = base or 0
-    for sub, data in enumerate(stream):
-        if isinstance(data, Offloaded):
-            offloaded.append((sub, data))
-            continue
-        if base is None:
-            index = sub_key(sub)
+    for data, index, events in keyed(stream, timeliner, base, offloaded):
         entry = warning_entry(data)
         if entry is not None:
             warnings.append(entry)
             keys.append(index)
-        for event in timeliner.events(data):
-            runs.add(maker.item(tagger.tag(event), position, index))
-            index += 1
+        for number, event in enumerate(events):
+            runs.add(maker.item(tagger.tag(event), position, index + number))
     runs.flush()
     stats = _WORKER["extractor"].stats
     return WorkerResult(runs=runs.runs, items=runs.count, event_data=stats.event_data,
