@@ -482,27 +482,18 @@ def parse_disk(config: dict[str, Any], disk: OffloadedDisk, position: int) -> Wo
         extractor.offload = 0
 
 
-def write_at(path: str, offset: int, runs: list[Run], low: Any, include_all: bool) -> tuple[int, int, int]:
-    """The lines from timestamp ``low`` on, in psort's order, written into the file
-    at ``path`` from ``offset`` (the main process writes what comes before):
-    (lines written, lines left out, bytes)."""
+def write_at(path: str, offset: int, runs: list[Run], low: Any, high: Any, include_all: bool) -> tuple[int, int, int]:
+    """The lines with ``low <= timestamp < high`` (None: unbounded), in psort's
+    order, written into the file at ``path`` from ``offset`` (each half of a
+    split merge writes its own part of one file): (lines written, lines left out, bytes)."""
     from sandtrace.output.base import write_in_blocks
+    from sandtrace.output.direct import OffsetWriter
 
-    position = offset
-
-    def write(lines: list[str]) -> None:
-        nonlocal position
-        data = memoryview(("\n".join(lines) + "\n").encode("utf-8"))
-        while data:
-            done = os.pwrite(handle, data, position)
-            data, position = data[done:], position + done
-
-    handle = os.open(path, os.O_WRONLY)
-    try:
-        written, dropped = write_in_blocks((item[5] for item in psort_items(merged(runs, low), include_all)), write)
-    finally:
-        os.close(handle)
-    return written, dropped, position - offset
+    with OffsetWriter(path, offset) as out:
+        written, dropped = write_in_blocks(
+            (item[5] for item in psort_items(merged(runs, low, high), include_all)),
+            lambda lines: out.write(("\n".join(lines) + "\n").encode("utf-8")))
+    return written, dropped, out.end - offset
 
 
 # -- the main side -------------------------------------------------------------------
@@ -608,23 +599,23 @@ class LinePipeline:
                 size += key[5] + 1
         start = writer.flush_to_file()
         try:
-            future = self._pool.submit(write_at, writer.temp_path, start + size, runs, point, include_all)
+            future = self._pool.submit(write_at, writer.temp_path, start + size, runs, point, None, include_all)
         except (BrokenProcessPool, RuntimeError):
             future = None
-        writer.write_formatted_lines(item[5] for item in psort_items(merged(runs, None, point), include_all))
-        end = writer.flush_to_file()
+        mine = write_at(writer.temp_path, start, runs, None, point, include_all)
+        writer.appended(*mine)
         counts = None
         if future is not None:
             try:
                 counts = future.result()
             except Exception:  # noqa: BLE001 - a dead worker: this process writes the second half
                 counts = None
-        if counts is not None and end == start + size:
+        if counts is not None and mine[2] == size:
             writer.appended(*counts)
             return
         # The worker failed, or the first half did not end where its keys said
         # (which would be a bug): the second half is written here, after it.
-        writer.truncate_at(end)
+        writer.truncate_at(start + mine[2])
         writer.write_formatted_lines(item[5] for item in psort_items(merged(runs, point), include_all))
 
     def _results(self) -> Iterator[tuple[WorkerResult, int]]:
