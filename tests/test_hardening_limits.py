@@ -51,6 +51,26 @@ def test_the_time_limit_counts_the_parser_only_not_the_consumer():
     assert got == [0, 1, 2]
 
 
+def test_the_alarm_stops_the_parser_inside_the_item_that_uses_up_its_budget():
+    """Parser time adds up over items while the consumer's time between them does
+    not count: 0.1 s per item against 0.35 s is spent inside the fourth item."""
+    from sandtrace.engine.extraction import FileTimeout
+
+    def slow():
+        for index in range(20):
+            time.sleep(0.1)
+            yield index
+
+    got = []
+    started = time.monotonic()
+    with pytest.raises(FileTimeout):
+        for item in _time_limited(slow(), 0.35):
+            time.sleep(0.2)  # 0.6 s of the consumer's over the first three items: not counted
+            got.append(item)
+    assert got == [0, 1, 2]
+    assert 0.9 < time.monotonic() - started < 3
+
+
 def test_off_the_main_thread_the_budget_is_checked_between_items():
     """No SIGALRM in a thread: the parser is stopped at the first item it yields late."""
     import threading
