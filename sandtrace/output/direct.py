@@ -13,6 +13,7 @@ refuses O_DIRECT (tmpfs; not Linux) everything is written the ordinary way.
 
 from __future__ import annotations
 
+import concurrent.futures
 import errno
 import mmap
 import os
@@ -22,7 +23,12 @@ _BUFFER = 8 << 20  # bytes per direct write
 
 
 class OffsetWriter:
-    """Writes consecutive bytes into ``path`` from ``offset`` on (the file exists)."""
+    """Writes consecutive bytes into ``path`` from ``offset`` on (the file exists).
+
+    Two buffers: while a thread writes a full one (``os.pwrite`` lets go of the
+    GIL), the caller fills the other; a direct write makes the caller wait
+    for the device, and the merge behind it has CPU work to do meanwhile.
+    """
 
     def __init__(self, path: str, offset: int, direct: bool = True) -> None:
         self.end = offset  # the file offset of the next byte given to write()
@@ -35,9 +41,13 @@ class OffsetWriter:
                 self._direct = os.open(path, os.O_WRONLY | flag)
             except OSError:
                 self._direct = None
-        self._buffer = mmap.mmap(-1, _BUFFER) if self._direct is not None else None  # page-aligned
         self.direct = self._direct is not None  # whether the aligned middle went around the page cache
+        # page-aligned, as mmap's memory is
+        self._buffers = [mmap.mmap(-1, _BUFFER), mmap.mmap(-1, _BUFFER)] if self.direct else []
+        self._buffer = self._buffers[0] if self._buffers else None
         self._fill = 0
+        self._thread: concurrent.futures.ThreadPoolExecutor | None = None
+        self._writing: tuple[concurrent.futures.Future, mmap.mmap, int, int] | None = None
 
     def write(self, data: bytes) -> None:
         view = memoryview(data)
@@ -57,25 +67,32 @@ class OffsetWriter:
             self._fill += take
             view = view[take:]
             if self._fill == _BUFFER:
-                self._flush(_BUFFER)
+                self._hand_over(_BUFFER)
+                if self._direct is None:  # refused: the rest plainly
+                    self._plain_write(view, self._base)
+                    self._base += len(view)
+                    return
 
     def close(self) -> None:
         """The rest written (the aligned part direct, the tail plainly); descriptors closed."""
         try:
-            if self._fill:
-                self._flush(self._fill - self._fill % ALIGN)
+            if self._direct is not None and self._fill >= ALIGN:
+                self._hand_over(self._fill - self._fill % ALIGN)
+            self._wait()
             if self._fill:
                 with memoryview(self._buffer) as view:
                     self._plain_write(view[:self._fill], self._base)
                 self._base += self._fill
                 self._fill = 0
         finally:
+            if self._thread is not None:
+                self._thread.shutdown()
             for handle in (self._plain, self._direct):
                 if handle is not None:
                     os.close(handle)
-            if self._buffer is not None:
-                self._buffer.close()
-            self._direct = self._buffer = None
+            for buffer in self._buffers:
+                buffer.close()
+            self._direct, self._buffer, self._buffers, self._thread = None, None, [], None
 
     def __enter__(self) -> OffsetWriter:
         return self
@@ -83,32 +100,59 @@ class OffsetWriter:
     def __exit__(self, *exc_info) -> None:
         self.close()
 
-    def _flush(self, size: int) -> None:
-        """The buffer's first ``size`` bytes (a multiple of ALIGN) written direct."""
-        view = memoryview(self._buffer)
-        done = 0
-        try:
-            while done < size:
-                done += os.pwrite(self._direct, view[done:size], self._base + done)
-                if done % ALIGN:  # a short write that broke the alignment: the rest plainly
-                    raise OSError(errno.EINVAL, "short direct write")
-        except OSError as error:
-            if error.errno not in (errno.EINVAL, errno.EOPNOTSUPP, errno.ENOTSUP):
-                raise
-            # Accepted at open, refused at write (some file systems): plain from here on.
-            os.close(self._direct)
-            self._direct, self.direct = None, False
-            self._plain_write(view[done:self._fill], self._base + done)
+    def _hand_over(self, size: int) -> None:
+        """The buffer's first ``size`` bytes (a multiple of ALIGN) to the writing
+        thread; filling goes on in the other buffer."""
+        self._wait()
+        if self._direct is None:  # the previous direct write was refused
+            with memoryview(self._buffer) as view:
+                self._plain_write(view[:self._fill], self._base)
             self._base += self._fill
             self._fill = 0
-            view.release()
             return
+        full = self._buffer
+        self._buffer = self._buffers[1] if full is self._buffers[0] else self._buffers[0]
+        rest = self._fill - size
+        if rest:
+            self._buffer[:rest] = full[size:self._fill]
+        if self._thread is None:
+            self._thread = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="sandtrace-direct")
+        self._writing = (self._thread.submit(_direct_write, self._direct, full, size, self._base), full, size, self._base)
         self._base += size
-        self._buffer.move(0, size, self._fill - size)
-        self._fill -= size
-        view.release()
+        self._fill = rest
+
+    def _wait(self) -> None:
+        """The write in flight done; refused (some file systems refuse at write,
+        not at open), it is written plainly and so is everything after it."""
+        if self._writing is None:
+            return
+        future, buffer, size, offset = self._writing
+        self._writing = None
+        done, error = future.result()
+        if error is None:
+            return
+        if error.errno not in (errno.EINVAL, errno.EOPNOTSUPP, errno.ENOTSUP):
+            raise error
+        os.close(self._direct)
+        self._direct, self.direct = None, False
+        with memoryview(buffer) as view:
+            self._plain_write(view[done:size], offset + done)
 
     def _plain_write(self, view: memoryview, offset: int) -> None:
         while view:
             done = os.pwrite(self._plain, view, offset)
             view, offset = view[done:], offset + done
+
+
+def _direct_write(handle: int, buffer: mmap.mmap, size: int, offset: int) -> tuple[int, OSError | None]:
+    """``buffer[:size]`` written at ``offset``: (bytes written, the error that stopped it)."""
+    done = 0
+    with memoryview(buffer) as view:
+        try:
+            while done < size:
+                done += os.pwrite(handle, view[done:size], offset + done)
+                if done % ALIGN:  # a short write that broke the alignment: the rest plainly
+                    raise OSError(errno.EINVAL, "short direct write")
+        except OSError as error:  # a copy: the original's traceback holds views of the buffer
+            return done, OSError(error.errno, error.strerror)
+    return done, None
