@@ -16,7 +16,8 @@ import resource
 import sys
 import time
 
-# bench/ holds an evtx.py: it must not hide the evtx package (nor in the spawned workers, which get this path).
+# The repository first (sandtrace from this checkout), and not bench/ itself: the
+# spawned workers get this path, and no bench script should shadow a package.
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:] = [os.path.dirname(HERE)] + [p for p in sys.path if os.path.abspath(p or ".") != HERE]
 STARTED = time.monotonic()

@@ -7,7 +7,7 @@
    the floor and 1 vs 2 workers (bench/scale.py, bench/results/scale.json;
    SANDTRACE_BENCH_MB=256 by default, SANDTRACE_BENCH_PLASO=0 skips plaso;
    needs root, mkntfs and ntfs-3g to build the disk, else skipped).
-3. evtx: bench/evtx.py, when present (its own results file).
+3. evtx: bench/evtx_speed.py, when present (its own results file).
 
 Wall time is measured here, never asserted in tests.
 """
@@ -84,9 +84,9 @@ def main() -> int:
     from bench import scale
 
     status = scale.main([])
-    evtx = os.path.join(ROOT, "bench", "evtx.py")
+    evtx = os.path.join(ROOT, "bench", "evtx_speed.py")
     if os.path.exists(evtx):
-        print("\n== evtx: bench/evtx.py ==")
+        print("\n== evtx: bench/evtx_speed.py ==")
         status = subprocess.run([sys.executable, evtx]).returncode or status  # pins itself to one core
     return status
 

@@ -1,6 +1,6 @@
 """EVTX benchmark: sandtrace's whole path against the raw decoders, on one core.
 
-    .venv/bin/python bench/evtx.py
+    .venv/bin/python bench/evtx_speed.py
 
 Source: the folder ../shared/corpus/evtx (28 real and damaged logs). Figures,
 all pinned to CPU 0, best of 3:
@@ -34,7 +34,7 @@ import warnings
 from sandtrace.engine.provenance import write_atomically  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-# This script is called evtx.py: keep its folder off the path, or "import evtx" finds it.
+# The checkout first; bench/ itself off the path (no bench script may shadow a package).
 sys.path = [p for p in sys.path if os.path.abspath(p or ".") != os.path.dirname(os.path.abspath(__file__))]
 sys.path.insert(0, ROOT)
 CORPUS = os.path.join(ROOT, "..", "shared", "corpus", "evtx")
@@ -128,7 +128,7 @@ def _all_cores() -> None:
 def main() -> int:
     files = sorted(glob.glob(os.path.join(CORPUS, "*", "*.evtx")))
     if not files:
-        print("bench/evtx.py: ../shared/corpus/evtx is not present; skipped")
+        print("bench/evtx_speed.py: ../shared/corpus/evtx is not present; skipped")
         return 0
     _one_core()
     results: dict = {
