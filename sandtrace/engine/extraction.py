@@ -699,8 +699,9 @@ class FileTimeout(Exception):
 def _time_limited(stream: Iterator[EventData], seconds: float) -> Iterator[EventData]:
     """``stream`` with a budget of ``seconds`` of its own time (not the consumer's).
 
-    A SIGALRM timer runs only while the parser computes its next item; it is
-    stopped while the item is handed on. A parser blocked inside one C call is
+    The parser's time is counted with the clock while it computes its next
+    item; a SIGALRM timer, set for what is left of the budget, stops it inside
+    the item that uses the budget up. A parser blocked inside one C call is
     interrupted when that call returns. Off the main thread (the Extractor used
     from a thread) or without SIGALRM (Windows) the budget is checked between
     items instead: a parser is stopped at the first item it yields late.
