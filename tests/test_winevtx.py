@@ -14,7 +14,7 @@ import warnings
 import pytest
 
 from sandtrace.engine.events import WARNING_DATA_TYPE, Provenance
-from sandtrace.parsers.winevtx import DATA_TYPE, WinEvtxParser
+from sandtrace.parsers.winevtx import DATA_TYPE, WinEvtxParser, load_json
 from sandtrace.plugins.winevtx.catalogue import parse_sandbox_command_line, split_command_line
 from tests.conftest import CORPUS
 
@@ -398,3 +398,19 @@ def test_the_corpus_folder_extracts_without_failure(tmp_path):
     assert all(line["message"] for line in evtx_lines)
     assert {line["timestamp_desc"] for line in evtx_lines} == {"Creation Time", "Content Modification Time"}
     assert all(isinstance(line.get("event_data", {}), (dict, str)) for line in evtx_lines)
+
+
+@pytest.mark.parametrize("text", [
+    '{"Event":{"System":{"EventID":4624,"Channel":"Security"}}}', '{"a":"\x01"}', ' {"a": 1} ', "[1, 2]",
+    '{"a":1} x', "", '{"a":', "{'a': 1}", '{"a":1}{"b":2}',
+])
+def test_load_json_is_the_lenient_decoder_s_decode(text):
+    decoder = json.JSONDecoder(strict=False)
+    try:
+        expected = decoder.decode(text)
+    except ValueError as exception:
+        with pytest.raises(ValueError) as caught:
+            load_json(text)
+        assert str(caught.value) == str(exception)
+    else:
+        assert load_json(text) == expected
