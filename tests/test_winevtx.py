@@ -414,3 +414,35 @@ def test_load_json_is_the_lenient_decoder_s_decode(text):
         assert str(caught.value) == str(exception)
     else:
         assert load_json(text) == expected
+
+
+def test_a_stale_copy_of_a_chained_record_in_slack_is_not_decoded_again(monkeypatch):
+    """Chunk slack often holds copies of records that are in a chain (a chunk is
+    rewritten as it fills): same id and written time. They are not carved again
+    (python-evtx costs ms per record); a record of its own in the slack still is."""
+    data = bytearray(_security_log(300).to_bytes())
+    longer = _security_log(301).to_bytes()  # the same chunks, and record 301 where the slack starts
+    first, second = 4096, 4096 + 0x10000
+    free = struct.unpack_from("<I", data, second + 48)[0]
+    size = struct.unpack_from("<I", longer, second + free + 4)[0]
+    data[second + free:second + free + size] = longer[second + free:second + free + size]  # a deleted record
+    offset, _ = _chunk_records(data, first)[4]  # record 5, in chunk 0's chain
+    stale = second + free + size
+    data[stale:stale + 304] = data[offset:offset + 304]
+    assert struct.unpack_from("<I", data, offset + 4)[0] == 304
+    carved: list[int] = []
+    real = WinEvtxParser._carve
+
+    def spy(self, chunk, file_offset, candidates, read):
+        carved.extend(c.record_id for c in candidates)
+        return real(self, chunk, file_offset, candidates, read)
+
+    monkeypatch.setattr(WinEvtxParser, "_carve", spy)
+    for options in BACKEND_OPTIONS:
+        carved.clear()
+        out = list(WinEvtxParser(options).parse(_Target(data=bytes(data))))
+        assert carved == [301]
+        recovered = records(out, recovered=True)
+        assert [(d.values["record_number"], d.values["offset"]) for d in recovered] == [(301, second + free)]
+        assert recovered[0].values["event_data"]["TargetUserName"] == "user300"
+        assert sorted(d.values["record_number"] for d in records(out, recovered=False)) == list(range(1, 301))

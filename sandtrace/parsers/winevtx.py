@@ -274,13 +274,14 @@ class WinEvtxParser(BaseParser):
             raise ValueError(f"truncated EVTX file header ({len(header)} bytes)")
         claimed = struct.unpack_from("<H", header, 42)[0]
         seen: set[tuple] = set()  # (record id, event id, creation time) of everything emitted
+        chained: set[tuple[int, int]] = set()  # (record id, written time) of the chains read so far
         deferred: list[EventData] = []
         valid_chunks = 0
         for index, chunk, truncated in recovery.chunks_of(file_object):
             file_offset = recovery.FILE_HEADER_SIZE + index * recovery.CHUNK_SIZE
             if chunk[:8] == recovery.CHUNK_SIGNATURE:
                 valid_chunks += 1
-                records, problems = self._read_chunk(chunk, file_offset)
+                records, problems = self._read_chunk(chunk, file_offset, chained)
             elif not chunk.strip(b"\x00"):
                 continue  # never used
             else:
@@ -327,9 +328,11 @@ class WinEvtxParser(BaseParser):
 
     # -- one chunk ------------------------------------------------------------------
 
-    def _read_chunk(self, chunk: bytes, file_offset: int) -> tuple[list[EventData], list[str]]:
+    def _read_chunk(self, chunk: bytes, file_offset: int,
+                    chained: set[tuple[int, int]]) -> tuple[list[EventData], list[str]]:
         _, _, first_id, last_id, _, _, free_space = _CHUNK.unpack_from(chunk, 8)
         slots = recovery.walk_records(chunk, recovery.CHUNK_HEADER_SIZE, free_space)
+        chained.update((slot.record_id, slot.written) for slot in slots)
         if self.backend == "pyevtx-rs":
             decoded, problems = _decode_rs(chunk)
         else:
@@ -353,7 +356,11 @@ class WinEvtxParser(BaseParser):
         complete = len(read) >= len(slots) and chain_end >= free_space
         start = free_space if complete else recovery.CHUNK_HEADER_SIZE
         if start < recovery.CHUNK_SIZE and chunk.find(recovery.RECORD_SIGNATURE, start) >= 0:
-            candidates = [c for c in recovery.carve_records(chunk, start) if c.record_id not in read]
+            # A slot with the id and written time of a record in a chain is that record's
+            # stale copy (a chunk is rewritten as it fills): the record is already read,
+            # and decoding the copy again (python-evtx: ms per record) adds nothing.
+            candidates = [c for c in recovery.carve_records(chunk, start)
+                          if c.record_id not in read and (c.record_id, c.written) not in chained]
             records += self._carve(chunk, file_offset, candidates, read)
         return records, problems
 
