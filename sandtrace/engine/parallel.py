@@ -524,10 +524,13 @@ def write_at(path: str, offset: int, runs: list[Run], low: Any, high: Any, inclu
     from sandtrace.output.base import write_in_blocks
     from sandtrace.output.direct import OffsetWriter
 
+    def write(lines: list[str]) -> None:
+        lines.append("")  # the last line's newline, without copying the joined block again
+        out.write("\n".join(lines).encode("utf-8"))
+
     with OffsetWriter(path, offset) as out:
         written, dropped = write_in_blocks(
-            (item[5] for item in psort_items(merged(runs, low, high), include_all)),
-            lambda lines: out.write(("\n".join(lines) + "\n").encode("utf-8")))
+            (item[5] for item in psort_items(merged(runs, low, high), include_all)), write)
     return written, dropped, out.end - offset
 
 

@@ -30,7 +30,7 @@ class OutputOptions:
 def write_in_blocks(lines: Iterable[str | None], write: Callable[[list[str]], object]) -> tuple[int, int]:
     """``lines`` handed to ``write`` in blocks of 512, None (a line the format
     leaves out) skipped: (lines written, lines left out). One write per line
-    costs more than encoding the text."""
+    costs more than encoding the text. Each block is a new list, ``write``'s to change."""
     block: list[str] = []
     written = dropped = 0
     for line in lines:
