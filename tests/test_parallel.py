@@ -415,9 +415,9 @@ def test_merge_in_halves_writes_what_one_merge_writes(tmp_path, monkeypatch, cas
     serial.close()
     if case == "keys-miscount":
         real = parallel._read_run
-        monkeypatch.setattr(parallel, "_read_run", lambda run, low=None, high=None, keys_only=False, scratch=None: (
-            (*key[:5], key[5] + 1 if key[5] >= 0 else key[5]) for key in real(run, low, high, keys_only, scratch))
-            if keys_only else real(run, low, high, scratch=scratch))
+        monkeypatch.setattr(parallel, "_read_run", lambda run, low=None, high=None, keys_only=False: (
+            (*key[:5], key[5] + 1 if key[5] >= 0 else key[5]) for key in real(run, low, high, keys_only))
+            if keys_only else real(run, low, high))
     halves = write(tmp_path / "halves.jsonl", _InProcessPool(fail=case == "worker-fails"))
     assert (tmp_path / "halves.jsonl").read_bytes() == (tmp_path / "serial.jsonl").read_bytes()
     assert (halves.events_written, halves.events_dropped) == (serial.events_written, serial.events_dropped)

@@ -263,52 +263,26 @@ class RunWriter:
         self.items = []
 
 
-class _Scratch:
-    """One reusable read buffer for all the runs of a merge: a block's bytes are
-    unpickled into new objects at once, so the next read may overwrite them.
-    Reading into fresh memory for every block cost the merge its page faults."""
-
-    __slots__ = ("buffer", "view")
-
-    def __init__(self, size: int = 1 << 20) -> None:
-        self.buffer = bytearray(size)
-        self.view = memoryview(self.buffer)
-
-    def read(self, handle, size: int) -> memoryview:
-        if size > len(self.buffer):
-            self.view.release()
-            self.buffer = bytearray(size)
-            self.view = memoryview(self.buffer)
-        view = self.view[:size]
-        got = handle.readinto(view)
-        if got != size:
-            raise EOFError(f"run file {handle.name} is cut short")
-        return view
-
-
-def _read_run(run: Run, low: Any = None, high: Any = None, keys_only: bool = False,
-              scratch: _Scratch | None = None) -> Iterator[Item]:
+def _read_run(run: Run, low: Any = None, high: Any = None, keys_only: bool = False) -> Iterator[Item]:
     """A run's items with ``low <= timestamp < high`` (None: unbounded); with
     ``keys_only`` their keys, whose last field is the line's byte length."""
     first = 0
     if low is not None:  # the block before the first one starting at or after ``low`` may hold some
         first = max(bisect.bisect_left(run.firsts, low) - 1, 0)
     loads = pickle.loads
-    scratch = scratch or _Scratch(1 << 16)
-    with open(run.path, "rb", buffering=0) as handle:
+    with open(run.path, "rb") as handle:
         if run.offsets:
             handle.seek(run.offsets[first])
         for number in range(first, len(run.offsets)):
             if high is not None and run.firsts[number] >= high:
                 return
-            key_size, line_size = _HEADER.unpack(scratch.read(handle, _HEADER.size))
+            key_size, line_size = _HEADER.unpack(handle.read(_HEADER.size))
+            keys = loads(handle.read(key_size))
             if keys_only:
-                block = loads(scratch.read(handle, key_size))
                 handle.seek(line_size, os.SEEK_CUR)
+                block = keys
             else:
-                data = scratch.read(handle, key_size + line_size)
-                keys, lines = loads(data[:key_size]), loads(data[key_size:])
-                block = [(*key[:5], line) for key, line in zip(keys, lines)]
+                block = [(*key[:5], line) for key, line in zip(keys, loads(handle.read(line_size)))]
             if low is not None and number == first:
                 block = [item for item in block if item[0] >= low]
             if high is not None and block and block[-1][0] >= high:
@@ -319,8 +293,7 @@ def _read_run(run: Run, low: Any = None, high: Any = None, keys_only: bool = Fal
 
 def merged(runs: list[Run], low: Any = None, high: Any = None, keys_only: bool = False) -> Iterator[Item]:
     """The runs' items (within ``[low, high)``) in (timestamp, production key) order."""
-    scratch = _Scratch()
-    return heapq.merge(*(_read_run(run, low, high, keys_only, scratch) for run in runs))
+    return heapq.merge(*(_read_run(run, low, high, keys_only) for run in runs))
 
 
 def reduce_runs(runs: list[Run], directory: str, pool: concurrent.futures.Executor | None = None) -> list[Run]:
