@@ -19,6 +19,7 @@ import time
 from collections.abc import Iterator
 
 from sandtrace import __version__
+from sandtrace.engine import gc_tuning
 
 EXIT_OK, EXIT_INTERNAL, EXIT_USAGE, EXIT_SOURCE, EXIT_OUTPUT, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
 
@@ -98,6 +99,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    gc_tuning.for_throughput()
     args.argv = ["sandtrace", *(sys.argv[1:] if argv is None else argv)]
     _setup_logging(args)
     from rich.console import Console

@@ -31,6 +31,8 @@ import traceback
 from collections import Counter
 from typing import Any
 
+from sandtrace.engine import gc_tuning
+
 EXIT_SOURCE, EXIT_MEMORY = 3, 5
 
 
@@ -53,6 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--memory-limit", type=int, metavar="MB")
     args = parser.parse_args(argv)
     _limit_self(args.parent, args.memory_limit)
+    gc_tuning.for_throughput()
     spec = json.load(sys.stdin)
     from sandtrace.engine.sources import SourceError
 

@@ -43,6 +43,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import Any
 
+from sandtrace.engine import gc_tuning
 from sandtrace.engine.collection import FileTarget
 from sandtrace.engine.events import Event, EventData, warning
 from sandtrace.engine.provenance import warning_entry
@@ -415,6 +416,8 @@ def _configure(config: dict[str, Any]) -> None:
     _WORKER["formatter"] = output_manager.create_writer(config["format"], None, config["output_options"])
     _WORKER["tagger"] = Tagger.with_files(config["tagging_files"])
     _WORKER["timeliner"] = Timeliner()
+    gc_tuning.for_throughput()  # also where the pool was not started by workers.new_pool
+    gc_tuning.freeze_set_up()
 
 
 def keyed(stream: Iterator, timeliner, base: int | None, offloaded: list) -> Iterator[tuple[EventData, int, list[Event]]]:

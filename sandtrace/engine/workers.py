@@ -24,6 +24,9 @@ START_EARLY_BYTES = 64 << 20
 
 
 def _warm() -> None:
+    from sandtrace.engine import gc_tuning
+
+    gc_tuning.for_throughput()
     import sandtrace.engine.parallel  # noqa: F401 - dfVFS, the parsers, the writers
 
 
