@@ -31,7 +31,8 @@ SMALL_INTACT = [p for p in INTACT if os.path.getsize(p) <= 70_000] + [
     p for p in INTACT if os.path.basename(p) in ("post-Security.evtx",)
 ]
 # Tags that say "Windows Sandbox" (or its account); the corpus holds no sandbox activity.
-NEUTRAL_TAGS = {"recovered", "log_cleared", "system_boot", "system_shutdown", "system_unexpected_shutdown"}
+NEUTRAL_TAGS = {"recovered", "recovered_foreign_template", "log_cleared", "system_boot", "system_shutdown",
+                "system_unexpected_shutdown"}
 FT_2025_01_16 = 133814880000000000  # 2025-01-16T00:00:00Z as FILETIME
 needs_corpus = pytest.mark.skipif(not EVTX_FILES, reason="../shared/corpus is not present")
 
@@ -446,3 +447,38 @@ def test_a_stale_copy_of_a_chained_record_in_slack_is_not_decoded_again(monkeypa
         assert [(d.values["record_number"], d.values["offset"]) for d in recovered] == [(301, second + free)]
         assert recovered[0].values["event_data"]["TargetUserName"] == "user300"
         assert sorted(d.values["record_number"] for d in records(out, recovered=False)) == list(range(1, 301))
+
+
+def test_a_slack_record_whose_template_is_another_s_is_kept_and_tagged():
+    """Its values are its own (the record id check passes); its static parts are the
+    template's now at that offset: kept, tagged recovered_foreign_template."""
+    data = bytearray(_security_log(300).to_bytes())
+    longer = _security_log(302).to_bytes()
+    second = 4096 + 0x10000
+    free = struct.unpack_from("<I", data, second + 48)[0]
+    size = struct.unpack_from("<I", longer, second + free + 4)[0]
+    own = second + free
+    data[own:own + size] = longer[own:own + size]  # record 301, its template intact
+    foreign = own + size
+    size2 = struct.unpack_from("<I", longer, foreign + 4)[0]
+    data[foreign:foreign + size2] = longer[foreign:foreign + size2]  # record 302
+    data[foreign + 24 + 6:foreign + 24 + 10] = b"\xde\xad\xbe\xef"  # names a template whose GUID starts otherwise
+    for options in BACKEND_OPTIONS:
+        out = list(WinEvtxParser(options).parse(_Target(data=bytes(data))))
+        recovered = {d.values["record_number"]: d for d in records(out, recovered=True)}
+        assert sorted(recovered) == [301, 302]
+        assert recovered[301].tags == ["recovered"]
+        assert recovered[302].tags == ["recovered", "recovered_foreign_template"]
+        assert recovered[302].values["event_data"]["TargetUserName"] == "user301"
+        assert not [d for d in records(out, recovered=False) if "recovered_foreign_template" in d.tags]
+
+
+@needs_corpus
+def test_recovered_records_decoded_with_another_template_are_tagged_in_the_cleared_log():
+    out = parsed(os.path.join(CORPUS, "evtx", "evtx-attack-samples", "LM_WMIC_4648_rpcss.evtx"))
+    foreign = [d for d in out if "recovered_foreign_template" in d.tags]
+    assert len(foreign) == 92 and all(d.values["recovered"] for d in foreign)
+    # Service Control Manager's values under the Eventlog template that took its place
+    assert {d.values["source_name"] for d in foreign} == {"Microsoft-Windows-Eventlog"}
+    assert any("malwrrr" in d.values["strings"] for d in foreign)
+    assert not [d for d in records(out, recovered=False) if "recovered_foreign_template" in d.tags]

@@ -15,7 +15,9 @@ names, plus ``channel``, a structured ``event_data`` mapping and
 - **Recovery** (``winevtx_recovery``): records in a chunk's slack, behind a
   record a reader stops at, or in a chunk whose header is damaged are carved
   by signature and decoded in place; they carry ``recovered: True`` and the
-  ``recovered`` tag, as plaso marks libevtx's recovered records.
+  ``recovered`` tag, as plaso marks libevtx's recovered records (and
+  ``recovered_foreign_template`` when decoded with a template not their own).
+  Stale copies of records already read from a chain are not carved again.
 - **Times**: ``written_time`` from the record header and ``creation_time``
   from the raw TimeCreated FILETIME, both at 100 ns like plaso's.
 
@@ -42,6 +44,9 @@ from sandtrace.parsers import winevtx_recovery as recovery
 from sandtrace.parsers.interface import BaseParser, Signature
 
 DATA_TYPE = "windows:evtx:record"
+# A recovered record decoded with the template that now sits where its own was:
+# its values are its own, its provider and element names may be another's.
+FOREIGN_TEMPLATE = "recovered_foreign_template"
 BACKENDS = ("pyevtx-rs", "python-evtx")
 _FILE_SIGNATURE = b"ElfFile\x00"
 _MAX_CONSECUTIVE_FAILURES = 12  # python-evtx attempts per chunk before giving up on its slack
@@ -305,7 +310,7 @@ class WinEvtxParser(BaseParser):
                 seen.add(key)
                 del data.values["_creation"]
                 if recovered:
-                    data.tags.append("recovered")
+                    data.tags.insert(0, "recovered")  # before the decoding notes _carve added
                 if self._apply_plugins(data):
                     deferred.append(data)
                 else:
@@ -394,11 +399,15 @@ class WinEvtxParser(BaseParser):
                 else:
                     failures += 1
         repaired = recovery.repaired_chunk(chunk)
-        return [
-            self._event_data(*decoded[slot.offset], slot, slot.record_id, repaired, file_offset, recovered=True)
-            for slot in candidates
-            if slot.offset in decoded
-        ]
+        records = []
+        for slot in candidates:
+            if slot.offset in decoded:
+                data = self._event_data(*decoded[slot.offset], slot, slot.record_id, repaired, file_offset,
+                                        recovered=True)
+                if recovery.foreign_template(chunk, slot):
+                    data.tags.append(FOREIGN_TEMPLATE)
+                records.append(data)
+        return records
 
     def _event_data(self, canonical, xml, slot, record_id, chunk, file_offset, recovered) -> EventData:
         values = record_values(canonical, xml)

@@ -329,6 +329,26 @@ def template_intact(chunk: bytes, slot: RecordSlot) -> bool:
     return chunk[definition - 10] == 0x0C and _UINT32.unpack_from(chunk, definition - 4)[0] == definition
 
 
+def foreign_template(chunk: bytes, slot: RecordSlot) -> bool:
+    """Whether the template the record points to is another template's now.
+
+    The TemplateInstance repeats the first 4 bytes of its template's GUID
+    (true of every record in a chain in the corpus); when the definition at
+    that offset starts with other bytes, the record's own template was
+    overwritten by another's. A reader still decodes it with that one: the
+    substitution values (ids, times, names, command lines) are the record's
+    own, the static parts (provider name, element names) are the other
+    template's. libevtx does the same.
+    """
+    position = slot.offset + 24
+    if position + 14 > CHUNK_SIZE or chunk[position] != 0x0F or chunk[position + 4] != 0x0C:
+        return False
+    definition = _UINT32.unpack_from(chunk, position + 10)[0]
+    if definition == position + 14 or not 0 < definition <= CHUNK_SIZE - 8:
+        return False
+    return chunk[definition + 4:definition + 8] != chunk[position + 6:position + 10]
+
+
 def in_place_chunk(chunk: bytes, chain: list[RecordSlot]) -> tuple[bytes, dict[int, RecordSlot]]:
     """A copy of the chunk whose record chain from offset 512 reaches every slot.
 
