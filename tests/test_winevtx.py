@@ -482,3 +482,22 @@ def test_recovered_records_decoded_with_another_template_are_tagged_in_the_clear
     assert {d.values["source_name"] for d in foreign} == {"Microsoft-Windows-Eventlog"}
     assert any("malwrrr" in d.values["strings"] for d in foreign)
     assert not [d for d in records(out, recovered=False) if "recovered_foreign_template" in d.tags]
+
+
+def test_a_chained_record_the_decoder_failed_on_is_still_carved(monkeypatch):
+    """The stale-copy rule counts only records actually read: one the chunk's
+    decoder lost is carved from its own place and comes back as recovered."""
+    from sandtrace.parsers import winevtx
+
+    data = _security_log(300).to_bytes()
+    real = winevtx._decode_rs
+
+    def losing_record_250(chunk):
+        decoded, errors = real(chunk)
+        return [entry for entry in decoded if entry[0] != 250], errors
+
+    monkeypatch.setattr(winevtx, "_decode_rs", losing_record_250)
+    out = list(WinEvtxParser().parse(_Target(data=data)))
+    assert sorted(d.values["record_number"] for d in records(out, recovered=False)) == [
+        n for n in range(1, 301) if n != 250]
+    assert [d.values["record_number"] for d in records(out, recovered=True)] == [250]

@@ -337,7 +337,6 @@ class WinEvtxParser(BaseParser):
                     chained: set[tuple[int, int]]) -> tuple[list[EventData], list[str]]:
         _, _, first_id, last_id, _, _, free_space = _CHUNK.unpack_from(chunk, 8)
         slots = recovery.walk_records(chunk, recovery.CHUNK_HEADER_SIZE, free_space)
-        chained.update((slot.record_id, slot.written) for slot in slots)
         if self.backend == "pyevtx-rs":
             decoded, problems = _decode_rs(chunk)
         else:
@@ -355,6 +354,8 @@ class WinEvtxParser(BaseParser):
         if not self.recover:
             return records, problems
         read = {record_id for record_id, _, _ in decoded}
+        # Only what was read: a chained record the decoder failed on is carved below.
+        chained.update((slot.record_id, slot.written) for slot in slots if slot.record_id in read)
         # Complete chain and quiet slack: nothing to carve (the common case, kept cheap).
         # (A first record already broken leaves no chain at all: that is not complete.)
         chain_end = slots[-1].offset + slots[-1].size if slots else recovery.CHUNK_HEADER_SIZE
