@@ -310,6 +310,16 @@ def chunks_of(file_object) -> Iterator[tuple[int, bytes, bool]]:
             return
 
 
+def _template_reference(chunk: bytes, slot: RecordSlot) -> tuple[int, int] | None:
+    """(where the record's TemplateInstance sits, the chunk offset of the
+    template definition it names), or None when the record does not start
+    with a fragment header and a TemplateInstance."""
+    position = slot.offset + 24
+    if position + 14 > CHUNK_SIZE or chunk[position] != 0x0F or chunk[position + 4] != 0x0C:
+        return None
+    return position, _UINT32.unpack_from(chunk, position + 10)[0]
+
+
 def template_intact(chunk: bytes, slot: RecordSlot) -> bool:
     """Whether the template the record instantiates is still where it points.
 
@@ -318,10 +328,10 @@ def template_intact(chunk: bytes, slot: RecordSlot) -> bool:
     repeat its offset. When the defining record was overwritten this no
     longer holds, and no reader can decode the record: skip the slow attempt.
     """
-    position = slot.offset + 24
-    if position + 14 > CHUNK_SIZE or chunk[position] != 0x0F or chunk[position + 4] != 0x0C:
+    reference = _template_reference(chunk, slot)
+    if reference is None:
         return False
-    definition = _UINT32.unpack_from(chunk, position + 10)[0]
+    position, definition = reference
     if definition == position + 14:
         return True
     if not CHUNK_HEADER_SIZE + 10 <= definition < CHUNK_SIZE - 24:
@@ -340,10 +350,10 @@ def foreign_template(chunk: bytes, slot: RecordSlot) -> bool:
     own, the static parts (provider name, element names) are the other
     template's. libevtx does the same.
     """
-    position = slot.offset + 24
-    if position + 14 > CHUNK_SIZE or chunk[position] != 0x0F or chunk[position + 4] != 0x0C:
+    reference = _template_reference(chunk, slot)
+    if reference is None:
         return False
-    definition = _UINT32.unpack_from(chunk, position + 10)[0]
+    position, definition = reference
     if definition == position + 14 or not 0 < definition <= CHUNK_SIZE - 8:
         return False
     return chunk[definition + 4:definition + 8] != chunk[position + 6:position + 10]
