@@ -340,7 +340,7 @@ class Collector:
         location = getattr(spec, "location", "") or ""
         if volume.type_indicator == dfvfs_definitions.TYPE_INDICATOR_OS:
             root = getattr(volume.path_spec, "location", "")
-            location = "\\" + location[len(root):].lstrip("/").replace("/", "\\")
+            location = "\\" + display.display_location(location[len(root):]).lstrip("/").replace("/", "\\")
         elif "/" in location and "\\" not in location:
             location = location.replace("/", "\\")
         mft_entry = getattr(spec, "mft_entry", None)
