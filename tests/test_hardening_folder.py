@@ -53,6 +53,8 @@ def test_names_that_are_not_utf8_are_parsed_and_shown_with_bytes_escaped(bad_nam
     names = {r["display_name"] for r in records}
     assert f"OS:{bad_names}/bad\\xffname.wsb" in names and f"OS:{bad_names}/bad\\xfedir/ok.wsb" in names
     assert not [r for r in records if r["data_type"] == "sandtrace:warning"]
+    files = json.loads((tmp_path / "t.jsonl.meta.json").read_text())["sources"][0]["files"]
+    assert [entry["path"] for entry in files] == ["bad\\xfedir/ok.wsb", "bad\\xffname.wsb", "good.wsb"]
 
 
 @pytest.mark.parametrize("output_format", ["l2tcsv", "dynamic", "timesketch", "plaso"])
@@ -78,3 +80,64 @@ def test_batch_parses_a_triage_folder_with_names_that_are_not_utf8(bad_names, tm
         "\\bad\\xfedir\\ok.wsb": "C:\\folder.cmd",
         "\\good.wsb": "C:\\good.cmd",
     }
+
+
+@pytest.fixture
+def linked(tmp_path):
+    """A triage folder whose Security.evtx and a .wsb are links to files outside it,
+    one .wsb link inside it, and a real .wsb."""
+    from tests.fuzz.test_fuzz_evtx import seed
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "Security.evtx").write_bytes(seed())
+    (elsewhere / "outside.wsb").write_bytes(_wsb("outside"))
+    root = tmp_path / "triage"
+    logs = root / "Windows" / "System32" / "winevt" / "Logs"
+    logs.mkdir(parents=True)
+    (logs / "Security.evtx").symlink_to(elsewhere / "Security.evtx")
+    desktop = root / "Users" / "bob" / "Desktop"
+    desktop.mkdir(parents=True)
+    (desktop / "real.wsb").write_bytes(_wsb("real"))
+    (desktop / "outside.wsb").symlink_to(elsewhere / "outside.wsb")
+    (desktop / "inside.wsb").symlink_to("real.wsb")
+    return root
+
+
+def test_symbolic_links_are_not_followed_but_reported(linked, tmp_path):
+    out = tmp_path / "t.jsonl"
+    assert cli.main(["extract", str(linked), "--format", "json_line", "-o", str(out), "-q"]) == cli.EXIT_OK
+    records = _records(out)
+    assert not [r for r in records if r["data_type"].startswith("windows:evtx")]
+    assert _logon_commands(records) == {"\\Users\\bob\\Desktop\\real.wsb": "C:\\real.cmd"}
+    errors = sorted(r["error"] for r in records if r["data_type"] == "sandtrace:warning")
+    elsewhere = tmp_path / "elsewhere"
+    assert errors == [
+        "symbolic link not followed: Users/bob/Desktop/inside.wsb -> real.wsb (points inside the folder source)",
+        f"symbolic link not followed: Users/bob/Desktop/outside.wsb -> {elsewhere}/outside.wsb (points outside the folder source)",
+        "symbolic link not followed: Windows/System32/winevt/Logs/Security.evtx -> "
+        f"{elsewhere}/Security.evtx (points outside the folder source)",
+    ]
+    meta = json.loads((tmp_path / "t.jsonl.meta.json").read_text())
+    assert sorted(w["error"] for w in meta["warnings"]) == errors
+
+
+def test_sidecar_lists_the_files_of_a_folder_source_with_their_hashes(linked, tmp_path):
+    (linked / "Windows" / "System32" / "config").mkdir()
+    hive = os.urandom(5000)
+    (linked / "Windows" / "System32" / "config" / "SYSTEM").write_bytes(hive)
+    out = tmp_path / "t.jsonl"
+    assert cli.main(["extract", str(linked), "--format", "json_line", "-o", str(out), "-q"]) == cli.EXIT_OK
+    source = json.loads((tmp_path / "t.jsonl.meta.json").read_text())["sources"][0]
+    assert source["kind"] == "directory"
+    wsb = _wsb("real")
+    assert source["files"] == [
+        {"path": "Users/bob/Desktop/real.wsb", "size": len(wsb),
+         "md5": hashlib.md5(wsb).hexdigest(), "sha256": hashlib.sha256(wsb).hexdigest()},
+        {"path": "Windows/System32/config/SYSTEM", "size": 5000,
+         "md5": hashlib.md5(hive).hexdigest(), "sha256": hashlib.sha256(hive).hexdigest()},
+    ]
+    assert cli.main(["extract", str(linked), "--format", "json_line", "-o", str(out), "-q", "--overwrite", "--no-hash"]) == 0
+    files = json.loads((tmp_path / "t.jsonl.meta.json").read_text())["sources"][0]["files"]
+    assert files == [{"path": "Users/bob/Desktop/real.wsb", "size": len(wsb)},
+                     {"path": "Windows/System32/config/SYSTEM", "size": 5000}]

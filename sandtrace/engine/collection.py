@@ -11,6 +11,7 @@ directory listings of dfVFS and TSK skip them, the MFT does not.
 from __future__ import annotations
 
 import fnmatch
+import os
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ from sandtrace.engine.events import EventData, Provenance, warning
 from sandtrace.engine.sources import Source, Volume
 
 _NTFS = dfvfs_definitions.TYPE_INDICATOR_NTFS
+_OS = dfvfs_definitions.TYPE_INDICATOR_OS
 _ATTRIBUTE_LIST = 0x20
 _ATTRIBUTE_FILE_NAME = 0x30
 _NAMESPACE_DOS = 2
@@ -203,6 +205,8 @@ class Collector:
                     child_states |= {(n, j) for j in patterns[n][1].step(i, name)}
                 if not child_states:
                     continue
+                if volume.type_indicator == _OS and self._is_link(source, volume, child):
+                    continue
                 wanted_by = {patterns[n][0] for n, j in child_states if patterns[n][1].accepts(j)}
                 try:
                     is_directory = child.IsDirectory()
@@ -214,6 +218,32 @@ class Collector:
                     live = {(n, j) for n, j in child_states if j < len(patterns[n][1].segments)}
                     if live:
                         stack.append((child, live))
+
+    def _is_link(self, source: Source, volume: Volume, child) -> bool:
+        """Whether a folder source's entry is a symbolic link: recorded, never followed.
+
+        A link can point anywhere on the examiner's machine (``Security.evtx ->
+        /elsewhere/...``); what it points at is not the evidence. Links that
+        stay inside the folder are not followed either: the file they name is
+        collected under its own name, and an examiner sees the link as it is.
+        """
+        try:
+            if not child.IsLink():
+                return False
+            location = child.path_spec.location
+            target = os.readlink(location)
+        except (dfvfs_errors.Error, OSError, AttributeError):
+            return False
+        root = os.path.realpath(volume.path_spec.location)
+        resolved = os.path.realpath(location)
+        where = "inside" if resolved == root or resolved.startswith(root.rstrip(os.sep) + os.sep) else "outside"
+        relative = display.display_location(location[len(volume.path_spec.location):]).lstrip("/")
+        self.warnings.append(warning(
+            f"symbolic link not followed: {relative} -> {display.display_location(target)} (points {where} the folder source)",
+            provenance=_provenance(source, volume, child.path_spec),
+        ))
+        self.stats["links_not_followed"] = self.stats.get("links_not_followed", 0) + 1
+        return True
 
     def _children(self, source, volume, directory, states, patterns):
         """Sub entries of a directory; literal names are opened directly on NTFS."""
