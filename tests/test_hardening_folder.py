@@ -141,3 +141,17 @@ def test_sidecar_lists_the_files_of_a_folder_source_with_their_hashes(linked, tm
     files = json.loads((tmp_path / "t.jsonl.meta.json").read_text())["sources"][0]["files"]
     assert files == [{"path": "Users/bob/Desktop/real.wsb", "size": len(wsb)},
                      {"path": "Windows/System32/config/SYSTEM", "size": 5000}]
+
+
+def test_batch_sidecar_lists_the_files_of_a_folder_source(linked, tmp_path):
+    (linked / ".sandtrace-triage").write_bytes(b"")
+    out = tmp_path / "batch"
+    assert cli.main(["batch", str(linked), "-o", str(out), "-q"]) == cli.EXIT_OK
+    (meta,) = list(out.glob("sources/*/timeline.meta.json"))
+    document = json.loads(meta.read_text())
+    wsb = _wsb("real")
+    assert document["sources"][0]["files"] == [
+        {"path": "Users/bob/Desktop/real.wsb", "size": len(wsb),
+         "md5": hashlib.md5(wsb).hexdigest(), "sha256": hashlib.sha256(wsb).hexdigest()},
+    ]
+    assert sum("symbolic link not followed" in w["error"] for w in document["warnings"]) == 3
