@@ -155,3 +155,28 @@ def test_batch_sidecar_lists_the_files_of_a_folder_source(linked, tmp_path):
          "md5": hashlib.md5(wsb).hexdigest(), "sha256": hashlib.sha256(wsb).hexdigest()},
     ]
     assert sum("symbolic link not followed" in w["error"] for w in document["warnings"]) == 3
+
+
+def test_batch_takes_a_source_whose_own_name_is_not_utf8_and_resumes_it(bad_names, tmp_path):
+    """The manifest (SQLite, UTF-8 text) stores such a path as its bytes: the batch neither
+    ends on it nor processes it twice."""
+    store = os.fsencode(tmp_path / "store")
+    os.makedirs(store)
+    case = os.path.join(store, b"case\xff")
+    os.rename(os.fsencode(bad_names), case)
+    open(os.path.join(case, b".sandtrace-triage"), "wb").close()
+    out = tmp_path / "batch"
+    assert cli.main(["batch", os.fsdecode(store), "-o", str(out), "-q"]) == cli.EXIT_OK
+    merged = out / "merged.jsonl"
+    assert len(_logon_commands(_records(merged))) == 3
+    first = merged.read_bytes()
+    assert cli.main(["batch", os.fsdecode(store), "-o", str(out), "-q"]) == cli.EXIT_OK
+    assert merged.read_bytes() == first
+    from sandtrace.batch.manifest import Manifest
+
+    manifest = Manifest(str(out))
+    try:
+        assert [(row["path"], row["status"], row["completions"]) for row in manifest.sources()] == [
+            (os.fsdecode(case), "done", 1)]
+    finally:
+        manifest.close()
