@@ -180,3 +180,17 @@ def test_batch_takes_a_source_whose_own_name_is_not_utf8_and_resumes_it(bad_name
             (os.fsdecode(case), "done", 1)]
     finally:
         manifest.close()
+
+
+def test_a_named_pipe_in_a_triage_folder_is_reported_not_opened(tmp_path):
+    """Opening a FIFO for reading blocks until a writer comes: the run hung for ever."""
+    root = tmp_path / "triage"
+    (root / "Users" / "a").mkdir(parents=True)
+    os.mkfifo(root / "Users" / "a" / "pipe.wsb")
+    (root / "Users" / "a" / "real.wsb").write_bytes(_wsb("real"))
+    out = tmp_path / "t.jsonl"
+    assert cli.main(["extract", str(root), "--format", "json_line", "-o", str(out), "-q"]) == cli.EXIT_OK
+    records = _records(out)
+    assert _logon_commands(records) == {"\\Users\\a\\real.wsb": "C:\\real.cmd"}
+    assert [r["error"] for r in records if r["data_type"] == "sandtrace:warning"] == [
+        "not a regular file (named pipe): Users/a/pipe.wsb: not read"]

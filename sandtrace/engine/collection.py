@@ -205,7 +205,7 @@ class Collector:
                     child_states |= {(n, j) for j in patterns[n][1].step(i, name)}
                 if not child_states:
                     continue
-                if volume.type_indicator == _OS and self._is_link(source, volume, child):
+                if volume.type_indicator == _OS and self._not_read(source, volume, child):
                     continue
                 wanted_by = {patterns[n][0] for n, j in child_states if patterns[n][1].accepts(j)}
                 try:
@@ -219,30 +219,26 @@ class Collector:
                     if live:
                         stack.append((child, live))
 
-    def _is_link(self, source: Source, volume: Volume, child) -> bool:
-        """Whether a folder source's entry is a symbolic link: recorded, never followed.
+    def _not_read(self, source: Source, volume: Volume, child) -> bool:
+        """Whether a folder source's entry is a symbolic link or a special file: reported, never opened.
 
         A link can point anywhere on the examiner's machine (``Security.evtx ->
         /elsewhere/...``); what it points at is not the evidence. Links that
         stay inside the folder are not followed either: the file they name is
         collected under its own name, and an examiner sees the link as it is.
+        A named pipe would block the reader for ever; a device is not evidence.
         """
-        try:
-            if not child.IsLink():
-                return False
-            location = child.path_spec.location
-            target = os.readlink(location)
-        except (dfvfs_errors.Error, OSError, AttributeError):
+        kind = _SPECIAL_KINDS.get(getattr(child, "entry_type", None))
+        if kind is None:
             return False
-        root = os.path.realpath(volume.path_spec.location)
-        resolved = os.path.realpath(location)
-        where = "inside" if resolved == root or resolved.startswith(root.rstrip(os.sep) + os.sep) else "outside"
+        location = child.path_spec.location
         relative = display.display_location(location[len(volume.path_spec.location):]).lstrip("/")
-        self.warnings.append(warning(
-            f"symbolic link not followed: {relative} -> {display.display_location(target)} (points {where} the folder source)",
-            provenance=_provenance(source, volume, child.path_spec),
-        ))
-        self.stats["links_not_followed"] = self.stats.get("links_not_followed", 0) + 1
+        if kind == "link":
+            message = f"symbolic link not followed: {relative} -> {_link_target(volume, location)}"
+        else:
+            message = f"not a regular file ({kind}): {relative}: not read"
+        self.warnings.append(warning(message, provenance=_provenance(source, volume, child.path_spec)))
+        self.stats["special_files_not_read"] = self.stats.get("special_files_not_read", 0) + 1
         return True
 
     def _children(self, source, volume, directory, states, patterns):
@@ -480,6 +476,28 @@ class Collector:
                 "$ATTRIBUTE_LIST (damaged, or naming the wrong records): not timelined",
                 provenance=_volume_provenance(source, volume, "\\$MFT"), mft_entry=index))
         return None
+
+
+_SPECIAL_KINDS = {
+    dfvfs_definitions.FILE_ENTRY_TYPE_LINK: "link",
+    dfvfs_definitions.FILE_ENTRY_TYPE_PIPE: "named pipe",
+    dfvfs_definitions.FILE_ENTRY_TYPE_SOCKET: "socket",
+    dfvfs_definitions.FILE_ENTRY_TYPE_CHARACTER_DEVICE: "character device",
+    dfvfs_definitions.FILE_ENTRY_TYPE_BLOCK_DEVICE: "block device",
+    dfvfs_definitions.FILE_ENTRY_TYPE_DEVICE: "device",
+}
+
+
+def _link_target(volume: Volume, location: str) -> str:
+    """Where a folder source's link points, as written, and whether that is inside the folder."""
+    try:
+        target = os.readlink(location)
+    except OSError as exception:
+        return f"? (unreadable link: {exception.strerror})"
+    root = os.path.realpath(volume.path_spec.location)
+    resolved = os.path.realpath(location)
+    where = "inside" if resolved == root or resolved.startswith(root.rstrip(os.sep) + os.sep) else "outside"
+    return f"{display.display_location(target)} (points {where} the folder source)"
 
 
 def _is_extension_record(entry, index: int) -> bool:
