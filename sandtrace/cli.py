@@ -279,6 +279,8 @@ def _extract_with(args: argparse.Namespace, err, workers: int, pool) -> int:
         if pipeline is not None:
             pipeline.close()
 
+    for source_path, files in extractor.folder_files.items():
+        run.add_folder_files(source_path, files, hash_files=args.hash)
     run.finish(extractor.stats, timeliner, writer, output, args.format)
     try:
         run.write(output + ".meta.json")

@@ -206,5 +206,99 @@ def test_an_unknown_encoding_in_the_declaration_is_a_wsb_error():
     EVTX catalogue, which parses inline --config XML with the same code)."""
     from sandtrace.parsers.wsb import WsbError, parse_config
 
-    with pytest.raises(WsbError, match="not readable XML: unknown encoding: ttf-8"):
+    with pytest.raises(WsbError, match="unknown encoding .ttf-8. named in the XML declaration; not parsed"):
         parse_config(b'<?xml version="1.0" encoding="ttf-8"?><Configuration/>')
+
+
+# -- encodings: a .wsb is read in whatever encoding its BOM or XML declaration names (issue 17) --
+
+JAPANESE = (
+    '<?xml version="1.0" encoding="{encoding}"?>\r\n<Configuration><MappedFolders><MappedFolder>'
+    "<HostFolder>C:\\Users\\田中\\デスクトップ\\共有フォルダ</HostFolder><SandboxFolder>C:\\作業</SandboxFolder>"
+    "<ReadOnly>false</ReadOnly></MappedFolder></MappedFolders>"
+    "<LogonCommand><Command>C:\\作業\\起動①.cmd</Command></LogonCommand></Configuration>"
+)
+
+
+def _japanese_checks(config) -> None:
+    assert [(m.host_folder, m.sandbox_folder, m.read_only) for m in config.mapped_folders] == [
+        ("C:\\Users\\田中\\デスクトップ\\共有フォルダ", "C:\\作業", False)]
+    assert config.logon_command == "C:\\作業\\起動①.cmd"
+    assert "logon_command_from_mapped_folder" in config.risk_flags
+
+
+@pytest.mark.parametrize("declared, codec, used", [
+    ("Shift_JIS", "cp932", "cp932"),  # as Windows writes and reads it (code page 932: ① is an NEC extension)
+    ("EUC-JP", "euc_jp", "euc_jp"),
+    ("GB2312", "gbk", "gbk"),
+])
+def test_a_wsb_in_an_east_asian_code_page_round_trips(declared, codec, used):
+    text = JAPANESE.format(encoding=declared)
+    if codec != "cp932":
+        text = text.replace("①", "")
+    config = parse_config(text.encode(codec))
+    if codec != "cp932":
+        config.logon_command = config.logon_command.replace(".cmd", "①.cmd")
+    _japanese_checks(config)
+    assert config.encoding == used and config.attributes()["encoding"] == used
+
+
+@pytest.mark.parametrize("codec, bom, used", [
+    ("utf-16-le", True, "utf-16-le"), ("utf-16-be", True, "utf-16-be"), ("utf-32-le", True, "utf-32-le"),
+    ("utf-16-le", False, "utf-16-le"), ("utf-8", True, None),
+])
+def test_a_wsb_in_utf16_or_utf32_round_trips(codec, bom, used):
+    text = ("\ufeff" if bom else "") + JAPANESE.format(encoding="UTF-16" if "16" in codec else codec.upper()[:6])
+    config = parse_config(text.encode(codec))
+    _japanese_checks(config)
+    assert config.encoding == used  # none recorded for UTF-8, the default (undamaged outputs unchanged)
+
+
+def test_windows_1252_is_read_as_windows_reads_it():
+    document = ('<?xml version="1.0" encoding="windows-1252"?><Configuration><LogonCommand>'
+                "<Command>C:\\Users\\Müller\\Dokumente\\start – copy.cmd</Command></LogonCommand></Configuration>")
+    config = parse_config(document.encode("cp1252"))
+    assert config.logon_command == "C:\\Users\\Müller\\Dokumente\\start – copy.cmd"
+    assert config.encoding == "cp1252"
+
+
+@pytest.mark.parametrize("data, message", [
+    (b'<?xml version="1.0" encoding="bogus-enc"?><Configuration/>',
+     "unknown encoding 'bogus-enc' named in the XML declaration; not parsed"),
+    (b'<?xml version="1.0" encoding="base64"?><Configuration/>',
+     "base64 (encoding from the XML declaration, base64) is not a text encoding; not parsed"),
+    (b'<?xml version="1.0" encoding="UTF-16"?><Configuration/>',
+     "the XML declaration names UTF-16 but the file is not UTF-16"),
+    (JAPANESE.format(encoding="Shift_JIS").encode("utf-8"),
+     "not cp932 text (encoding from the XML declaration, Shift_JIS): byte 118 cannot be decoded (illegal multibyte sequence)"),
+])
+def test_an_encoding_that_cannot_be_used_is_a_clear_error(data, message):
+    with pytest.raises(WsbError) as raised:
+        parse_config(data)
+    assert str(raised.value).startswith(message)
+
+
+def test_extract_records_the_encoding_and_warns_on_a_bogus_one(tmp_path):
+    import json
+
+    from sandtrace import cli
+
+    triage = tmp_path / "triage"
+    triage.mkdir()
+    (triage / "japan.wsb").write_bytes(JAPANESE.format(encoding="Shift_JIS").encode("cp932"))
+    (triage / "unicode.wsb").write_bytes(_utf16_with_bom(JAPANESE.format(encoding="UTF-16")))
+    (triage / "bogus.wsb").write_bytes(b'<?xml version="1.0" encoding="bogus-enc"?><Configuration/>')
+    out = tmp_path / "t.jsonl"
+    assert cli.main(["extract", str(triage), "--parsers", "wsb", "--format", "json_line", "-o", str(out), "-q"]) == 0
+    records = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    configs = {r["filename"]: r for r in records if r["data_type"] == "windows:sandbox:wsb_config"}
+    assert {name: (r["encoding"], r["logon_command"]) for name, r in configs.items()} == {
+        "\\japan.wsb": ("cp932", "C:\\作業\\起動①.cmd"),
+        "\\unicode.wsb": ("utf-16-le", "C:\\作業\\起動①.cmd"),
+    }
+    assert [(r["path"], r["error"]) for r in records if r["data_type"] == "sandtrace:warning"] == [
+        (f"OS:{triage}/bogus.wsb", "WsbError: unknown encoding 'bogus-enc' named in the XML declaration; not parsed")]
+
+
+def _utf16_with_bom(text: str) -> bytes:
+    return "\ufeff".encode("utf-16-le") + text.encode("utf-16-le")

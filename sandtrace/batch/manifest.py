@@ -68,12 +68,44 @@ def sha256_file(path: str) -> str:
     return digest.hexdigest()
 
 
+def _row(cursor: sqlite3.Cursor, row: tuple) -> sqlite3.Row:
+    """A row, a path stored as bytes (below) read back as the name it was."""
+    return sqlite3.Row(cursor, tuple(os.fsdecode(value) if isinstance(value, bytes) else value for value in row))
+
+
+def _parameter(value: Any) -> Any:
+    """A path whose bytes are not UTF-8 (held as surrogates by Python) as its bytes: SQLite
+    text must be UTF-8. Every other value is stored as it is."""
+    if isinstance(value, str) and not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return os.fsencode(value)
+    return value
+
+
+class _Connection:
+    """The manifest's SQLite connection; paths that are not UTF-8 go in and come out whole."""
+
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        self._connection = connection
+        connection.row_factory = _row
+
+    def execute(self, sql: str, parameters: tuple = ()) -> sqlite3.Cursor:
+        return self._connection.execute(sql, tuple(_parameter(value) for value in parameters))
+
+    def executescript(self, script: str) -> sqlite3.Cursor:
+        return self._connection.executescript(script)
+
+    def close(self) -> None:
+        self._connection.close()
+
+
 class Manifest:
     def __init__(self, out_dir: str) -> None:
         self.out_dir = out_dir
         self.path = os.path.join(out_dir, FILENAME)
-        self.db = sqlite3.connect(self.path, isolation_level=None, timeout=30)
-        self.db.row_factory = sqlite3.Row
+        self.db = _Connection(sqlite3.connect(self.path, isolation_level=None, timeout=30))
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")
         self.db.executescript(_SCHEMA)

@@ -353,6 +353,7 @@ class _Scheduler:
             "part_results": [job.parts[index] for index in range(job.parts_total)] + list(job.logs),
             "source_record": job.plan["source_record"],
             "hashes": job.hashes,
+            "hash_folder_files": self.options.hash,  # a folder source's files are listed (and hashed) here
             "verify": job.verify,
             "out": {"timezone": self.options.timezone, "fields": self.options.fields,
                     "include_all": self.options.include_all,

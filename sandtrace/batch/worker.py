@@ -249,6 +249,7 @@ def _part_counts(extractor, timeliner, record) -> dict[str, Any]:
         },
         "timeliner": dict(timeliner.counter),
         "warnings": record.warnings,
+        "folder_files": extractor.folder_files,
     }
 
 
@@ -337,6 +338,11 @@ def assemble(spec: dict[str, Any]) -> dict[str, Any]:
             run.warnings.append({"source": source_record["path"], "volume": "", "path": source_record["path"],
                                  "parser": "verify", "error": message})
     run.sources.append(source_record)
+    folder_files: dict[str, str] = {}
+    for result in spec["part_results"]:
+        folder_files.update((result.get("folder_files") or {}).get(source_record["path"], {}))
+    if folder_files:
+        run.add_folder_files(source_record["path"], folder_files, hash_files=spec.get("hash_folder_files", True))
     first_format, first_path = next(iter(spec["outputs"].items()))
     run.finish(stats, _Counted(timeliner), writers[0], first_path, first_format)
     run.summary["outputs"] = {

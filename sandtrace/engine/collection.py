@@ -11,6 +11,7 @@ directory listings of dfVFS and TSK skip them, the MFT does not.
 from __future__ import annotations
 
 import fnmatch
+import os
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ from sandtrace.engine.events import EventData, Provenance, warning
 from sandtrace.engine.sources import Source, Volume
 
 _NTFS = dfvfs_definitions.TYPE_INDICATOR_NTFS
+_OS = dfvfs_definitions.TYPE_INDICATOR_OS
 _ATTRIBUTE_LIST = 0x20
 _ATTRIBUTE_FILE_NAME = 0x30
 _NAMESPACE_DOS = 2
@@ -203,6 +205,8 @@ class Collector:
                     child_states |= {(n, j) for j in patterns[n][1].step(i, name)}
                 if not child_states:
                     continue
+                if volume.type_indicator == _OS and self._not_read(source, volume, child):
+                    continue
                 wanted_by = {patterns[n][0] for n, j in child_states if patterns[n][1].accepts(j)}
                 try:
                     is_directory = child.IsDirectory()
@@ -214,6 +218,28 @@ class Collector:
                     live = {(n, j) for n, j in child_states if j < len(patterns[n][1].segments)}
                     if live:
                         stack.append((child, live))
+
+    def _not_read(self, source: Source, volume: Volume, child) -> bool:
+        """Whether a folder source's entry is a symbolic link or a special file: reported, never opened.
+
+        A link can point anywhere on the examiner's machine (``Security.evtx ->
+        /elsewhere/...``); what it points at is not the evidence. Links that
+        stay inside the folder are not followed either: the file they name is
+        collected under its own name, and an examiner sees the link as it is.
+        A named pipe would block the reader for ever; a device is not evidence.
+        """
+        kind = _SPECIAL_KINDS.get(getattr(child, "entry_type", None))
+        if kind is None:
+            return False
+        location = child.path_spec.location
+        relative = display.display_location(location[len(volume.path_spec.location):]).lstrip("/")
+        if kind == "link":
+            message = f"symbolic link not followed: {relative} -> {_link_target(volume, location)}"
+        else:
+            message = f"not a regular file ({kind}): {relative}: not read"
+        self.warnings.append(warning(message, provenance=_provenance(source, volume, child.path_spec)))
+        self.stats["special_files_not_read"] = self.stats.get("special_files_not_read", 0) + 1
+        return True
 
     def _children(self, source, volume, directory, states, patterns):
         """Sub entries of a directory; literal names are opened directly on NTFS."""
@@ -340,7 +366,7 @@ class Collector:
         location = getattr(spec, "location", "") or ""
         if volume.type_indicator == dfvfs_definitions.TYPE_INDICATOR_OS:
             root = getattr(volume.path_spec, "location", "")
-            location = "\\" + location[len(root):].lstrip("/").replace("/", "\\")
+            location = "\\" + display.display_location(location[len(root):]).lstrip("/").replace("/", "\\")
         elif "/" in location and "\\" not in location:
             location = location.replace("/", "\\")
         mft_entry = getattr(spec, "mft_entry", None)
@@ -450,6 +476,28 @@ class Collector:
                 "$ATTRIBUTE_LIST (damaged, or naming the wrong records): not timelined",
                 provenance=_volume_provenance(source, volume, "\\$MFT"), mft_entry=index))
         return None
+
+
+_SPECIAL_KINDS = {
+    dfvfs_definitions.FILE_ENTRY_TYPE_LINK: "link",
+    dfvfs_definitions.FILE_ENTRY_TYPE_PIPE: "named pipe",
+    dfvfs_definitions.FILE_ENTRY_TYPE_SOCKET: "socket",
+    dfvfs_definitions.FILE_ENTRY_TYPE_CHARACTER_DEVICE: "character device",
+    dfvfs_definitions.FILE_ENTRY_TYPE_BLOCK_DEVICE: "block device",
+    dfvfs_definitions.FILE_ENTRY_TYPE_DEVICE: "device",
+}
+
+
+def _link_target(volume: Volume, location: str) -> str:
+    """Where a folder source's link points, as written, and whether that is inside the folder."""
+    try:
+        target = os.readlink(location)
+    except OSError as exception:
+        return f"? (unreadable link: {exception.strerror})"
+    root = os.path.realpath(volume.path_spec.location)
+    resolved = os.path.realpath(location)
+    where = "inside" if resolved == root or resolved.startswith(root.rstrip(os.sep) + os.sep) else "outside"
+    return f"{display.display_location(target)} (points {where} the folder source)"
 
 
 def _is_extension_record(entry, index: int) -> bool:

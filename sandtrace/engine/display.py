@@ -19,6 +19,26 @@ _ESCAPES.update({value: f"\\U{value:08x}" for value in range(0xD800, 0xE000)})
 NON_PRINTABLE = str.maketrans(_ESCAPES)
 
 
+def display_location(location: str) -> str:
+    """A folder source's ``location`` with each byte that is not UTF-8 written ``\\xNN``.
+
+    Python keeps such a byte of a name as a lone surrogate (``os.fsdecode``);
+    written back as the byte it was, the examiner sees ``bad\\xffname.wsb``,
+    the spelling used for control characters. Other text is left as it is.
+    """
+    if location.isascii():
+        return location
+    try:
+        location.encode("utf-8")
+        return location
+    except UnicodeEncodeError:
+        pass
+    try:
+        return location.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # a surrogate no byte became: NON_PRINTABLE escapes it
+        return location
+
+
 def relative_path(path_spec: PathSpec | None) -> str | None:
     """The location inside the file system, with a data stream name if any."""
     if path_spec is None:
@@ -28,6 +48,8 @@ def relative_path(path_spec: PathSpec | None) -> str | None:
         location = getattr(path_spec.parent, "location", None)
     if not location:
         return None
+    if path_spec.type_indicator == dfvfs_definitions.TYPE_INDICATOR_OS:
+        location = display_location(location)
     data_stream = getattr(path_spec, "data_stream", None)
     if data_stream:
         location = f"{location}:{data_stream}"

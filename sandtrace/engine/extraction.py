@@ -90,6 +90,9 @@ class Extractor:
         self._disks_seen: dict[tuple, str] = {}  # VHDX identity -> display name of the copy parsed
         self._disk_targets: dict[tuple, list[FileTarget]] = {}  # identity -> files parsed, for the content check
         self._disk_hashes: dict[str, str | None] = {}  # display name -> SHA-256, computed on demand
+        # Folder sources: source path -> {path on the machine: relative path} of every
+        # file collected, for the sidecar (engine/provenance.py, ``add_folder_files``).
+        self.folder_files: dict[str, dict[str, str]] = {}
         # engine/parallel.py: event logs of at least this many bytes are
         # yielded as Offloaded markers for another process to parse (0: none),
         # and nested disk files of at least offload_disks bytes that can run
@@ -148,6 +151,7 @@ class Extractor:
                 continue
             seen.add(key)
             self.stats.files += 1
+            self._note_folder_file(source, target)
             self.stats.per_volume[volume.label] += 1
             offloaded = self._offloaded(target, source, tag)
             if offloaded is not None:
@@ -165,6 +169,14 @@ class Extractor:
                 self._progress(self.stats, target.provenance.display_name)
         self.stats.collector.update(collector.stats)
         yield from self._count(iter(collector.warnings))
+
+    def _note_folder_file(self, source: Source, target: FileTarget) -> None:
+        """Remembers a file of a folder source (not of a disk in it) for the sidecar's file list."""
+        if source.depth or source.kind != "directory" or target.is_directory:
+            return
+        path = getattr(target.path_spec, "location", None)
+        if path:
+            self.folder_files.setdefault(source.path, {})[path] = os.path.relpath(path, source.path)
 
     def parse_target(self, target: FileTarget, source: Source | None = None) -> Iterator[EventData]:
         template = source is not None and _is_template(target, source)

@@ -183,6 +183,29 @@ class RunRecord:
             self.warnings.append({"source": source.path, "volume": "", "path": source.path, "parser": "verify", "error": message})
         return message
 
+    def add_folder_files(self, source_path: str, files: dict[str, str], hash_files: bool = True) -> None:
+        """Lists the files read from a folder source, as an image's segments are listed.
+
+        ``files`` maps each file's path on this machine to its path relative to
+        the folder; the sidecar shows the relative path (a byte that is not
+        UTF-8 as ``\\xNN``), its size and, unless ``--no-hash``, MD5 and SHA-256,
+        read in blocks. A file gone or unreadable since is listed with its error.
+        """
+        record = next((entry for entry in self.sources if entry["path"] == source_path), None)
+        if record is None:
+            return
+        listed = []
+        for path, relative in sorted(files.items(), key=lambda item: item[1]):
+            entry: dict[str, Any] = {"path": display.display_location(relative)}
+            try:
+                entry["size"] = os.path.getsize(path)
+                if hash_files:
+                    entry.update(hash_file(path))
+            except OSError as exception:
+                entry["error"] = exception.strerror or str(exception)
+            listed.append(entry)
+        record["files"] = listed
+
     def note(self, data: EventData) -> None:
         """Keeps every warning for the sidecar."""
         entry = warning_entry(data)

@@ -87,7 +87,8 @@ def event_values_hash(data: EventData) -> str:
     path_spec = data.provenance.path_spec
     if path_spec is not None:
         parts.append(f"path_spec: {_comparable(path_spec)}")
-    return hashlib.md5(", ".join(parts).encode("utf-8")).hexdigest()
+    # surrogateescape: a folder name that is not UTF-8 hashes as its own bytes (engine/folder.py)
+    return hashlib.md5(", ".join(parts).encode("utf-8", "surrogateescape")).hexdigest()
 
 
 @per_path_spec

@@ -19,7 +19,7 @@ from dfvfs.lib import errors as dfvfs_errors
 from dfvfs.path import factory as path_spec_factory
 from dfvfs.path.path_spec import PathSpec
 
-from sandtrace.engine import display, vhdi_parents
+from sandtrace.engine import display, folder, vhdi_parents  # noqa: F401 - folder: dfVFS reads non-UTF-8 names
 
 _PARTITION_TYPES = {
     dfvfs_definitions.TYPE_INDICATOR_GPT,

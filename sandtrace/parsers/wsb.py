@@ -13,6 +13,7 @@ given inline to ``wsb start --config``.
 
 from __future__ import annotations
 
+import codecs
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -34,6 +35,22 @@ DATA_TYPE = "windows:sandbox:wsb_config"
 MAX_SIZE = 1024 * 1024  # real .wsb files are a few KiB
 _DRIVE_ROOT = re.compile(r"^[a-z]:\\?$", re.IGNORECASE)
 _USER_PROFILE = re.compile(r"^([a-z]:\\users\\[^\\]+|%userprofile%|%homepath%)\\?$", re.IGNORECASE)
+
+
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32-le"), (codecs.BOM_UTF32_BE, "utf-32-be"), (codecs.BOM_UTF8, "utf-8"),
+    (codecs.BOM_UTF16_LE, "utf-16-le"), (codecs.BOM_UTF16_BE, "utf-16-be"),
+)
+_UNMARKED = (  # XML 1.0 appendix F: "<" or "<?" in UTF-32/16 without a byte order mark
+    (b"<\x00\x00\x00", "utf-32-le"), (b"\x00\x00\x00<", "utf-32-be"),
+    (b"<\x00?\x00", "utf-16-le"), (b"\x00<\x00?", "utf-16-be"),
+)
+_DECLARED_ENCODING = re.compile(rb"""\s*<\?xml[^>]{0,200}?\sencoding\s*=\s*["']([A-Za-z][A-Za-z0-9._:-]{0,39})["']""")
+# Names Windows reads as a wider code page than the standard one Python's codec of that name implements.
+_WINDOWS_CODE_PAGES = {
+    "shift_jis": "cp932", "shift-jis": "cp932", "sjis": "cp932", "x-sjis": "cp932", "ms_kanji": "cp932",
+    "windows-31j": "cp932", "gb2312": "gbk", "euc-kr": "cp949", "ks_c_5601-1987": "cp949", "big5": "cp950",
+}
 
 
 class WsbError(ValueError):
@@ -76,6 +93,7 @@ class WsbConfig:
     unknown_elements: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # invalid values, kept and reported
     risk_flags: list[str] = field(default_factory=list)
+    encoding: str | None = None  # the codec a .wsb file was read with, when not UTF-8
 
     def attributes(self) -> dict[str, Any]:
         """plaso-style flat attributes for ``windows:sandbox:wsb_config``."""
@@ -92,6 +110,7 @@ class WsbConfig:
                 "problems": self.problems or None,
                 "risk_flags": self.risk_flags or None,
                 "summary": self.summary(),
+                "encoding": self.encoding,
             }
         )
         return {name: value for name, value in values.items() if value is not None}
@@ -110,13 +129,16 @@ class WsbConfig:
 
 def parse_config(data: bytes | str) -> WsbConfig:
     """Parses a .wsb document; raises WsbError for anything that is not one."""
-    if isinstance(data, str):
-        data = data.encode("utf-8")
-    if len(data) > MAX_SIZE:
-        raise WsbError(f"too large for a .wsb file ({len(data)} bytes, limit {MAX_SIZE})")
-    if b"\x00" in data[:4096] and not data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        raise WsbError("binary data, not XML")
+    encoding = None
+    if isinstance(data, bytes):
+        if len(data) > MAX_SIZE:
+            raise WsbError(f"too large for a .wsb file ({len(data)} bytes, limit {MAX_SIZE})")
+        data, encoding = decode(data)
+    elif len(data) > MAX_SIZE:
+        raise WsbError(f"too large for a .wsb file ({len(data)} characters, limit {MAX_SIZE})")
     try:
+        # Text, not bytes: expat reads only UTF-8/16 and single-byte code pages, and a
+        # str is parsed as what it is whatever its declaration names (decode() honoured it).
         root = SafeElementTree.fromstring(data, forbid_dtd=True, forbid_entities=True, forbid_external=True)
     except DefusedXmlException as exception:
         raise WsbError(f"refused hostile XML ({type(exception).__name__})") from None
@@ -126,7 +148,52 @@ def parse_config(data: bytes | str) -> WsbConfig:
         raise WsbError(f"not readable XML: {exception}") from None
     if _local(root.tag).lower() != "configuration":
         raise WsbError(f"root element is <{_local(root.tag)}>, not <Configuration>")
-    return _interpret(root)
+    config = _interpret(root)
+    config.encoding = None if encoding == "utf-8" else encoding
+    return config
+
+
+def decode(data: bytes) -> tuple[str, str]:
+    """The document as text and the codec that read it.
+
+    Windows reads a .wsb in whatever encoding its byte order mark or XML
+    declaration names (a Japanese Notepad saves ``encoding="Shift_JIS"``), so
+    this does too: the BOM first (UTF-32 before UTF-16, whose mark it begins
+    with), then UTF-16/32 without one (``<?`` as two or four bytes), then the
+    declaration, else UTF-8. A code page name is read as Windows reads it
+    (``Shift_JIS`` is code page 932). Raises WsbError for an encoding Python
+    does not know or bytes it cannot decode.
+    """
+    for mark, codec in _BOMS:
+        if data.startswith(mark):
+            return _decode(data[len(mark):], codec, "the byte order mark"), codec
+    for start, codec in _UNMARKED:
+        if data.startswith(start):
+            return _decode(data, codec, "the first bytes"), codec
+    if b"\x00" in data[:4096]:
+        raise WsbError("binary data, not XML")
+    declared = _DECLARED_ENCODING.match(data)
+    if not declared:
+        return _decode(data, "utf-8", "the default, none declared"), "utf-8"
+    name = declared.group(1).decode("ascii")
+    try:
+        codec = codecs.lookup(_WINDOWS_CODE_PAGES.get(name.lower(), name)).name
+    except LookupError:
+        raise WsbError(f"unknown encoding {name!r} named in the XML declaration; not parsed") from None
+    if codec.startswith(("utf-16", "utf-32")):  # no byte order mark and "<?xml" in single bytes
+        raise WsbError(f"the XML declaration names {name} but the file is not {name} (its first bytes are "
+                       "single-byte text, without a byte order mark); not parsed")
+    return _decode(data, codec, f"the XML declaration, {name}"), codec
+
+
+def _decode(data: bytes, codec: str, named_by: str) -> str:
+    try:
+        return data.decode(codec)
+    except UnicodeDecodeError as exception:
+        raise WsbError(f"not {codec} text (encoding from {named_by}): byte {exception.start} "
+                       f"cannot be decoded ({exception.reason}); not parsed") from None
+    except (LookupError, ValueError) as exception:  # a codec that is not a text encoding (e.g. base64)
+        raise WsbError(f"{codec} (encoding from {named_by}) is not a text encoding; not parsed") from None
 
 
 def _interpret(root: Element) -> WsbConfig:
