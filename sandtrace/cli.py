@@ -165,7 +165,8 @@ def _extract(args: argparse.Namespace, err) -> int:
 
     workers = (os.cpu_count() or 1) if args.workers is None else args.workers
     # A large image: the workers start now, importing while this process does (engine/workers.py).
-    refused = args.report or workers < 0 or (os.path.exists(args.output) and not args.overwrite)
+    refused = args.report or workers < 0 or (not args.overwrite and (
+        os.path.exists(args.output) or os.path.exists(args.output + ".meta.json")))
     pool = None if refused else worker_processes.start_early(workers, args.sources, args.format)
     try:
         return _extract_with(args, err, workers, pool)
@@ -185,11 +186,8 @@ def _extract_with(args: argparse.Namespace, err, workers: int, pool) -> int:
     if args.workers is not None and args.workers < 0:
         raise UsageError("--workers must be 0 or more")
     output = os.path.abspath(args.output)
-    if os.path.exists(output) and not args.overwrite:
-        raise UsageError(f"output exists: {args.output} (use --overwrite to replace it)")
-    for source_path in args.sources:
-        if os.path.exists(source_path) and os.path.exists(output) and os.path.samefile(source_path, output):
-            raise UsageError("the output must not be one of the sources")
+    _refuse_existing(args.output, args.overwrite)
+    _refuse_evidence([output, output + ".meta.json", *([args.report] if args.report else [])], args.sources)
     os.makedirs(os.path.dirname(output) or ".", exist_ok=True)
     if args.format == "timesketch" and not output.endswith(".jsonl") and not args.quiet:
         err.print("sandtrace: note: Timesketch imports JSONL only from files named *.jsonl")
@@ -298,6 +296,24 @@ def _extract_with(args: argparse.Namespace, err, workers: int, pool) -> int:
 # -- findings report (sandtrace/report, docs/report.md) ---------------------------
 
 
+def _refuse_existing(output: str, overwrite: bool) -> None:
+    """An existing timeline or sidecar is replaced only with --overwrite."""
+    if overwrite:
+        return
+    for path in (output, output + ".meta.json"):
+        if os.path.lexists(path):
+            raise UsageError(f"output exists: {path} (use --overwrite to replace it)")
+
+
+def _refuse_evidence(outputs: list[str], sources: list[str]) -> None:
+    from sandtrace.engine import output_guard
+
+    try:
+        output_guard.check(outputs, sources)
+    except output_guard.OutputInsideEvidence as exception:
+        raise UsageError(str(exception)) from None
+
+
 def _report_format(path: str, chosen: str | None) -> str:
     if chosen:
         return chosen
@@ -357,6 +373,7 @@ def _report(args: argparse.Namespace, err) -> int:
         raise UsageError(f"no such timeline: {args.timeline}")
     if os.path.exists(args.output) and not args.overwrite:
         raise UsageError(f"output exists: {args.output} (use --overwrite to replace it)")
+    _refuse_evidence([args.output], [args.timeline, args.timeline + ".meta.json"])
     builder = ReportBuilder.for_timeline(args.timeline)
     try:
         for record in read_timeline(args.timeline):
@@ -578,6 +595,7 @@ def _batch(args: argparse.Namespace, err) -> int:
     for path in args.evidence:
         if not os.path.exists(path):
             raise UsageError(f"no such evidence folder or source: {path}")
+    _refuse_evidence([args.output_dir], args.evidence)
     options = BatchOptions(
         evidence=args.evidence,
         out_dir=args.output_dir,
