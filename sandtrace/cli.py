@@ -189,6 +189,7 @@ def _extract_with(args: argparse.Namespace, err, workers: int, pool) -> int:
     _refuse_existing(args.output, args.overwrite)
     _refuse_evidence([output, output + ".meta.json", *([args.report] if args.report else [])], args.sources)
     os.makedirs(os.path.dirname(output) or ".", exist_ok=True)
+    _sweep_scratch(err, args.quiet)
     if args.format == "timesketch" and not output.endswith(".jsonl") and not args.quiet:
         err.print("sandtrace: note: Timesketch imports JSONL only from files named *.jsonl")
 
@@ -312,6 +313,16 @@ def _refuse_evidence(outputs: list[str], sources: list[str]) -> None:
         output_guard.check(outputs, sources)
     except output_guard.OutputInsideEvidence as exception:
         raise UsageError(str(exception)) from None
+
+
+def _sweep_scratch(err, quiet: bool) -> None:
+    """Removes what runs killed earlier left in the temporary folder (engine/scratch.py)."""
+    from sandtrace.engine import scratch
+
+    removed = scratch.sweep()
+    if removed and not quiet:
+        err.print(f"sandtrace: removed {len(removed)} scratch folder(s) of runs that were killed: "
+                  + ", ".join(os.path.basename(path) for path in removed))
 
 
 def _report_format(path: str, chosen: str | None) -> str:
@@ -596,6 +607,7 @@ def _batch(args: argparse.Namespace, err) -> int:
         if not os.path.exists(path):
             raise UsageError(f"no such evidence folder or source: {path}")
     _refuse_evidence([args.output_dir], args.evidence)
+    _sweep_scratch(err, args.quiet)
     options = BatchOptions(
         evidence=args.evidence,
         out_dir=args.output_dir,

@@ -106,3 +106,112 @@ def test_an_existing_sidecar_alone_is_not_overwritten_without_overwrite(tmp_path
     assert sidecar.read_text() == '{"keep": "me"}' and not output.exists()
     assert cli.main(["extract", HOST[0], "-o", str(output), "-q", "--parsers", "wsb", "--overwrite"]) == 0
     assert json.loads(sidecar.read_text())["command_line"]
+
+
+# -- item 10: nothing from the current folder runs in a worker -----------------------
+
+PLANT = "import os\nopen(os.path.join({folder!r}, 'PLANTED-' + __name__), 'w').close()\nraise SystemExit('planted module ran')\n"
+
+
+def _plant(folder) -> None:
+    """A sandtrace package and a multiprocessing package that say when they run."""
+    for name in ("sandtrace", "multiprocessing", "dfvfs"):
+        (folder / name).mkdir()
+        (folder / name / "__init__.py").write_text(PLANT.format(folder=str(folder)))
+
+
+def test_batch_workers_import_nothing_from_the_current_folder(tmp_path, monkeypatch):
+    planted = tmp_path / "evidence"
+    planted.mkdir()
+    _plant(planted)
+    (planted / "triage").mkdir()
+    (planted / "triage" / ".sandtrace-triage").write_text("")
+    (planted / "triage" / "attack.wsb").write_bytes(WSB)
+    monkeypatch.chdir(planted)
+    code = cli.main(["batch", "triage", "-o", str(tmp_path / "out"), "-q", "--workers", "1"])
+    assert sorted(p.name for p in planted.iterdir() if p.name.startswith("PLANTED")) == []
+    assert code == cli.EXIT_OK
+    merged = (tmp_path / "out" / "merged.jsonl").read_text()
+    assert "cmd.exe" in merged
+
+
+def test_extract_pool_workers_import_nothing_from_the_current_folder(tmp_path, monkeypatch):
+    from sandtrace.engine import workers
+
+    _plant(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PYTHONSAFEPATH", "")  # whatever the caller had
+    monkeypatch.delenv("PYTHONSAFEPATH")
+    pool = workers.new_pool(1)
+    try:
+        assert pool.submit(os.getpid).result(timeout=120) != os.getpid()
+    finally:
+        pool.shutdown()
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("PLANTED")) == []
+
+
+# -- item 12: workers die with their parent; scratch of killed runs is swept ----------
+
+_PARENT = """
+import os, sys, time
+sys.path.insert(0, {root!r})
+from sandtrace.engine import workers
+pool = workers.new_pool(2)
+busy = [pool.submit(time.sleep, 1) for _ in range(2)]  # two at once: two workers
+for future in busy:
+    future.result()
+print(" ".join(map(str, sorted(pool._processes))), flush=True)
+time.sleep(600)
+"""
+
+_SCRATCH_OWNER = """
+import sys, time
+sys.path.insert(0, {root!r})
+from sandtrace.engine import scratch
+print(scratch.make("sandtrace-parallel-", {tmp!r}), flush=True)
+time.sleep(600)
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split(")")[-1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def _killed(script: str) -> str:
+    """Runs ``script`` until it prints a line, SIGKILLs it, returns the line."""
+    process = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    line = process.stdout.readline().strip()
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    return line
+
+
+def test_extract_workers_die_with_a_killed_parent():
+    pids = [int(pid) for pid in _killed(_PARENT.format(root=ROOT)).split()]
+    assert len(pids) == 2
+    deadline = time.monotonic() + 10
+    while any(_alive(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert [pid for pid in pids if _alive(pid)] == []
+
+
+def test_the_next_run_sweeps_the_scratch_of_a_killed_run_and_nothing_else(tmp_path, monkeypatch, capsys):
+    from sandtrace.engine import scratch
+
+    folder = _killed(_SCRATCH_OWNER.format(root=ROOT, tmp=str(tmp_path)))
+    (tmp_path / folder / "run-0001.run").write_bytes(b"x" * 4096)
+    live = scratch.make("sandtrace-parallel-", str(tmp_path))  # this process's: alive
+    unknown = tmp_path / "sandtrace-carved-old"  # no lock: cannot be proven dead
+    unknown.mkdir()
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
+    code = cli.main(["extract", HOST[0], "-o", str(tmp_path / "t.jsonl"), "--parsers", "wsb", "--workers", "0"])
+    assert code == cli.EXIT_OK
+    assert not os.path.exists(folder)
+    assert os.path.isdir(live) and unknown.is_dir()
+    assert f"removed 1 scratch folder(s) of runs that were killed: {os.path.basename(folder)}" in capsys.readouterr().err
+    scratch.remove(live)
+    assert not os.path.exists(live)
