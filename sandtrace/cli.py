@@ -12,6 +12,7 @@ Exit codes (also in docs/cli.md):
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import os
 import sys
@@ -128,6 +129,11 @@ def main(argv: list[str] | None = None) -> int:
     except _OutputError as exception:
         err.print(f"sandtrace: cannot write output: {exception}")
         return EXIT_OUTPUT
+    except OSError as exception:
+        if exception.errno not in _OUTPUT_ERRNOS:
+            raise
+        err.print(f"sandtrace: cannot write output: {_full_file(exception, args)}")
+        return EXIT_OUTPUT
     except Exception as exception:  # noqa: BLE001
         log.exception("internal error")
         err.print(f"sandtrace: internal error: {type(exception).__name__}: {exception}")
@@ -137,6 +143,35 @@ def main(argv: list[str] | None = None) -> int:
 
 class _OutputError(Exception):
     pass
+
+
+# Errors only writing can give: a full disk or quota, a file too large, a read-only file system.
+_OUTPUT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS}
+
+
+def _full_file(exception: OSError, args: argparse.Namespace) -> str:
+    """The message for a write error: the file, or the folder whose file system is full.
+
+    A write through a file object reports no file name; the outputs and the
+    scratch folder are the candidates, and the one on a full file system is it."""
+    import tempfile
+
+    reason = exception.strerror or str(exception)
+    if exception.filename:
+        return f"{exception.filename}: {reason}"
+    outputs = [path for path in (getattr(args, "output", None), getattr(args, "output_dir", None),
+                                 getattr(args, "report", None)) if path]
+    candidates = [*outputs, f"scratch files in {tempfile.gettempdir()}"]
+    for candidate in candidates:
+        folder = candidate.removeprefix("scratch files in ")
+        folder = folder if os.path.isdir(folder) else os.path.dirname(os.path.abspath(folder))
+        try:
+            stat = os.statvfs(folder)
+        except OSError:
+            continue
+        if stat.f_bavail * stat.f_frsize < (1 << 20):
+            return f"{candidate}: {reason} ({stat.f_bavail * stat.f_frsize} bytes free there)"
+    return f"{' or '.join(candidates)}: {reason}"
 
 
 def _SourceErrors() -> type[Exception]:
@@ -282,7 +317,7 @@ def _extract_with(args: argparse.Namespace, err, workers: int, pool) -> int:
     try:
         run.write(output + ".meta.json")
     except OSError as exception:
-        raise _OutputError(str(exception)) from None
+        raise _OutputError(f"{output}.meta.json: {exception.strerror or exception}") from None
     if report_builder is not None:
         _write_report(report_builder, args.report, report_format, err, args.quiet, extractor.stats.warnings)
     if not args.quiet:
@@ -371,7 +406,7 @@ def _write_report(builder, path: str, report_format: str, err, quiet: bool, warn
     try:
         render.write(report, path, report_format)
     except OSError as exception:
-        raise _OutputError(str(exception)) from None
+        raise _OutputError(f"{path}: {exception.strerror or exception}") from None
     if not quiet:
         err.print(f"sandtrace: report ({report_format}) -> {path}: {report['verdict']['headline']}")
 

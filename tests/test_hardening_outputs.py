@@ -215,3 +215,39 @@ def test_the_next_run_sweeps_the_scratch_of_a_killed_run_and_nothing_else(tmp_pa
     assert f"removed 1 scratch folder(s) of runs that were killed: {os.path.basename(folder)}" in capsys.readouterr().err
     scratch.remove(live)
     assert not os.path.exists(live)
+
+
+# -- item 15: a full disk is exit 4, naming the file ---------------------------------
+
+
+@pytest.fixture
+def tiny(tmp_path):
+    """A 64 KiB file system (tmpfs: the tests run as root)."""
+    folder = tmp_path / "tiny"
+    folder.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(folder)],
+                             capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
+    yield folder
+    subprocess.run(["umount", "-l", str(folder)], check=False)
+
+
+def test_a_full_disk_is_exit_4_naming_the_timeline(tiny, capsys):
+    output = tiny / "timeline.jsonl"
+    code = cli.main(["extract", HOST[0], "-o", str(output), "-q", "--workers", "0"])
+    err = capsys.readouterr().err
+    assert code == cli.EXIT_OUTPUT == 4
+    assert err.startswith(f"sandtrace: cannot write output: {output}: No space left on device")
+    assert list(tiny.iterdir()) == []  # the temporary file is gone, nothing half-written is kept
+
+
+def test_a_full_disk_for_the_report_is_exit_4_naming_it(tmp_path, tiny, capsys):
+    timeline = tmp_path / "t.jsonl"
+    assert cli.main(["extract", HOST[0], "-o", str(timeline), "-q", "--workers", "0", "--format", "json_line"]) == 0
+    (tiny / "filler").write_bytes(b"\0" * (60 << 10))
+    report = tiny / "report.html"
+    code = cli.main(["report", str(timeline), "-o", str(report), "-q"])
+    err = capsys.readouterr().err
+    assert code == cli.EXIT_OUTPUT, err
+    assert f"sandtrace: cannot write output: {report}: No space left on device" in err
