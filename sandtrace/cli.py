@@ -12,6 +12,7 @@ Exit codes (also in docs/cli.md):
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import os
 import sys
@@ -128,6 +129,11 @@ def main(argv: list[str] | None = None) -> int:
     except _OutputError as exception:
         err.print(f"sandtrace: cannot write output: {exception}")
         return EXIT_OUTPUT
+    except OSError as exception:
+        if exception.errno not in _OUTPUT_ERRNOS:
+            raise
+        err.print(f"sandtrace: cannot write output: {_full_file(exception, args)}")
+        return EXIT_OUTPUT
     except Exception as exception:  # noqa: BLE001
         log.exception("internal error")
         err.print(f"sandtrace: internal error: {type(exception).__name__}: {exception}")
@@ -137,6 +143,35 @@ def main(argv: list[str] | None = None) -> int:
 
 class _OutputError(Exception):
     pass
+
+
+# Errors only writing can give: a full disk or quota, a file too large, a read-only file system.
+_OUTPUT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS}
+
+
+def _full_file(exception: OSError, args: argparse.Namespace) -> str:
+    """The message for a write error: the file, or the folder whose file system is full.
+
+    A write through a file object reports no file name; the outputs and the
+    scratch folder are the candidates, and the one on a full file system is it."""
+    import tempfile
+
+    reason = exception.strerror or str(exception)
+    if exception.filename:
+        return f"{exception.filename}: {reason}"
+    outputs = [path for path in (getattr(args, "output", None), getattr(args, "output_dir", None),
+                                 getattr(args, "report", None)) if path]
+    candidates = [*outputs, f"scratch files in {tempfile.gettempdir()}"]
+    for candidate in candidates:
+        folder = candidate.removeprefix("scratch files in ")
+        folder = folder if os.path.isdir(folder) else os.path.dirname(os.path.abspath(folder))
+        try:
+            stat = os.statvfs(folder)
+        except OSError:
+            continue
+        if stat.f_bavail * stat.f_frsize < (1 << 20):
+            return f"{candidate}: {reason} ({stat.f_bavail * stat.f_frsize} bytes free there)"
+    return f"{' or '.join(candidates)}: {reason}"
 
 
 def _SourceErrors() -> type[Exception]:
@@ -165,7 +200,8 @@ def _extract(args: argparse.Namespace, err) -> int:
 
     workers = (os.cpu_count() or 1) if args.workers is None else args.workers
     # A large image: the workers start now, importing while this process does (engine/workers.py).
-    refused = args.report or workers < 0 or (os.path.exists(args.output) and not args.overwrite)
+    refused = args.report or workers < 0 or (not args.overwrite and (
+        os.path.exists(args.output) or os.path.exists(args.output + ".meta.json")))
     pool = None if refused else worker_processes.start_early(workers, args.sources, args.format)
     try:
         return _extract_with(args, err, workers, pool)
@@ -185,12 +221,10 @@ def _extract_with(args: argparse.Namespace, err, workers: int, pool) -> int:
     if args.workers is not None and args.workers < 0:
         raise UsageError("--workers must be 0 or more")
     output = os.path.abspath(args.output)
-    if os.path.exists(output) and not args.overwrite:
-        raise UsageError(f"output exists: {args.output} (use --overwrite to replace it)")
-    for source_path in args.sources:
-        if os.path.exists(source_path) and os.path.exists(output) and os.path.samefile(source_path, output):
-            raise UsageError("the output must not be one of the sources")
+    _refuse_existing(args.output, args.overwrite)
+    _refuse_evidence([output, output + ".meta.json", *([args.report] if args.report else [])], args.sources)
     os.makedirs(os.path.dirname(output) or ".", exist_ok=True)
+    _sweep_scratch(err, args.quiet)
     if args.format == "timesketch" and not output.endswith(".jsonl") and not args.quiet:
         err.print("sandtrace: note: Timesketch imports JSONL only from files named *.jsonl")
 
@@ -285,7 +319,7 @@ def _extract_with(args: argparse.Namespace, err, workers: int, pool) -> int:
     try:
         run.write(output + ".meta.json")
     except OSError as exception:
-        raise _OutputError(str(exception)) from None
+        raise _OutputError(f"{output}.meta.json: {exception.strerror or exception}") from None
     if report_builder is not None:
         _write_report(report_builder, args.report, report_format, err, args.quiet, extractor.stats.warnings)
     if not args.quiet:
@@ -298,6 +332,34 @@ def _extract_with(args: argparse.Namespace, err, workers: int, pool) -> int:
 
 
 # -- findings report (sandtrace/report, docs/report.md) ---------------------------
+
+
+def _refuse_existing(output: str, overwrite: bool) -> None:
+    """An existing timeline or sidecar is replaced only with --overwrite."""
+    if overwrite:
+        return
+    for path in (output, output + ".meta.json"):
+        if os.path.lexists(path):
+            raise UsageError(f"output exists: {path} (use --overwrite to replace it)")
+
+
+def _refuse_evidence(outputs: list[str], sources: list[str]) -> None:
+    from sandtrace.engine import output_guard
+
+    try:
+        output_guard.check(outputs, sources)
+    except output_guard.OutputInsideEvidence as exception:
+        raise UsageError(str(exception)) from None
+
+
+def _sweep_scratch(err, quiet: bool) -> None:
+    """Removes what runs killed earlier left in the temporary folder (engine/scratch.py)."""
+    from sandtrace.engine import scratch
+
+    removed = scratch.sweep()
+    if removed and not quiet:
+        err.print(f"sandtrace: removed {len(removed)} scratch folder(s) of runs that were killed: "
+                  + ", ".join(os.path.basename(path) for path in removed))
 
 
 def _report_format(path: str, chosen: str | None) -> str:
@@ -346,7 +408,7 @@ def _write_report(builder, path: str, report_format: str, err, quiet: bool, warn
     try:
         render.write(report, path, report_format)
     except OSError as exception:
-        raise _OutputError(str(exception)) from None
+        raise _OutputError(f"{path}: {exception.strerror or exception}") from None
     if not quiet:
         err.print(f"sandtrace: report ({report_format}) -> {path}: {report['verdict']['headline']}")
 
@@ -359,6 +421,7 @@ def _report(args: argparse.Namespace, err) -> int:
         raise UsageError(f"no such timeline: {args.timeline}")
     if os.path.exists(args.output) and not args.overwrite:
         raise UsageError(f"output exists: {args.output} (use --overwrite to replace it)")
+    _refuse_evidence([args.output], [args.timeline, args.timeline + ".meta.json"])
     builder = ReportBuilder.for_timeline(args.timeline)
     try:
         for record in read_timeline(args.timeline):
@@ -580,6 +643,8 @@ def _batch(args: argparse.Namespace, err) -> int:
     for path in args.evidence:
         if not os.path.exists(path):
             raise UsageError(f"no such evidence folder or source: {path}")
+    _refuse_evidence([args.output_dir], args.evidence)
+    _sweep_scratch(err, args.quiet)
     options = BatchOptions(
         evidence=args.evidence,
         out_dir=args.output_dir,

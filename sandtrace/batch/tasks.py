@@ -23,6 +23,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from sandtrace.engine import children
+
 _RUNNING: set[subprocess.Popen] = set()
 _LOCK = threading.Lock()
 
@@ -61,10 +63,10 @@ def execute(task: Task) -> TaskResult:
     os.makedirs(os.path.dirname(result_path), exist_ok=True)
     if os.path.exists(result_path):
         os.unlink(result_path)
-    command = [sys.executable, "-m", "sandtrace.batch.worker", "--parent", str(os.getpid())]
+    command = [*children.module_command("sandtrace.batch.worker"), "--parent", str(os.getpid())]
     if task.memory_limit_mb:
         command += ["--memory-limit", str(task.memory_limit_mb)]
-    environment = dict(os.environ, MALLOC_ARENA_MAX="2", PYTHONUNBUFFERED="1")
+    environment = dict(children.environment(), MALLOC_ARENA_MAX="2", PYTHONUNBUFFERED="1")
     started = time.monotonic()
     with open(task.log_path, "ab") as log:
         process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=log, stderr=log,

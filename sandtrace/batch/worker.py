@@ -20,30 +20,22 @@ log next to the result.
 from __future__ import annotations
 
 import argparse
-import ctypes
 import dataclasses
 import json
 import os
 import resource
-import signal
 import sys
 import traceback
 from collections import Counter
 from typing import Any
 
-from sandtrace.engine import gc_tuning
+from sandtrace.engine import children, gc_tuning
 
 EXIT_SOURCE, EXIT_MEMORY = 3, 5
 
 
 def _limit_self(parent: int | None, memory_limit_mb: int | None) -> None:
-    if parent is not None and sys.platform.startswith("linux"):
-        try:
-            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-        except (OSError, AttributeError):
-            pass
-        if os.getppid() != parent:  # the batch died before we got here
-            os._exit(EXIT_MEMORY + 100)
+    children.die_with_parent(parent, code=EXIT_MEMORY + 100)
     if memory_limit_mb:
         limit = memory_limit_mb * 1024 * 1024
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))

@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import shutil
 import tempfile
 import time
 from collections import Counter
@@ -24,7 +23,7 @@ from sandtrace.engine.events import WARNING_DATA_TYPE, EventData, Provenance, wa
 from dfvfs.lib import definitions as dfvfs_definitions
 from dfvfs.path import factory as path_spec_factory
 
-from sandtrace.engine import carving, display, layers, vhdi_parents
+from sandtrace.engine import carving, display, layers, scratch, vhdi_parents
 from sandtrace.engine.sources import Source, SourceError, open_nested
 from sandtrace.engine.templates import TEMPLATE_TAG, MftComparer
 from sandtrace.parsers.container_inventory import classify
@@ -473,15 +472,16 @@ class Extractor:
         path = os.path.join(tempfile.gettempdir(), name)
         try:
             os.mkdir(path, 0o700)
+            scratch.claim(path)
         except FileExistsError:
-            path = tempfile.mkdtemp(prefix="sandtrace-carved-")
+            path = scratch.make("sandtrace-carved-")
         self._scratch_directories.append(path)
         return path
 
     def close(self) -> None:
         """Removes rebuilt disks; call once the events have been written."""
         for path in self._scratch_directories:
-            shutil.rmtree(path, ignore_errors=True)
+            scratch.remove(path)
         self._scratch_directories = []
 
     def _count(self, stream: Iterator[EventData]) -> Iterator[EventData]:

@@ -43,7 +43,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import Any
 
-from sandtrace.engine import gc_tuning
+from sandtrace.engine import gc_tuning, scratch
 from sandtrace.engine.collection import FileTarget
 from sandtrace.engine.events import Event, EventData, warning
 from sandtrace.engine.provenance import warning_entry
@@ -520,7 +520,7 @@ class LinePipeline:
                  run_record, progress=None, pool: concurrent.futures.ProcessPoolExecutor | None = None) -> None:
         self.writer, self.workers, self.progress = writer, workers, progress
         self.tagger, self.timeliner, self.stats, self.run_record = tagger, timeliner, stats, run_record
-        self._scratch = tempfile.TemporaryDirectory(prefix="sandtrace-parallel-", dir=config.get("tmp_dir"))
+        self._scratch = scratch.Folder("sandtrace-parallel-", config.get("tmp_dir"))  # swept if this run is killed
         from sandtrace.engine import vhdi_parents
 
         self.config = dict(config, directory=self._scratch.name, window=max(window // max(workers, 1), 1000),

@@ -23,16 +23,23 @@ LINE_FORMATS = frozenset({"json_line", "timesketch"})
 START_EARLY_BYTES = 64 << 20
 
 
-def _warm() -> None:
-    from sandtrace.engine import gc_tuning
+def _warm(parent: int | None = None) -> None:
+    from sandtrace.engine import children, gc_tuning
+
+    children.die_with_parent(parent)
 
     gc_tuning.for_throughput()
     import sandtrace.engine.parallel  # noqa: F401 - dfVFS, the parsers, the writers
 
 
 def new_pool(workers: int) -> concurrent.futures.ProcessPoolExecutor:
+    """Spawned workers that import nothing from the current folder and die with this process."""
+    from sandtrace.engine import children
+
+    children.isolate_spawned_workers()
     return concurrent.futures.ProcessPoolExecutor(
-        max_workers=workers, mp_context=multiprocessing.get_context("spawn"), initializer=_warm)
+        max_workers=workers, mp_context=multiprocessing.get_context("spawn"), initializer=_warm,
+        initargs=(os.getpid(),))
 
 
 def start_early(workers: int, sources: list[str], output_format: str) -> concurrent.futures.ProcessPoolExecutor | None:
