@@ -137,9 +137,19 @@ def _text(value: Any) -> Any:
     return str(value)
 
 
+def _one_text(value: Any) -> str | None:
+    """A System field that is one string (channel, provider, computer, SID), whatever a
+    damaged record decoded it as: a number, a list or an element become text."""
+    text = _text(value)
+    if text is None or isinstance(text, str):
+        return text
+    return str(text)
+
+
 def _attributes(value: Any) -> dict:
     if isinstance(value, dict):
-        return value.get("#attributes") or {}
+        attributes = value.get("#attributes")
+        return attributes if isinstance(attributes, dict) else {}
     return {}
 
 
@@ -204,9 +214,9 @@ def record_values(canonical: dict, xml: str | None) -> dict[str, Any]:
     if event_identifier is not None:
         message_identifier = event_identifier | ((qualifiers or 0) << 16)
     event_data, strings = _payload(event)
-    computer = _text(system.get("Computer"))
+    computer = _one_text(system.get("Computer"))
     values = {
-        "channel": _text(system.get("Channel")),
+        "channel": _one_text(system.get("Channel")),
         "computer_name": computer,
         "hostname": computer,
         "event_data": event_data,
@@ -215,12 +225,12 @@ def record_values(canonical: dict, xml: str | None) -> dict[str, Any]:
         "event_version": _int(system.get("Version")),
         "message_identifier": message_identifier,
         "provider_identifier": _guid(provider.get("Guid")),
-        "source_name": provider.get("Name") or provider.get("EventSourceName"),
+        "source_name": _one_text(provider.get("Name") or provider.get("EventSourceName")),
         "strings": strings,
-        "user_sid": _attributes(system.get("Security")).get("UserID"),
+        "user_sid": _one_text(_attributes(system.get("Security")).get("UserID")),
         "xml_string": xml,
     }
-    time_created = _attributes(system.get("TimeCreated")).get("SystemTime")
+    time_created = _one_text(_attributes(system.get("TimeCreated")).get("SystemTime"))
     values["_time_created_text"] = time_created
     return values
 
@@ -311,12 +321,23 @@ class WinEvtxParser(BaseParser):
                 del data.values["_creation"]
                 if recovered:
                     data.tags.insert(0, "recovered")  # before the decoding notes _carve added
-                if self._apply_plugins(data):
+                try:
+                    held = self._apply_plugins(data)
+                except Exception as exception:  # noqa: BLE001 - a plugin's bug costs its reading of this record only
+                    held = False
+                    yield warning(f"record {data.values.get('record_number')} (chunk {index}): the event catalogue "
+                                  f"failed on it ({type(exception).__name__}: {exception}); the record is kept as read",
+                                  parser=self.NAME, provenance=target.provenance)
+                if held:
                     deferred.append(data)
                 else:
                     yield data
         for plugin in self._plugins:
-            plugin.finish(deferred)
+            try:
+                plugin.finish(deferred)
+            except Exception as exception:  # noqa: BLE001
+                yield warning(f"the event catalogue failed on the held records ({type(exception).__name__}: "
+                              f"{exception}); they are kept as read", parser=self.NAME, provenance=target.provenance)
         yield from deferred
         if valid_chunks > claimed:
             # Not an error: the log was not closed cleanly. Worth knowing, though.
