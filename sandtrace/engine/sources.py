@@ -360,11 +360,16 @@ def open_nested(
                               f"({_first_reason(exception)})") from None
         raise SourceError(f"cannot open the virtual disk {outer_display_name}: {_first_reason(exception)}") from None
     volumes = [volume_from_path_spec(base) for base in base_path_specs]
-    volumes = [volume for volume in volumes if volume is not None]
+    # A blank or damaged disk: the scanner hands back the disk itself (VHDI), no file system.
+    found = [volume for volume in volumes if volume is not None]
+    volumes = [volume for volume in found if volume.type_indicator in dfvfs_definitions.FILE_SYSTEM_TYPE_INDICATORS]
     for volume in volumes:
         volume.label = f"{outer_label}>{volume.label}"
     if not volumes:
-        raise SourceError(f"no file system found in the virtual disk {outer_display_name}")
+        seen = ", ".join(sorted({volume.type_indicator for volume in found})) or "nothing"
+        raise SourceError(f"no file system found in the virtual disk {outer_display_name} (blank, unformatted or "
+                          f"damaged; the volume scanner found {seen}): its contents are not read, the disk file "
+                          "itself is timelined")
     return Source(
         path=outer.path,
         kind="VHD/VHDX",
