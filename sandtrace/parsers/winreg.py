@@ -27,11 +27,12 @@ from sandtrace.parsers import manager
 from sandtrace.parsers.interface import BaseParser, BasePlugin, Signature
 from sandtrace.parsers.winreg_hive import (
     BASE_BLOCK_SIZE, BaseBlock, Health, Hive, HiveError, Key, TransactionLog,
-    current_control_set, hive_type, open_regf, pending_logs, replay_logs,
+    current_control_set, hive_type, open_regf, pending_logs, rebuild_base_block, replay_logs,
 )
 
 _LOG_SUFFIXES = (".log1", ".log2", ".log")
 _MAX_LOG_SIZE = 256 * 1024 * 1024
+_MAX_REBUILD_SIZE = 512 * 1024 * 1024  # a damaged hive is read whole into memory to be rebuilt
 
 
 class WinRegistryPlugin(BasePlugin):
@@ -76,10 +77,15 @@ class WinRegistryParser(BaseParser):
         try:
             base_block = BaseBlock.read(file_object.read(BASE_BLOCK_SIZE))
         except HiveError as exception:
-            yield self._warning(str(exception), target)
+            yield from self._parse_rebuilt(file_object, target, "no regf signature", str(exception))
             return
         if not base_block.is_primary:
-            return  # a transaction log: read together with its hive
+            if target.location.lower().endswith(_LOG_SUFFIXES):
+                return  # a transaction log: read together with its hive
+            problem = f"base block file type {base_block.file_type}, not a primary file"
+            yield from self._parse_rebuilt(file_object, target, problem, f"not a registry hive ({problem}, and no "
+                                           "hive bins with a root key behind it)")
+            return
         health = Health(base_block.primary_sequence, base_block.secondary_sequence)
         fresh, stale = pending_logs(base_block, self._logs_beside(target))
         health.logs = [log.name for log in fresh]
@@ -114,8 +120,36 @@ class WinRegistryParser(BaseParser):
             except (OSError, HiveError) as exception:
                 regf, problem = None, exception
         if regf is None:
-            yield self._warning(f"cannot read hive: {_short(problem)}", target)
+            failure = f"cannot read hive: {_short(problem)}"
+            yield from self._parse_rebuilt(file_object, target, failure, failure)
             return
+        yield from self._run(regf, base_block, target)
+
+    def _parse_rebuilt(self, file_object, target: FileTarget, problem: str, failure: str) -> Iterator[EventData]:
+        """A hive whose base block is damaged: read from its hive bins, said either way
+        (``failure`` is the warning when the bins cannot be read either)."""
+        size = target.open_file_entry().size or 0
+        repaired = None
+        if size <= _MAX_REBUILD_SIZE:
+            file_object.seek(0)
+            repaired = rebuild_base_block(file_object.read())
+        regf = None
+        if repaired is not None:
+            try:
+                regf = open_regf(repaired)
+                if regf.get_root_key() is None:
+                    regf = None
+            except OSError:
+                regf = None
+        if regf is None:
+            yield self._warning(failure, target)
+            return
+        yield self._warning(f"damaged hive base block ({problem}): rebuilt in memory from the hive bins, keys "
+                            "read from them (sequence numbers and transaction logs not used)", target,
+                            base_block_rebuilt=True)
+        yield from self._run(regf, BaseBlock.read(repaired), target)
+
+    def _run(self, regf, base_block: BaseBlock, target: FileTarget) -> Iterator[EventData]:
         hive = Hive(regf, "UNKNOWN", target.location, in_sandbox=in_sandbox(target))
         hive.hive_type = hive_type(hive.root(), target.location, base_block)
         while hive.errors:

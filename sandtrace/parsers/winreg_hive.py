@@ -175,6 +175,60 @@ def replay_logs(hive_data: bytes, logs: list[TransactionLog]) -> tuple[bytes, in
     return bytes(data), pages
 
 
+_HIVE_ENTRY = 0x0004  # nk flag of the root key (libyal "Windows NT Registry File format")
+
+
+def rebuild_base_block(data: bytes) -> bytes | None:
+    """The hive with a primary-file base block rebuilt over a damaged one, or None.
+
+    What the base block holds that libregf needs can be recovered from the
+    hive bins behind it: their size (walking the ``hbin`` headers) and the root
+    key (the original's root cell offset when it names a root ``nk`` cell, else
+    the first ``nk`` cell flagged as the hive's entry). Sequence numbers, time
+    and name are kept when the original still has its signature. Nothing is
+    written anywhere but memory.
+    """
+    if len(data) < 2 * BASE_BLOCK_SIZE or data[BASE_BLOCK_SIZE:BASE_BLOCK_SIZE + 4] != b"hbin":
+        return None
+    end = BASE_BLOCK_SIZE
+    while data[end:end + 4] == b"hbin":
+        size, = struct.unpack_from("<I", data, end + 8)
+        if size < 4096 or size % 4096 or end + size > len(data):
+            break
+        end += size
+    bins_size = end - BASE_BLOCK_SIZE
+    original = data[:BASE_BLOCK_SIZE] if data[:4] == b"regf" else None
+    root = struct.unpack_from("<I", original, 36)[0] if original else None
+    if root is None or not _is_root_cell(data, BASE_BLOCK_SIZE + root, end):
+        root = _find_root_cell(data, end)
+    if root is None:
+        return None
+    block = bytearray(original or BASE_BLOCK_SIZE)
+    sequence = struct.unpack_from("<I", block, 4)[0] if original else 1
+    last_written = struct.unpack_from("<Q", block, 12)[0] if original else 0
+    struct.pack_into("<4sIIQIIIIIII", block, 0, b"regf", sequence, sequence, last_written,
+                     1, 5, _PRIMARY_FILE, 1, root, bins_size, 1)
+    struct.pack_into("<I", block, 508, checksum(bytes(block)))
+    return bytes(block) + data[BASE_BLOCK_SIZE:end]
+
+
+def _is_root_cell(data: bytes, at: int, end: int) -> bool:
+    if not BASE_BLOCK_SIZE < at <= end - 8:
+        return False
+    size, = struct.unpack_from("<i", data, at)
+    return size < 0 and data[at + 4:at + 6] == b"nk" and bool(struct.unpack_from("<H", data, at + 6)[0] & _HIVE_ENTRY)
+
+
+def _find_root_cell(data: bytes, end: int) -> int | None:
+    at = data.find(b"nk", BASE_BLOCK_SIZE, end)
+    while at != -1:
+        cell = at - 4
+        if (cell - BASE_BLOCK_SIZE) % 8 == 0 and _is_root_cell(data, cell, end):
+            return cell - BASE_BLOCK_SIZE
+        at = data.find(b"nk", at + 1, end)
+    return None
+
+
 def open_regf(data_or_file: Any) -> pyregf.file:
     regf = pyregf.file()
     if isinstance(data_or_file, bytes):
