@@ -423,11 +423,15 @@ def _report(args: argparse.Namespace, err) -> int:
         raise UsageError(f"output exists: {args.output} (use --overwrite to replace it)")
     _refuse_evidence([args.output], [args.timeline, args.timeline + ".meta.json"])
     builder = ReportBuilder.for_timeline(args.timeline)
+    cut: list[int] = []
     try:
-        for record in read_timeline(args.timeline):
+        for record in read_timeline(args.timeline, cut):
             builder.add_record(record)
     except ValueError as exception:
         raise UsageError(str(exception)) from None
+    builder.check_input(cut[0] if cut else None)
+    for caveat in builder.caveats:
+        err.print(f"sandtrace: warning: {caveat}")
     _write_report(builder, args.output, report_format, err, args.quiet)
     return EXIT_OK
 

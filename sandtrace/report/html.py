@@ -163,6 +163,8 @@ def render(report: dict[str, Any]) -> str:
     about, verdict = report["about"], report["verdict"]
     body = [f'<h1>Windows Sandbox findings</h1><div class="verdict {"used" if verdict["sandbox_used"] else "unused"}">'
             f'{_e(verdict["headline"])}</div>']
+    body += [f'<div class="verdict caveat"><strong>Read this first:</strong> {_e(caveat)}</div>'
+             for caveat in about.get("caveats") or []]
     body.append("<h2>Timeline</h2>" + _charts(report))
     if verdict["statements"]:
         body.append("<h2>Why</h2><ul>" + "".join(_statement(s) for s in verdict["statements"]) + "</ul>")

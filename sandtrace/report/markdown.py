@@ -37,6 +37,8 @@ def render(report: dict[str, Any]) -> str:
     about, verdict = report["about"], report["verdict"]
     out = ["# Windows Sandbox findings", ""]
     out += [f"**Verdict: {verdict['headline']}**", ""]
+    for caveat in about.get("caveats") or []:
+        out += [f"> **Read this first:** {caveat}", ""]
     for item in verdict["statements"]:
         out += _statement(item)
     out += ["", "Confidence marks: **[C]** a primary source confirms what the artifact means, **[S]** a secondary "

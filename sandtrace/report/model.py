@@ -41,6 +41,7 @@ KEPT_LABELS = frozenset({
     "sandbox_service_installed", "sandbox_command_history", "log_cleared", "carved",
     "sandbox_base_layer", "system_boot", "applocker_sandbox_binary", "sandbox_scheduled_task",
 })
+_SANDTRACE_DATA_TYPES = ("windows:sandbox:", "sandtrace:")
 SANDBOX_SERVICES = frozenset({"cmservice", "vmcompute", "hns", "hvhost", "vmms"})
 MAX_INNER_RECORDS_PER_DISK = 400
 MAX_HOST_FILE_CANDIDATES = 100_000
@@ -120,6 +121,13 @@ class ReportBuilder:
     host_files_dropped: int = 0
     events_seen: int = 0
     template_events: int = 0
+    # What the examiner must know about the input before reading any finding.
+    caveats: list[str] = field(default_factory=list)
+    recorded_events: int | None = None  # events_written in the timeline's .meta.json
+    written_by_sandtrace: bool = False  # the sidecar says so
+    sandtrace_records: int = 0  # records only sandtrace writes (its data types, catalogue matches)
+    incomplete: bool = False  # the timeline read is not all the run wrote
+    foreign: bool = False  # the timeline is not sandtrace's: nothing could be looked for
 
     @classmethod
     def for_timeline(cls, path: str) -> ReportBuilder:
@@ -134,6 +142,9 @@ class ReportBuilder:
                 builder.command_line = list(meta.get("command_line") or [])
                 summary = meta.get("summary") or {}
                 builder.parsers = list(summary.get("parsers") or summary.get("event_data_per_parser") or [])
+                builder.written_by_sandtrace = "sandtrace" in meta
+                if isinstance(summary.get("events_written"), int):
+                    builder.recorded_events = summary["events_written"]
             except (OSError, ValueError):
                 pass
         return builder
@@ -153,6 +164,8 @@ class ReportBuilder:
         """One json_line record (sandtrace report)."""
         if record.get("__container_type__") != "event" or "data_type" not in record:
             raise ValueError("not a sandtrace/plaso json_line record (no event container or data_type)")
+        if str(record["data_type"]).startswith(_SANDTRACE_DATA_TYPES) or "catalogue_id" in record:
+            self.sandtrace_records += 1
         labels = (record.get("tag") or {}).get("labels") or []
         self._add(int(record.get("timestamp") or 0), record.get("timestamp_desc") or "",
                   record["data_type"], record.get("display_name") or "", labels,
@@ -227,6 +240,27 @@ class ReportBuilder:
 
     # -- output -----------------------------------------------------------------
 
+    def check_input(self, cut_line: int | None = None) -> None:
+        """Caveats on a timeline read by ``sandtrace report``: cut, or not sandtrace's."""
+        name = os.path.basename(self.timeline_path) or "the timeline"
+        if cut_line is not None:
+            self.caveats.append(f"{name} ends in the middle of line {cut_line} (the file was cut short): that line "
+                                "is not read, and the findings cover only the lines before it.")
+        if self.recorded_events is not None and self.events_seen != self.recorded_events:
+            self.caveats.append(
+                f"{name} holds {self.events_seen:,} of the {self.recorded_events:,} events its .meta.json recorded: "
+                "the timeline is incomplete (cut or edited) or the sidecar is another run's; the findings cover "
+                "only what is there.")
+        if self.caveats:
+            self.incomplete = True
+        if self.events_seen and not self.written_by_sandtrace and not self.sandtrace_records:
+            self.foreign = True
+            self.caveats.append(
+                f"{name} has none of what the findings are computed from: no windows:sandbox:* or sandtrace:* "
+                "records, no event catalogue matches (catalogue_id) and no sandtrace .meta.json beside it. It was "
+                "probably not written by sandtrace (plaso's psort, for one, writes none of these): 'no evidence' "
+                "here means nothing could be looked for. Run sandtrace extract on the evidence itself.")
+
     def finish(self) -> dict[str, Any]:
         from sandtrace.report.verdict import compute
 
@@ -240,19 +274,25 @@ class ReportBuilder:
             "command_line": self.command_line,
             "parsers": self.parsers,
             "events_seen": self.events_seen,
+            "events_recorded": self.recorded_events,
+            "caveats": list(self.caveats),
             "records_kept": len(self.records),
             "template_events_ignored": self.template_events,
         }
 
 
-def read_timeline(path: str) -> Iterator[dict[str, Any]]:
-    """The records of a json_line timeline, one by one."""
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, 1):
-            line = line.strip()
+def read_timeline(path: str, cut: list[int] | None = None) -> Iterator[dict[str, Any]]:
+    """The records of a json_line timeline, one by one. A last line without its
+    newline that is not JSON is a file cut short: its number goes to ``cut``."""
+    with open(path, encoding="utf-8", errors="surrogateescape") as handle:
+        for number, raw in enumerate(handle, 1):
+            line = raw.strip()
             if not line:
                 continue
             try:
                 yield json.loads(line)
             except ValueError:
+                if cut is not None and not raw.endswith("\n") and not handle.read(1):
+                    cut.append(number)
+                    return
                 raise ValueError(f"{path}: line {number} is not JSON (the report reads sandtrace's json_line output)") from None

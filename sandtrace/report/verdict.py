@@ -816,6 +816,11 @@ def compute(builder: ReportBuilder) -> dict[str, Any]:
         headline = "The Windows Sandbox feature is installed, but no evidence of Windows Sandbox use was found."
     else:
         headline = "No evidence of Windows Sandbox use was found."
+    if builder.foreign and not used:
+        headline = ("No findings could be computed: this timeline lacks the records sandtrace's findings are "
+                    "computed from (it was probably not written by sandtrace).")
+    if builder.incomplete:
+        headline += " The timeline read is incomplete: see the caveat below."
     warnings = [{"path": r.values.get("path") or r.display_name, "parser": r.values.get("parser_name") or r.parser,
                  "error": r.values.get("error")} for r in findings.warnings]
     points = sorted(findings.points)
