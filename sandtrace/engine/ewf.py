@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import struct
 from typing import Any
 
 import pyewf
@@ -47,6 +48,48 @@ def next_segment_name(name: str) -> str:
     return f"{stem}.{letter}{chr(base + value // 26)}{chr(base + value % 26)}"
 
 
+_EVF_SIGNATURE = b"EVF\x09\x0d\x0a\xff\x00"
+_SECTION = struct.Struct("<16sQQ")  # type, next section's offset, size (of a 76-byte descriptor)
+_SECTION_SIZE = 76
+
+
+def truncation(segment: str) -> str | None:
+    """Why ``segment`` is cut short, from its own section chain (EWF 1); None if it is whole.
+
+    Each section descriptor gives the offset of the next one; the chain ends at a
+    ``next`` (more segments follow) or ``done`` section pointing at itself. A chain
+    that points past the end of the file is a file cut short, not a missing segment.
+    """
+    try:
+        size = os.path.getsize(segment)
+        with open(segment, "rb") as handle:
+            if handle.read(8) != _EVF_SIGNATURE:
+                return None
+            offset = 13
+            while True:
+                if offset + _SECTION_SIZE > size:
+                    return (f"truncated segment {os.path.basename(segment)}: {size:,} bytes, but its section "
+                            f"chain goes on at offset {offset:,} (at least {offset + _SECTION_SIZE:,} bytes "
+                            "expected); cut short while copying?")
+                handle.seek(offset)
+                kind, following, _ = _SECTION.unpack(handle.read(_SECTION.size))
+                if following == offset or kind.rstrip(b"\0") in (b"next", b"done"):
+                    return None
+                if following < offset:
+                    return None  # not a chain we can follow: leave it to libewf
+                offset = following
+    except OSError:
+        return None
+
+
+def _truncated_segment(segments: list[str]) -> str | None:
+    for segment in segments:
+        problem = truncation(segment)
+        if problem:
+            return problem
+    return None
+
+
 def check(path: str) -> dict[str, Any]:
     """Opens the segment set of ``path``; raises SourceError naming what is wrong."""
     try:
@@ -57,6 +100,9 @@ def check(path: str) -> dict[str, Any]:
     try:
         handle.open(segments, "r")
     except (OSError, RuntimeError) as exception:
+        problem = _truncated_segment(segments)
+        if problem:
+            raise SourceError(problem) from None
         raise SourceError(f"corrupt or truncated E01: {path} ({_reason(exception)})") from None
     try:
         info = _metadata(handle, segments)
@@ -75,6 +121,9 @@ def _check_readable(handle: pyewf.handle, segments: list[str]) -> None:
             handle.read_buffer_at_offset(min(chunk, media_size - offset), offset)
         except (OSError, RuntimeError) as exception:
             reason = str(exception)
+            problem = _truncated_segment(segments)
+            if problem:
+                raise SourceError(problem) from None
             if "missing segment file" in reason:
                 missing = next_segment_name(segments[-1])
                 raise SourceError(f"missing segment {os.path.basename(missing)} (have {len(segments)} segment(s) of {os.path.basename(segments[0])})") from None
