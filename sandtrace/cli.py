@@ -212,6 +212,7 @@ def _extract(args: argparse.Namespace, err) -> int:
 
 def _extract_with(args: argparse.Namespace, err, workers: int, pool) -> int:
     from sandtrace.engine import provenance, sorter, sources
+    from sandtrace.engine.events import Provenance, warning
     from sandtrace.engine.extraction import ExtractionOptions, Extractor
     from sandtrace.engine.timeliner import Timeliner
     from sandtrace.output import manager as output_manager
@@ -254,6 +255,10 @@ def _extract_with(args: argparse.Namespace, err, workers: int, pool) -> int:
         problem = run.add_source(source, hash_files=args.hash, verify=args.verify)
         if problem:
             err.print(f"sandtrace: warning: {problem}")
+    for source_path, message in run.chunk_warnings:
+        err.print(f"sandtrace: warning: {message}")
+        extractor.source_notes.setdefault(source_path, []).append(
+            warning(message, parser="ewf", provenance=Provenance(source=source_path, display_name=source_path)))
 
     timeliner = Timeliner()
     tagger, report_builder, report_format = _report_setup(args, opened, extractor)

@@ -78,6 +78,7 @@ class _Job:
     plan: dict[str, Any] | None = None
     hashes: dict[str, Any] | None = None
     verify: dict[str, Any] | None = None
+    chunk_errors: list[dict[str, Any]] = field(default_factory=list)
     hash_pending: bool = False
     parts: dict[int, dict[str, Any]] = field(default_factory=dict)
     parts_total: int = 0
@@ -274,6 +275,7 @@ class _Scheduler:
         elif task.kind == "hash":
             job.hashes = result["hashes"]
             job.verify = result.get("verify")
+            job.chunk_errors = result.get("chunk_errors") or []
             job.hash_pending = False
         elif task.kind == "part":
             job.parts[task.part] = result
@@ -355,6 +357,7 @@ class _Scheduler:
             "hashes": job.hashes,
             "hash_folder_files": self.options.hash,  # a folder source's files are listed (and hashed) here
             "verify": job.verify,
+            "chunk_errors": job.chunk_errors,
             "out": {"timezone": self.options.timezone, "fields": self.options.fields,
                     "include_all": self.options.include_all,
                     "neutralize_formulas": self.options.neutralize_formulas},

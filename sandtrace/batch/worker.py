@@ -98,7 +98,21 @@ def hash_source(spec: dict[str, Any]) -> dict[str, Any]:
             verified = {"verified": None, "error": "not an EWF image: nothing stored to verify"}
         else:
             verified = verify_ewf(ewf["segments"], ewf.get("stored_hashes"))
-    return {"hashes": hashes, "verify": verified}
+    return {"hashes": hashes, "verify": verified, "chunk_errors": _chunk_errors(spec)}
+
+
+def _chunk_errors(spec: dict[str, Any]) -> list[dict[str, Any]]:
+    """Damaged E01 chunks with the files in them (as extract records them), for the sidecar."""
+    from sandtrace.engine import provenance, sources
+
+    if not spec.get("ewf"):
+        return []
+    record = provenance.RunRecord.start([])
+    record.add_source(sources.open_source(spec["ewf"]["segments"][0], vss=False), hash_files=True)
+    errors = record.sources[0].get("chunk_errors") or []
+    for error, (_, message) in zip(errors, record.chunk_warnings):
+        error["message"] = message
+    return errors
 
 
 # -- part -------------------------------------------------------------------------
@@ -329,6 +343,10 @@ def assemble(spec: dict[str, Any]) -> dict[str, Any]:
         if message and source_record.get("ewf"):  # as extract: a non-EWF source is noted, not warned about
             run.warnings.append({"source": source_record["path"], "volume": "", "path": source_record["path"],
                                  "parser": "verify", "error": message})
+    for error in spec.get("chunk_errors") or []:
+        run.warnings.append({"source": source_record["path"], "volume": "", "path": source_record["path"],
+                             "parser": "ewf", "error": error.pop("message")})
+        source_record.setdefault("chunk_errors", []).append(error)
     run.sources.append(source_record)
     folder_files: dict[str, str] = {}
     for result in spec["part_results"]:

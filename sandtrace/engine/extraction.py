@@ -86,6 +86,8 @@ class Extractor:
         self._all_targets = [n for n, p in self.parsers.items() if p.ALL_TARGETS]
         self._by_signature = [n for n, p in self.parsers.items() if p.SIGNATURES]
         self._scratch_directories: list[str] = []  # --carve's rebuilt disks (``_scratch``)
+        # Warnings about a whole source found before extraction (damaged E01 chunks), by source path.
+        self.source_notes: dict[str, list[EventData]] = {}
         self._disks_seen: dict[tuple, str] = {}  # VHDX identity -> display name of the copy parsed
         self._disk_targets: dict[tuple, list[FileTarget]] = {}  # identity -> files parsed, for the content check
         self._disk_hashes: dict[str, str | None] = {}  # display name -> SHA-256, computed on demand
@@ -117,6 +119,7 @@ class Extractor:
     def run(self, source: Source) -> Iterator[EventData]:
         """Event data of every volume of ``source``, warnings included, nested disks too."""
         if source.depth == 0:  # copies are deduplicated, and layers resolved, within one source
+            yield from self._count(iter(self.source_notes.pop(source.path, [])))
             self._disks_seen.clear()
             self._disk_targets.clear()
             self._disk_hashes.clear()

@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import platform
+import struct
 import tempfile
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -140,6 +141,8 @@ class RunRecord:
     warnings: list[dict[str, Any]] = field(default_factory=list)
     summary: dict[str, Any] = field(default_factory=dict)
     finished: str = ""
+    # (source, message) of damaged E01 chunks: the caller puts them in the timeline as warnings.
+    chunk_warnings: list[tuple[str, str]] = field(default_factory=list)
 
     @classmethod
     def start(cls, argv: list[str]) -> RunRecord:
@@ -171,6 +174,8 @@ class RunRecord:
                 ],
             }
         )
+        if source.ewf and (hash_files or verify):
+            self._check_chunks(source)
         if not verify:
             return None
         if not source.ewf:
@@ -182,6 +187,24 @@ class RunRecord:
         if message:
             self.warnings.append({"source": source.path, "volume": "", "path": source.path, "parser": "verify", "error": message})
         return message
+
+    def _check_chunks(self, source) -> None:
+        """Damaged E01 chunks, named by sector range and by the files in them (engine/ewf_chunks.py)."""
+        from sandtrace.engine import ewf_chunks
+
+        try:
+            ranges, bytes_per_sector = ewf_chunks.bad_ranges(source.ewf["segments"])
+        except (OSError, struct.error) as exception:
+            self.chunk_warnings.append((source.path, f"E01 chunks not checked: {exception}"))
+            return
+        files = ewf_chunks.files_in(source, ranges, bytes_per_sector) if ranges else []
+        self.sources[-1]["chunk_errors"] = [
+            {"first_sector": r.first_sector, "sectors": r.sectors, "segment": r.segment, "files": names}
+            for r, names in zip(ranges, files)]
+        for bad, names in zip(ranges, files):
+            message = bad.describe(bytes_per_sector) + (
+                f"; files with data there: {', '.join(names)}" if names else "; no file's data found there")
+            self.chunk_warnings.append((source.path, message))
 
     def add_folder_files(self, source_path: str, files: dict[str, str], hash_files: bool = True) -> None:
         """Lists the files read from a folder source, as an image's segments are listed.
