@@ -66,9 +66,13 @@ def test_the_corrupt_record_is_one_warning_naming_it_and_its_siblings_survive(ti
     collection = [w for w in warnings if w["parser"] == "sandtrace"]
     assert [(w["display_name"], w["mft_entry"]) for w in collection] == [(expected["display_name"], expected["mft_entry"])]
     assert collection[0]["timestamp"] == 0 and collection[0]["timestamp_desc"] == "Not a time"
-    # The image's System.evtx is a placeholder (a header and junk): the EVTX parser says so.
+    # The image's System.evtx and SYSTEM are placeholders (a signature and text): their parsers say so
+    # (the SYSTEM placeholder was skipped without a word before: its "file type" is text, not 0).
     others = {(w["display_name"], w["parser"]) for w in warnings if w["parser"] != "sandtrace"}
-    assert others <= {("NTFS:\\Windows\\System32\\winevt\\Logs\\System.evtx", "winevtx")}
+    assert others <= {("NTFS:\\Windows\\System32\\winevt\\Logs\\System.evtx", "winevtx"),
+                      ("NTFS:\\Windows\\System32\\config\\SYSTEM", "winreg")}
+    hive = [w["error"] for w in warnings if w["parser"] == "winreg"]
+    assert len(hive) == 1 and hive[0].startswith("not a registry hive (base block file type ")
     assert sorted({w["path"] for w in meta["warnings"]}) == sorted({expected["display_name"], *(name for name, _ in others)})
     assert any(e["display_name"] == "NTFS:\\Windows\\System32\\winevt\\Logs\\System.evtx" for e in events)
 
