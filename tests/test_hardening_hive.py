@@ -48,3 +48,12 @@ def test_a_base_block_with_nothing_behind_it_says_why_it_was_skipped():
     out = parse_bytes(_not_primary(system_hive()[:4096]) + os.urandom(8192), "SYSTEM", SYSTEM)
     assert [d.values["error"] for d in out] == [
         "not a registry hive (base block file type 1, not a primary file, and no hive bins with a root key behind it)"]
+
+
+def test_a_hive_cut_inside_a_bin_header_is_a_warning():
+    """Found by make fuzz: a hive cut 4 bytes into its second bin's header (the rebuild read past the end)."""
+    cut = _not_primary(system_hive())[:8196]
+    out = parse_bytes(cut, "SYSTEM", SYSTEM)
+    warnings = [d.values["error"] for d in of(out, WARNING_DATA_TYPE)]
+    assert warnings and warnings[0].startswith("damaged hive base block (base block file type 1")
+    assert of(out, "windows:registry:service")  # the first bin is whole: its keys are read

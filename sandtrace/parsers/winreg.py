@@ -17,6 +17,7 @@ and the logs are replayed on a private copy before the keys are read.
 from __future__ import annotations
 
 from collections.abc import Iterator
+import struct
 from typing import ClassVar
 
 from dfvfs.lib import errors as dfvfs_errors
@@ -132,7 +133,10 @@ class WinRegistryParser(BaseParser):
         repaired = None
         if size <= _MAX_REBUILD_SIZE:
             file_object.seek(0)
-            repaired = rebuild_base_block(file_object.read())
+            try:
+                repaired = rebuild_base_block(file_object.read())
+            except (struct.error, ValueError):  # bins damaged too: said below
+                repaired = None
         regf = None
         if repaired is not None:
             try:

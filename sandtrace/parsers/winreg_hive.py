@@ -191,7 +191,7 @@ def rebuild_base_block(data: bytes) -> bytes | None:
     if len(data) < 2 * BASE_BLOCK_SIZE or data[BASE_BLOCK_SIZE:BASE_BLOCK_SIZE + 4] != b"hbin":
         return None
     end = BASE_BLOCK_SIZE
-    while data[end:end + 4] == b"hbin":
+    while data[end:end + 4] == b"hbin" and end + 12 <= len(data):
         size, = struct.unpack_from("<I", data, end + 8)
         if size < 4096 or size % 4096 or end + size > len(data):
             break
