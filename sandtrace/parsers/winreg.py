@@ -16,8 +16,8 @@ and the logs are replayed on a private copy before the keys are read.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 import struct
+from collections.abc import Iterator
 from typing import ClassVar
 
 from dfvfs.lib import errors as dfvfs_errors
