@@ -175,7 +175,7 @@ def _full_file(exception: OSError, args: argparse.Namespace) -> str:
 
 
 def _SourceErrors() -> type[Exception]:
-    from sandtrace.engine.sources import SourceError
+    from sandtrace.engine.errors import SourceError
 
     return SourceError
 

@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     _limit_self(args.parent, args.memory_limit)
     gc_tuning.for_throughput()
     spec = json.load(sys.stdin)
-    from sandtrace.engine.sources import SourceError
+    from sandtrace.engine.errors import SourceError
 
     code = 0
     try:

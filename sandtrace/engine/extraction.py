@@ -24,7 +24,8 @@ from dfvfs.lib import definitions as dfvfs_definitions
 from dfvfs.path import factory as path_spec_factory
 
 from sandtrace.engine import carving, display, layers, scratch, vhdi_parents
-from sandtrace.engine.sources import Source, SourceError, open_nested
+from sandtrace.engine.errors import SourceError
+from sandtrace.engine.sources import Source, open_nested
 from sandtrace.engine.templates import TEMPLATE_TAG, MftComparer
 from sandtrace.parsers.container_inventory import classify
 from sandtrace.parsers import manager

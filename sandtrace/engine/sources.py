@@ -20,6 +20,7 @@ from dfvfs.path import factory as path_spec_factory
 from dfvfs.path.path_spec import PathSpec
 
 from sandtrace.engine import display, folder, vhdi_parents  # noqa: F401 - folder: dfVFS reads non-UTF-8 names
+from sandtrace.engine.errors import SourceError  # also sources.SourceError, as callers have long named it
 
 _PARTITION_TYPES = {
     dfvfs_definitions.TYPE_INDICATOR_GPT,
@@ -39,10 +40,6 @@ _IMAGE_TYPES = {
     dfvfs_definitions.TYPE_INDICATOR_MODI: "MODI",
 }
 _EWF_SUFFIX = re.compile(r"\.(e|ex|s|l|lx)01$", re.IGNORECASE)
-
-
-class SourceError(Exception):
-    """The source cannot be used at all; the message is one plain line."""
 
 
 @dataclass(slots=True)
