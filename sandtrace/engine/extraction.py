@@ -42,6 +42,13 @@ _CONTAINER_GUID = re.compile(
 NESTED_MODES = ("sandbox", "all", "none")
 
 
+# Data types the engine itself makes (not a parser): declared here, timelined and
+# formatted like any parser's (tests/test_data_types.py).
+CARVED_DISK = "windows:sandbox:carved_disk"
+DISK_COPY = "windows:sandbox:disk_copy"
+EXPECTED_ABSENCE = "windows:sandbox:expected_absence"
+ENGINE_DATA_TYPES = (CARVED_DISK, DISK_COPY, EXPECTED_ABSENCE)
+
 @dataclass
 class ExtractionOptions:
     parsers: str | None = None  # --parsers expression
@@ -519,7 +526,7 @@ def _carved_disk_data(found: carving.CarvedDisk, provenance: Provenance) -> Even
         "blocks_missing": found.blocks_missing or None,
         "recovered_fraction": round(len(found.blocks_present) / recoverable, 4) if recoverable else 0.0,
     }
-    return EventData("windows:sandbox:carved_disk", {k: v for k, v in values.items() if v is not None},
+    return EventData(CARVED_DISK, {k: v for k, v in values.items() if v is not None},
                      parser="carve_vhdx", provenance=provenance, tags=["carved"])
 
 
@@ -565,7 +572,7 @@ def _rooted_in_layer(requests: list[Request]) -> list[Request]:
 def _expected_absence(target: FileTarget, inner: Source) -> EventData:
     """Said once per sandbox disk: what the guest never records is not a finding."""
     return EventData(
-        "windows:sandbox:expected_absence",
+        EXPECTED_ABSENCE,
         {
             "absent_artifacts": ["Prefetch", "SRUM"],
             "explanation": "Windows Sandbox guests keep no Prefetch and no SRUM (ITOCHU, DOMAIN.md section 5 [S]); "
@@ -612,7 +619,7 @@ def _content_hash(target: FileTarget) -> str | None:
 
 def _disk_copy(provenance: Provenance, parsed_as: str, identity: tuple) -> EventData:
     return EventData(
-        "windows:sandbox:disk_copy",
+        DISK_COPY,
         {
             "parsed_as": parsed_as,
             "disk_identifier": identity[0],
