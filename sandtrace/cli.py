@@ -644,7 +644,7 @@ def _batch(args: argparse.Namespace, err) -> int:
         if name not in output_manager.names():
             raise UsageError(f"unknown output format: {name} (choose from {', '.join(output_manager.names())})")
     if args.workers < 0:
-        raise UsageError("--workers must be at least 1")
+        raise UsageError("--workers must be 0 or more (0, the default: one task process per core)")
     try:
         parser_manager.select(args.parsers)
     except ValueError as exception:

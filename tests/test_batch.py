@@ -386,3 +386,10 @@ def test_a_failed_annotate_task_costs_time_not_the_merged_timeline(tmp_path):
     rows = [tuple(row) for row in manifest.db.execute("SELECT status, error FROM tasks WHERE kind = 'annotate:json_line'")]
     assert rows == [("failed", "annotate task killed by SIGKILL")]
     manifest.close()
+
+
+def test_a_negative_worker_count_is_refused_with_what_is_allowed(tmp_path, capsys):
+    from sandtrace import cli
+
+    assert cli.main(["batch", str(tmp_path), "-o", str(tmp_path / "out"), "--workers", "-1"]) == cli.EXIT_USAGE
+    assert "--workers must be 0 or more (0, the default: one task process per core)" in capsys.readouterr().err
