@@ -86,7 +86,7 @@ def python_evtx(files: list[str]) -> int:
 
 
 def sandtrace_parser(files: list[str]) -> int:
-    from sandtrace.engine.events import Provenance
+    from sandtrace.core.events import Provenance
     from sandtrace.parsers.winevtx import DATA_TYPE, WinEvtxParser
 
     class Target:

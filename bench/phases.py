@@ -31,10 +31,10 @@ def _say(what: str) -> None:
 
 def main() -> int:
     from sandtrace import cli
-    from sandtrace.engine import parallel
+    from sandtrace.pipeline import parallel, runs
 
     finish, results, reduce, halves = (parallel.LinePipeline.finish, parallel.LinePipeline._results,
-                                       parallel.reduce_runs, parallel.LinePipeline._write_halves)
+                                       runs.reduce_runs, parallel.LinePipeline._write_halves)
 
     def timed_finish(self):
         _say(f"main process done, {len(self.pending)} files or disks handed out")
@@ -55,7 +55,7 @@ def main() -> int:
 
     parallel.LinePipeline.finish = timed_finish
     parallel.LinePipeline._results = timed_results
-    parallel.reduce_runs = timed_reduce
+    runs.reduce_runs = timed_reduce
     parallel.LinePipeline._write_halves = timed_halves
     code = cli.main(sys.argv[1:])
     _say("end")

@@ -175,7 +175,7 @@ def _full_file(exception: OSError, args: argparse.Namespace) -> str:
 
 
 def _SourceErrors() -> type[Exception]:
-    from sandtrace.engine.errors import SourceError
+    from sandtrace.core.errors import SourceError
 
     return SourceError
 
@@ -196,10 +196,10 @@ def _setup_logging(args: argparse.Namespace) -> None:
 
 
 def _extract(args: argparse.Namespace, err) -> int:
-    from sandtrace.engine import workers as worker_processes
+    from sandtrace.pipeline import pool as worker_processes
 
     workers = (os.cpu_count() or 1) if args.workers is None else args.workers
-    # A large image: the workers start now, importing while this process does (engine/workers.py).
+    # A large image: the workers start now, importing while this process does (pipeline/pool.py).
     refused = args.report or workers < 0 or (not args.overwrite and (
         os.path.exists(args.output) or os.path.exists(args.output + ".meta.json")))
     pool = None if refused else worker_processes.start_early(workers, args.sources, args.format)
@@ -211,10 +211,11 @@ def _extract(args: argparse.Namespace, err) -> int:
 
 
 def _extract_with(args: argparse.Namespace, err, workers: int, pool) -> int:
-    from sandtrace.engine import provenance, sorter, sources
-    from sandtrace.engine.events import Provenance, warning
-    from sandtrace.engine.extraction import ExtractionOptions, Extractor
-    from sandtrace.engine.timeliner import Timeliner
+    from sandtrace.engine import provenance, sources
+    from sandtrace.timeline import sorter
+    from sandtrace.core.events import Provenance, warning
+    from sandtrace.pipeline.extraction import ExtractionOptions, Extractor
+    from sandtrace.timeline.timeliner import Timeliner
     from sandtrace.output import manager as output_manager
 
     if args.format not in output_manager.names():
@@ -284,13 +285,13 @@ def _extract_with(args: argparse.Namespace, err, workers: int, pool) -> int:
 
     pipeline = None
     if workers and writer.line_format and report_builder is None:
-        from sandtrace.engine import parallel
+        from sandtrace.pipeline import handout, parallel
 
-        extractor.offload = parallel.OFFLOAD_MIN_BYTES
-        extractor.offload_disks = 1  # a pool task starts at once: every disk that can run alone
+        extractor.hand_out_bytes = handout.HAND_OUT_MIN_BYTES
+        extractor.hand_out_disk_bytes = 1  # a pool task starts at once: every disk that can run alone
         pipeline = parallel.LinePipeline(writer, workers, {
             "options": options, "format": args.format, "output_options": output_options,
-            "offload": parallel.OFFLOAD_MIN_BYTES,
+            "hand_out_bytes": handout.HAND_OUT_MIN_BYTES,
             "tagging_files": args.tagging_file, "include_all": args.include_all,
         }, args.sort_memory, tagger, timeliner, extractor.stats, run, progress=progress.update, pool=pool)
     try:
@@ -298,7 +299,7 @@ def _extract_with(args: argparse.Namespace, err, workers: int, pool) -> int:
             for source in opened:
                 progress.source(source.path)
                 for data in extractor.run(source):
-                    if isinstance(data, (parallel.Offloaded, parallel.OffloadedDisk)):
+                    if isinstance(data, (handout.HandedOutFile, handout.HandedOutDisk)):
                         pipeline.submit(data)
                     else:
                         pipeline.add(data)
@@ -382,7 +383,7 @@ def _report_format(path: str, chosen: str | None) -> str:
 
 def _report_setup(args: argparse.Namespace, opened, extractor):
     """The tagger, and the report builder fed while the events are written (or None)."""
-    from sandtrace.engine.tagger import Tagger, TaggingFileError
+    from sandtrace.timeline.tagger import Tagger, TaggingFileError
 
     try:
         tagger = Tagger.with_files(args.tagging_file)
@@ -407,9 +408,9 @@ def _report_setup(args: argparse.Namespace, opened, extractor):
 
 
 def _write_report(builder, path: str, report_format: str, err, quiet: bool, warnings: int | None = None) -> None:
-    from sandtrace.report import render
+    from sandtrace.report import render, verdict
 
-    report = builder.finish()
+    report = verdict.compute(builder)
     try:
         render.write(report, path, report_format)
     except OSError as exception:
@@ -724,7 +725,7 @@ def _plugins() -> int:
     table.add_column("format")
     table.add_column("data types")
     for name, parser_class in manager.parser_classes().items():
-        table.add_row(name, parser_class.DATA_FORMAT, ", ".join(parser_class.DATA_TYPES))
+        table.add_row(name, parser_class.DATA_FORMAT, ", ".join(parser_class.data_types()))
         for plugin_name, plugin in sorted(parser_class.plugins().items()):
             table.add_row(f"  {name}/{plugin_name}", plugin.DATA_FORMAT, ", ".join(plugin.DATA_TYPES))
     console = Console(highlight=False)

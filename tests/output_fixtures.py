@@ -11,7 +11,7 @@ from dfdatetime import filetime, posix_time, semantic_time
 from dfvfs.lib import definitions as dfvfs_definitions
 from dfvfs.path import factory as path_spec_factory
 
-from sandtrace.engine.events import Event, EventData, Provenance, warning
+from sandtrace.core.events import Event, EventData, Provenance, warning
 
 _SI, _FN = 0x10, 0x30
 NOT_A_TIME = "Not a time"

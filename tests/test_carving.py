@@ -9,7 +9,7 @@ import pyfsntfs
 import pytest
 
 from sandtrace.engine import sources
-from sandtrace.engine.extraction import ExtractionOptions, Extractor
+from sandtrace.pipeline.extraction import ExtractionOptions, Extractor
 from tests.conftest import corpus_file
 
 vhdx_writer = pytest.importorskip("test_images.writers.vhdx")

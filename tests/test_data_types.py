@@ -13,9 +13,9 @@ import json
 import os
 
 from sandtrace import cli
-from sandtrace.engine.events import WARNING_DATA_TYPE
-from sandtrace.engine.extraction import ENGINE_DATA_TYPES
-from sandtrace.engine.timeliner import Timeliner
+from sandtrace.core.events import WARNING_DATA_TYPE
+from sandtrace.pipeline.extraction import ENGINE_DATA_TYPES
+from sandtrace.timeline.timeliner import Timeliner
 from sandtrace.output.formatting import default_formatters
 from sandtrace.parsers import manager
 

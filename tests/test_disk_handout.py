@@ -1,6 +1,6 @@
 """Nested disks as units of work: a disk another process can run alone, run there as here.
 
-engine/parallel.py and batch hand a nested disk to a worker when nothing inside it
+pipeline/handout.py: extract and batch hand a nested disk to a worker when nothing inside it
 would touch the state one extractor shares between disks (``Extractor._self_contained``);
 the worker runs it from the marker (``Extractor.run_disk``) with the outer source and
 the base layers registered so far. These tests hold the two ways of running a disk to
@@ -15,8 +15,9 @@ import os
 
 import pytest
 
-from sandtrace.engine import layers, parallel, sources
-from sandtrace.engine.extraction import ExtractionOptions, Extractor
+from sandtrace.engine import layers, sources
+from sandtrace.pipeline import handout
+from sandtrace.pipeline.extraction import ExtractionOptions, Extractor
 from tests.test_hardening_limits import three_deep  # noqa: F401 - the fixture
 
 HOST = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "test_images", "host.E01")
@@ -43,10 +44,10 @@ def test_a_handed_out_disk_gives_the_event_data_it_gives_inline():
     inline = [_summary(d) for d in Extractor(options).run(sources.open_source(HOST))]
 
     main = Extractor(options)
-    main.offload_disks = 1
+    main.hand_out_disk_bytes = 1
     markers, handed = [], []
     for data in main.run(sources.open_source(HOST)):
-        if isinstance(data, parallel.OffloadedDisk):
+        if isinstance(data, handout.HandedOutDisk):
             markers.append(data)
             handed.append(("marker", data.target.provenance.display_name))
         else:
@@ -59,7 +60,7 @@ def test_a_handed_out_disk_gives_the_event_data_it_gives_inline():
         if entry[0] != "marker":
             rebuilt.append(entry)
             continue
-        marker = parallel.disk_from_dict(parallel.disk_to_dict(markers.pop(0)))
+        marker = handout.disk_from_dict(handout.disk_to_dict(markers.pop(0)))
         layers.clear()  # what a fresh worker process has
         rebuilt.extend(_summary(d) for d in Extractor(options).run_disk(marker))
     assert rebuilt == inline
@@ -95,8 +96,8 @@ def test_disks_inside_disks_stay_with_the_extractor_unless_none_is_opened(three_
     from tests.test_parallel import _extract
 
     main = Extractor(ExtractionOptions(parsers="filestat", extra_patterns=["**"], nested="all", max_depth=max_depth))
-    main.offload_disks = 1
-    markers = [d for d in main.run(sources.open_source(three_deep)) if isinstance(d, parallel.OffloadedDisk)]
+    main.hand_out_disk_bytes = 1
+    markers = [d for d in main.run(sources.open_source(three_deep)) if isinstance(d, handout.HandedOutDisk)]
     assert [m.target.location.rsplit("\\", 1)[-1] for m in markers] == [handed_out]
     extra = ["--format", "json_line", "--parsers", "filestat", "--paths", "**", "--nested-disks", "all",
              "--max-depth", str(max_depth)]

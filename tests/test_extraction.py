@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from sandtrace.engine import sources
-from sandtrace.engine.events import EventData
-from sandtrace.engine.extraction import ExtractionOptions, Extractor
+from sandtrace.core.events import EventData
+from sandtrace.pipeline.extraction import ExtractionOptions, Extractor
 from sandtrace.parsers import manager
 from sandtrace.parsers.interface import BaseParser, Signature
 from tests.conftest import TEST_IMAGES

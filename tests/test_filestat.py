@@ -8,8 +8,8 @@ import pyqcow
 
 from sandtrace.engine import sources
 from sandtrace.engine.collection import FileTarget
-from sandtrace.engine.extraction import ExtractionOptions, Extractor
-from sandtrace.engine.timeliner import Timeliner
+from sandtrace.pipeline.extraction import ExtractionOptions, Extractor
+from sandtrace.timeline.timeliner import Timeliner
 from tests.conftest import corpus_file
 
 

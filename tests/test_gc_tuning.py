@@ -6,7 +6,8 @@ import gc
 import subprocess
 import sys
 
-from sandtrace.engine import gc_tuning, parallel
+from sandtrace.engine import gc_tuning
+from sandtrace.pipeline import tasks
 
 
 def test_a_later_first_collection_and_the_older_generations_as_they_were(monkeypatch):
@@ -43,7 +44,7 @@ def test_cycles_are_still_collected_after_the_threshold():
 
 
 def test_a_spawned_worker_and_the_cli_set_it():
-    code = ("import gc, sandtrace.engine.workers as w; w._warm(); print(gc.get_threshold()[0]);"
+    code = ("import gc, sandtrace.pipeline.pool as w; w._warm(); print(gc.get_threshold()[0]);"
             "import sandtrace.cli as c, unittest.mock as m;"
             "gc.set_threshold(700);"
             "m.patch.object(c, '_plugins', lambda: 0).start(); c.main(['plugins']); print(gc.get_threshold()[0])")
@@ -52,15 +53,15 @@ def test_a_spawned_worker_and_the_cli_set_it():
 
 
 def test_a_worker_s_set_up_is_frozen_once(monkeypatch):
-    from sandtrace.engine.extraction import ExtractionOptions
+    from sandtrace.pipeline.extraction import ExtractionOptions
     from sandtrace.output import manager
 
     calls = []
     monkeypatch.setattr(gc_tuning, "_frozen", [False])
     monkeypatch.setattr(gc, "freeze", lambda: calls.append("freeze"))
-    monkeypatch.setattr(parallel, "_WORKER", {})
+    monkeypatch.setattr(tasks, "_WORKER", {})
     config = {"options": ExtractionOptions(), "format": "json_line", "output_options": manager.OutputOptions(), "tagging_files": []}
-    parallel._configure(config)
-    assert calls == ["freeze"] and "extractor" in parallel._WORKER
-    parallel._configure(dict(config, directory="another run"))
+    tasks._configure(config)
+    assert calls == ["freeze"] and "extractor" in tasks._WORKER
+    tasks._configure(dict(config, directory="another run"))
     assert calls == ["freeze"]  # a second run's set-up stays collectable

@@ -7,7 +7,7 @@ import struct
 
 import pytest
 
-from sandtrace.engine.events import WARNING_DATA_TYPE
+from sandtrace.core.events import WARNING_DATA_TYPE
 from tests.test_winreg import of, parse_bytes, system_hive
 
 SYSTEM = "\\Windows\\System32\\config\\SYSTEM"

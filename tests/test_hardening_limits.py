@@ -10,7 +10,7 @@ import time
 import pytest
 
 from sandtrace.engine import sources
-from sandtrace.engine.extraction import ExtractionOptions, Extractor, _time_limited
+from sandtrace.pipeline.extraction import ExtractionOptions, Extractor, _time_limited
 from sandtrace.parsers.wsb import WsbParser
 
 writer = pytest.importorskip("test_images.writers.vhdx")
@@ -54,7 +54,7 @@ def test_the_time_limit_counts_the_parser_only_not_the_consumer():
 def test_the_alarm_stops_the_parser_inside_the_item_that_uses_up_its_budget():
     """Parser time adds up over items while the consumer's time between them does
     not count: 0.1 s per item against 0.35 s is spent inside the fourth item."""
-    from sandtrace.engine.extraction import FileTimeout
+    from sandtrace.pipeline.extraction import FileTimeout
 
     def slow():
         for index in range(20):
@@ -75,7 +75,7 @@ def test_off_the_main_thread_the_budget_is_checked_between_items():
     """No SIGALRM in a thread: the parser is stopped at the first item it yields late."""
     import threading
 
-    from sandtrace.engine.extraction import FileTimeout
+    from sandtrace.pipeline.extraction import FileTimeout
 
     def slow():
         for index in range(20):
@@ -205,7 +205,7 @@ def test_a_symbolic_link_loop_in_a_triage_folder_is_not_followed(tmp_path):
     import os
 
     from sandtrace.engine import sources
-    from sandtrace.engine.extraction import ExtractionOptions, Extractor
+    from sandtrace.pipeline.extraction import ExtractionOptions, Extractor
 
     (tmp_path / "a").mkdir()
     (tmp_path / "a" / "x.wsb").write_text("<Configuration/>")
@@ -228,7 +228,7 @@ def test_an_ntfs_directory_loop_ends(tmp_path):
     import struct
 
     from sandtrace.engine import sources
-    from sandtrace.engine.extraction import ExtractionOptions, Extractor
+    from sandtrace.pipeline.extraction import ExtractionOptions, Extractor
     from tests.conftest import corpus_file
 
     raw = bytearray(gzip.open(corpus_file("ntfs", "dfir_ntfs", "ntfs3.raw.gz")).read())

@@ -136,17 +136,18 @@ def test_batch_workers_import_nothing_from_the_current_folder(tmp_path, monkeypa
 
 
 def test_extract_pool_workers_import_nothing_from_the_current_folder(tmp_path, monkeypatch):
-    from sandtrace.engine import workers
 
     _plant(tmp_path)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("PYTHONSAFEPATH", "")  # whatever the caller had
     monkeypatch.delenv("PYTHONSAFEPATH")
-    pool = workers.new_pool(1)
+    from sandtrace.pipeline import pool
+
+    workers = pool.new_pool(1)
     try:
-        assert pool.submit(os.getpid).result(timeout=120) != os.getpid()
+        assert workers.submit(os.getpid).result(timeout=120) != os.getpid()
     finally:
-        pool.shutdown()
+        workers.shutdown()
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("PLANTED")) == []
 
 
@@ -155,12 +156,12 @@ def test_extract_pool_workers_import_nothing_from_the_current_folder(tmp_path, m
 _PARENT = """
 import os, sys, time
 sys.path.insert(0, {root!r})
-from sandtrace.engine import workers
-pool = workers.new_pool(2)
-busy = [pool.submit(time.sleep, 1) for _ in range(2)]  # two at once: two workers
+from sandtrace.pipeline import pool
+workers = pool.new_pool(2)
+busy = [workers.submit(time.sleep, 1) for _ in range(2)]  # two at once: two workers
 for future in busy:
     future.result()
-print(" ".join(map(str, sorted(pool._processes))), flush=True)
+print(" ".join(map(str, sorted(workers._processes))), flush=True)
 time.sleep(600)
 """
 

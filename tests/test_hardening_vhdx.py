@@ -15,7 +15,7 @@ import tempfile
 import pytest
 
 from sandtrace.engine import carving, sources, vhdx
-from sandtrace.engine.extraction import ExtractionOptions, Extractor
+from sandtrace.pipeline.extraction import ExtractionOptions, Extractor
 from tests.conftest import corpus_file
 from tests.fuzz.test_fuzz_vhdx import _Space, _reseal
 
@@ -189,7 +189,7 @@ def test_a_damaged_select_key_is_a_warning_and_the_hive_is_still_read():
 def test_a_two_disk_parent_cycle_is_one_warning_and_the_files_are_still_timelined(tmp_path):
     """A names B as parent and B names A: a warning per disk, never a hang or a crash."""
     from sandtrace.engine import sources
-    from sandtrace.engine.extraction import ExtractionOptions, Extractor
+    from sandtrace.pipeline.extraction import ExtractionOptions, Extractor
     from test_images.writers import vhdx as writer
 
     raw = bytes(range(256)) * 4096  # 1 MiB of non-zero data

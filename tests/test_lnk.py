@@ -17,8 +17,8 @@ import pytest
 from construct import Bytes, Const, CString, Int16ul, Int32sl, Int32ul, Int64ul, Padding, Struct, this
 
 from sandtrace.engine import sources
-from sandtrace.engine.extraction import ExtractionOptions, Extractor
-from sandtrace.engine.timeliner import Timeliner
+from sandtrace.pipeline.extraction import ExtractionOptions, Extractor
+from sandtrace.timeline.timeliner import Timeliner
 from sandtrace.parsers.jumplist import parse_dest_list
 from sandtrace.parsers.lnk import LNK_CLSID
 

@@ -7,7 +7,7 @@ import os
 import pytest
 
 from sandtrace.engine import sources
-from sandtrace.engine.extraction import ExtractionOptions, Extractor
+from sandtrace.pipeline.extraction import ExtractionOptions, Extractor
 from tests.conftest import corpus_file
 
 vhdx = pytest.importorskip("test_images.writers.vhdx")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sandtrace.engine.events import EventData
+from sandtrace.core.events import EventData
 from sandtrace.output.base import EventView
 from sandtrace.output.formatting import Formatters, default_formatters
 from tests.output_fixtures import ntfs_stat, realistic_events, T0
@@ -12,7 +12,7 @@ TIMES = {"access_time": T0, "creation_time": T0, "entry_modification_time": T0,
 
 
 def view(data: EventData) -> EventView:
-    from sandtrace.engine.events import Event
+    from sandtrace.core.events import Event
     return EventView(Event(1, "Creation Time", None, data), default_formatters())
 
 

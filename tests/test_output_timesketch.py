@@ -7,8 +7,8 @@ import json
 
 from dfdatetime import filetime
 
-from sandtrace.engine.events import Event, EventData
-from sandtrace.engine.sorter import sort_events
+from sandtrace.core.events import Event, EventData
+from sandtrace.timeline.sorter import sort_events
 from sandtrace.output import OutputOptions, create_writer
 from sandtrace.output.timesketch import MANDATORY_FIELDS, STANDARD_FIELDS
 from tests.output_fixtures import realistic_events
@@ -82,7 +82,7 @@ def test_shown_fields_escape_bidi_overrides_and_c1_controls(tmp_path):
 
     from dfdatetime import filetime as dfdatetime_filetime
 
-    from sandtrace.engine.events import Event, EventData
+    from sandtrace.core.events import Event, EventData
     from sandtrace.output import OutputOptions, create_writer
 
     data = EventData("fs:stat", {"filename": "\\invoice\u202efdp.exe\x85", "file_size": 1})

@@ -7,8 +7,8 @@ import json
 import pytest
 from dfdatetime import filetime, semantic_time
 
-from sandtrace.engine.events import Event, EventData, Provenance
-from sandtrace.engine.sorter import sort_events
+from sandtrace.core.events import Event, EventData, Provenance
+from sandtrace.timeline.sorter import sort_events
 from sandtrace.output import OutputOptions, create_writer, names
 from tests.output_fixtures import T0, ntfs_path_spec, ntfs_stat, realistic_events
 

@@ -1,4 +1,4 @@
-"""Parallel extraction (engine/parallel.py): the same bytes as one process, failures cost one file.
+"""Parallel extraction (pipeline/parallel.py): the same bytes as one process, failures cost one file.
 
 The cases: a triage folder with two large event logs (one copied, so equal
 records tie across files), a small one the main process keeps, a .wsb and a
@@ -17,7 +17,8 @@ from concurrent.futures.process import BrokenProcessPool
 import pytest
 
 from sandtrace import cli
-from sandtrace.engine import parallel
+from sandtrace.pipeline import handout, parallel, pool
+from sandtrace.pipeline import runs as run_files
 from tests.conftest import CORPUS
 
 from test_images.writers.evtx import EvtxLog, HexInt64  # noqa: E402
@@ -40,11 +41,11 @@ def triage(tmp_path_factory):
     logs = root / "Windows" / "System32" / "winevt" / "Logs"
     logs.mkdir(parents=True)
     big = _log("Security", 6000, 4624, 3)
-    assert len(big) >= parallel.OFFLOAD_MIN_BYTES
+    assert len(big) >= handout.HAND_OUT_MIN_BYTES
     (logs / "Security.evtx").write_bytes(big)
     (logs / "Security-copy.evtx").write_bytes(big)  # a VSS-like copy: every record ties with its twin
     (logs / "System.evtx").write_bytes(_log("System", 50, 7045, 5))  # small: parsed by the main process
-    junk = bytes(range(256)) * (parallel.OFFLOAD_MIN_BYTES // 256)  # chunks without a chunk header
+    junk = bytes(range(256)) * (handout.HAND_OUT_MIN_BYTES // 256)  # chunks without a chunk header
     (logs / "Broken.evtx").write_bytes(b"ElfFile\x00" + b"\x00" * 4088 + junk)
     (root / "x.wsb").write_text("<Configuration><Networking>Enable</Networking></Configuration>")
     _access_times_ahead(root)
@@ -94,12 +95,12 @@ def test_workers_write_the_same_bytes_as_one_process(triage, tmp_path, fmt, incl
 
 def test_the_small_log_stays_in_the_main_process_and_the_large_ones_go_to_workers(triage):
     from sandtrace.engine import sources
-    from sandtrace.engine.extraction import ExtractionOptions, Extractor
+    from sandtrace.pipeline.extraction import ExtractionOptions, Extractor
 
     extractor = Extractor(ExtractionOptions(parsers="winevtx,filestat"))
-    extractor.offload = parallel.OFFLOAD_MIN_BYTES
+    extractor.hand_out_bytes = handout.HAND_OUT_MIN_BYTES
     handed = [item.target.location for item in extractor.run(sources.open_source(triage))
-              if isinstance(item, parallel.Offloaded)]
+              if isinstance(item, handout.HandedOutFile)]
     assert sorted(path.rsplit("\\", 1)[-1] for path in handed) == ["Broken.evtx", "Security-copy.evtx", "Security.evtx"]
 
 
@@ -136,11 +137,11 @@ class _Done(Future):
 def test_a_worker_that_dies_costs_one_retry_and_then_the_file_not_the_run(tmp_path, monkeypatch, disk):
     """BrokenProcessPool: the pool is replaced, the file (or nested disk) tried once more, then a warning."""
     from sandtrace.engine.collection import FileTarget
-    from sandtrace.engine.events import Provenance
-    from sandtrace.engine.extraction import ExtractionStats
+    from sandtrace.core.events import Provenance
+    from sandtrace.pipeline.extraction import ExtractionStats
     from sandtrace.engine.provenance import RunRecord
-    from sandtrace.engine.tagger import Tagger
-    from sandtrace.engine.timeliner import Timeliner
+    from sandtrace.timeline.tagger import Tagger
+    from sandtrace.timeline.timeliner import Timeliner
     from sandtrace.output import manager
 
     writer = manager.create_writer("json_line", str(tmp_path / "out.jsonl"))
@@ -150,15 +151,15 @@ def test_a_worker_that_dies_costs_one_retry_and_then_the_file_not_the_run(tmp_pa
                                      stats, record)
     attempts = []
 
-    def submit(offloaded, position, base):
-        attempts.append(offloaded.target.location)
+    def submit(handed_out, position, base):
+        attempts.append(handed_out.target.location)
         return _Done(error=BrokenProcessPool("worker died"))
 
     monkeypatch.setattr(pipeline, "_pool_submit", submit)
     target = FileTarget(volume=None, path_spec=None, location="\\crash.evtx",
                         provenance=Provenance(source="s", display_name="OS:\\crash.evtx"))
-    pipeline.submit(parallel.OffloadedDisk(target, "p1>crash.evtx", None, []) if disk
-                    else parallel.Offloaded(target, ["winevtx"]))
+    pipeline.submit(handout.HandedOutDisk(target, "p1>crash.evtx", None, []) if disk
+                    else handout.HandedOutFile(target, ["winevtx"]))
     pipeline._pool = type("Pool", (), {"shutdown": lambda self, **kw: None})()
     pipeline.finish()
     writer.close()
@@ -188,7 +189,7 @@ def test_batch_hands_large_event_logs_to_tasks_of_their_own_and_writes_the_same_
     args = cli.build_parser().parse_args(["batch", "x", "-o", "y", "--parsers", "winevtx,wsb,filestat"])
     summary = run_batch(BatchOptions(evidence=[str(store)], out_dir=str(tmp_path / "out"), workers=2,
                                      extract=cli._batch_extraction(args), hash=False, quiet=True,
-                                     split_evtx_bytes=parallel.OFFLOAD_MIN_BYTES))
+                                     split_evtx_bytes=handout.HAND_OUT_MIN_BYTES))
     assert summary.done == ["host"] and not summary.failed
     assert (tmp_path / "out" / "sources" / "host" / "timeline.jsonl").read_bytes() == single.read_bytes()
     with sqlite3.connect(tmp_path / "out" / "manifest.sqlite") as db:
@@ -204,26 +205,26 @@ HOST = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
 
 
 @pytest.fixture
-def every_log_offloaded(monkeypatch):
+def every_log_handed_out(monkeypatch):
     """Every event log goes to a worker (host.E01's are small), nested disks too; what the main
     process submits is listed: ("disk" or "file", display name, context, index base). A disk's
     event logs come back from the worker that ran the disk and are submitted from here too."""
     handed: list[tuple[str, str, object, int]] = []
     real = parallel.LinePipeline._pool_submit
 
-    def spy(self, offloaded, position, base):
-        disk = isinstance(offloaded, parallel.OffloadedDisk)
-        handed.append(("disk" if disk else "file", offloaded.target.provenance.display_name,
-                       None if disk else offloaded.context, base))
-        return real(self, offloaded, position, base)
+    def spy(self, handed_out, position, base):
+        disk = isinstance(handed_out, handout.HandedOutDisk)
+        handed.append(("disk" if disk else "file", handed_out.target.provenance.display_name,
+                       None if disk else handed_out.context, base))
+        return real(self, handed_out, position, base)
 
-    monkeypatch.setattr(parallel, "OFFLOAD_MIN_BYTES", 1)
+    monkeypatch.setattr(handout, "HAND_OUT_MIN_BYTES", 1)
     monkeypatch.setattr(parallel.LinePipeline, "_pool_submit", spy)
     return handed
 
 
 @pytest.mark.parametrize("carve", [False, True], ids=["", "carve"])
-def test_sandbox_disks_and_the_event_logs_inside_them_go_to_workers(tmp_path, every_log_offloaded, carve):
+def test_sandbox_disks_and_the_event_logs_inside_them_go_to_workers(tmp_path, every_log_handed_out, carve):
     """A sandbox disk (and the base layer) runs in a worker as a whole; the worker hands its
     event logs back, to go to workers with the disk's container and their place in it. With
     --carve, disks rebuilt from free clusters live in the main extractor's scratch folder:
@@ -231,7 +232,7 @@ def test_sandbox_disks_and_the_event_logs_inside_them_go_to_workers(tmp_path, ev
     between two one-process runs: the rebuilt file's random path is in its path specs)."""
     extra = ["--format", "json_line"] + (["--carve"] if carve else [])
     one = _extract(HOST, str(tmp_path / "one.jsonl"), "--workers", "0", *extra)
-    assert every_log_offloaded == []  # one process: nothing handed out
+    assert every_log_handed_out == []  # one process: nothing handed out
     two = _extract(HOST, str(tmp_path / "two.jsonl"), "--workers", "2", *extra)
     assert (tmp_path / "one.jsonl").read_bytes() == (tmp_path / "two.jsonl").read_bytes()
     assert one == two
@@ -239,22 +240,22 @@ def test_sandbox_disks_and_the_event_logs_inside_them_go_to_workers(tmp_path, ev
     for key in ("files_collected", "files_per_volume", "event_data", "warnings", "events_per_data_type", "collector"):
         assert meta_one["summary"][key] == meta_two["summary"][key], key
     assert meta_one["warnings"] == meta_two["warnings"]
-    disks = [name for kind, name, _, _ in every_log_offloaded if kind == "disk"]
+    disks = [name for kind, name, _, _ in every_log_handed_out if kind == "disk"]
     assert any("BaseLayer" in name for name in disks) and sum("sandbox" in name for name in disks) >= 2, disks
-    nested = [(name, context, base) for kind, name, context, base in every_log_offloaded if kind == "file" and ">" in name]
+    nested = [(name, context, base) for kind, name, context, base in every_log_handed_out if kind == "file" and ">" in name]
     assert len(nested) >= 2 and all(base > 0 for _, _, base in nested)  # their place inside the disk's task
     assert all(context is not None and context.container["container_guid"] for _, context, _ in nested)
-    assert all(base == 0 for kind, name, _, base in every_log_offloaded if ">" not in name)
+    assert all(base == 0 for kind, name, _, base in every_log_handed_out if ">" not in name)
     records = [json.loads(line) for line in (tmp_path / "two.jsonl").read_text().splitlines()]
     inside = [r for r in records if r["data_type"] == "windows:evtx:record" and ">" in r["display_name"]
               and "$Unallocated" not in r["display_name"]]  # a carved disk has no container path
     assert inside and all(r.get("container_guid") for r in inside)  # what the disk gives its events
     carved = [r for r in records if "carved" in (r.get("tag") or {}).get("labels", [])]
     assert bool(carved) == carve
-    assert not any("$Unallocated" in name for _, name, _, _ in every_log_offloaded)
+    assert not any("$Unallocated" in name for _, name, _, _ in every_log_handed_out)
 
 
-def test_batch_runs_sandbox_disks_and_their_event_logs_as_tasks_of_their_own(tmp_path, every_log_offloaded):
+def test_batch_runs_sandbox_disks_and_their_event_logs_as_tasks_of_their_own(tmp_path, every_log_handed_out):
     import sqlite3
 
     from sandtrace.batch import BatchOptions, run_batch
@@ -288,14 +289,14 @@ def test_batch_runs_sandbox_disks_and_their_event_logs_as_tasks_of_their_own(tmp
 def test_psort_items_chunks_each_timestamp_as_psort_does(monkeypatch, include_all):
     """Unique timestamps pass through; a timestamp's items are heap-ordered in chunks of at most
     PSORT_HEAP_CHUNK, duplicates (same hash and description) dropped unless include_all."""
-    from sandtrace.engine.sorter import heap_order
+    from sandtrace.timeline.sorter import heap_order
 
-    monkeypatch.setattr(parallel, "PSORT_HEAP_CHUNK", 3)
+    monkeypatch.setattr(run_files, "PSORT_HEAP_CHUNK", 3)
     items = [(1, 0, 0, "b", "Creation Time", "l1"), (2, 1, 0, "c", "Creation Time", "l2"),
              (2, 2, 0, "a", "Creation Time", "l3"), (2, 3, 0, "a", "Creation Time", "l4"),  # l4 repeats l3
              (2, 4, 0, "0", "Creation Time", "l5"), (2, 5, 0, "0", "Access Time", "l6"),  # 4th+ of ts 2: next chunk
              (3, 6, 0, "z", "Creation Time", "l7")]
-    got = [item[5] for item in parallel.psort_items(iter(items), include_all)]
+    got = [item[5] for item in run_files.psort_items(iter(items), include_all)]
     chunks = [[items[0]], items[1:4], items[4:6], [items[6]]]
     expected = [entry[5] for chunk in chunks
                 for entry in heap_order(((e[3], e[4], e) for e in chunk), not include_all)]
@@ -308,12 +309,12 @@ def test_many_runs_are_merged_smallest_first_into_one_order(tmp_path, monkeypatc
     the result is every item once, in order, and the big runs are read only once."""
     import random
 
-    monkeypatch.setattr(parallel, "_FAN_IN", 4)
+    monkeypatch.setattr(run_files, "_FAN_IN", 4)
     rng = random.Random(7)
     sizes = [5, 400, 3, 7, 350, 2, 6]  # two big runs, five small ones
     runs, everything = [], []
     for number, size in enumerate(sizes):
-        writer = parallel.RunWriter(str(tmp_path), 1 << 30, f"r{number}-")
+        writer = run_files.RunWriter(str(tmp_path), 1 << 30, f"r{number}-")
         for index in range(size):
             item = (rng.randrange(1000), number, index, "h", "d", f"line {number}/{index}" if index % 5 else None)
             writer.add(item)
@@ -322,11 +323,11 @@ def test_many_runs_are_merged_smallest_first_into_one_order(tmp_path, monkeypatc
         runs.extend(writer.runs)
     big = {run.path for run, size in zip(runs, sizes) if size > 100}
     read = []
-    real = parallel._read_run
-    monkeypatch.setattr(parallel, "_read_run", lambda run, *rest: read.append(run.path) or real(run, *rest))
-    reduced = parallel.reduce_runs(runs, str(tmp_path))
+    real = run_files._read_run
+    monkeypatch.setattr(run_files, "_read_run", lambda run, *rest: read.append(run.path) or real(run, *rest))
+    reduced = run_files.reduce_runs(runs, str(tmp_path))
     assert len(reduced) == 4
-    assert list(parallel.merged(reduced)) == sorted(everything)
+    assert list(run_files.merged(reduced)) == sorted(everything)
     assert all(read.count(path) == 1 for path in big)
     # The four smallest runs merged (2, 3, 5, 6 items), then the final merge of four runs.
     assert len(read) == 4 + 4
@@ -334,18 +335,18 @@ def test_many_runs_are_merged_smallest_first_into_one_order(tmp_path, monkeypatc
 
 
 def test_a_run_reads_a_timestamp_range_and_its_keys_alone(tmp_path):
-    writer = parallel.RunWriter(str(tmp_path), 1 << 30, "r-")
+    writer = run_files.RunWriter(str(tmp_path), 1 << 30, "r-")
     items = [(t // 3, 0, t, "h", "d", "é" * (t % 4) if t % 7 else None) for t in range(1000)]
     for item in items:
         writer.add(item)
     writer.flush()
     run, = writer.runs
-    blocks = -(-1000 // parallel._BLOCK)
-    assert len(run.offsets) == blocks > 2 and run.firsts[1] == parallel._BLOCK // 3
+    blocks = -(-1000 // run_files._BLOCK)
+    assert len(run.offsets) == blocks > 2 and run.firsts[1] == run_files._BLOCK // 3
     for low, high in [(None, None), (None, 100), (100, None), (42, 43), (200, 201), (400, 500)]:
         expected = [i for i in items if (low is None or i[0] >= low) and (high is None or i[0] < high)]
-        assert list(parallel._read_run(run, low, high)) == expected
-        keys = list(parallel._read_run(run, low, high, keys_only=True))
+        assert list(run_files._read_run(run, low, high)) == expected
+        keys = list(run_files._read_run(run, low, high, keys_only=True))
         assert keys == [(*i[:5], -1 if i[5] is None else len(i[5].encode())) for i in expected]
 
 
@@ -394,14 +395,14 @@ def test_merge_in_halves_writes_what_one_merge_writes(tmp_path, monkeypatch, cas
     rng = random.Random(3)
     runs = []
     for number in range(5):
-        writer = parallel.RunWriter(str(tmp_path), 1 << 30, f"r{number}-")
+        writer = run_files.RunWriter(str(tmp_path), 1 << 30, f"r{number}-")
         for index in range(300):
             stamp = rng.randrange(400)
             line = None if index % 11 == 0 else f'{{"n": "{number}-{index}", "x": "{"ü" * (index % 3)}"}}'
             writer.add((stamp, number, index, rng.choice("ab"), "Creation Time", line))
         writer.flush()
         runs.extend(writer.runs)
-    point = parallel.split_point(runs)
+    point = run_files.split_point(runs)
     assert point is not None
 
     def write(path, pool):
@@ -411,11 +412,11 @@ def test_merge_in_halves_writes_what_one_merge_writes(tmp_path, monkeypatch, cas
         return out
 
     serial = manager.create_writer("json_line", str(tmp_path / "serial.jsonl"))
-    serial.write_formatted_lines(item[5] for item in parallel.psort_items(parallel.merged(runs), False))
+    serial.write_formatted_lines(item[5] for item in run_files.psort_items(run_files.merged(runs), False))
     serial.close()
     if case == "keys-miscount":
-        real = parallel._read_run
-        monkeypatch.setattr(parallel, "_read_run", lambda run, low=None, high=None, keys_only=False: (
+        real = run_files._read_run
+        monkeypatch.setattr(run_files, "_read_run", lambda run, low=None, high=None, keys_only=False: (
             (*key[:5], key[5] + 1 if key[5] >= 0 else key[5]) for key in real(run, low, high, keys_only))
             if keys_only else real(run, low, high))
     halves = write(tmp_path / "halves.jsonl", _InProcessPool(fail=case == "worker-fails"))
@@ -425,42 +426,40 @@ def test_merge_in_halves_writes_what_one_merge_writes(tmp_path, monkeypatch, cas
 
 
 def test_workers_start_early_only_for_a_large_image_and_a_line_format(tmp_path, monkeypatch, triage):
-    from sandtrace.engine import workers
     from sandtrace.output import manager
 
-    assert workers.LINE_FORMATS == {name for name in manager.names()
+    assert pool.LINE_FORMATS == {name for name in manager.names()
                                     if manager.create_writer(name, None).line_format}
     image = tmp_path / "disk.raw"
     with open(image, "wb") as handle:
-        handle.truncate(workers.START_EARLY_BYTES)  # sparse
+        handle.truncate(pool.START_EARLY_BYTES)  # sparse
     small = tmp_path / "small.raw"
     small.write_bytes(b"\0" * 4096)
-    assert workers.start_early(2, [str(image)], "l2tcsv") is None
-    assert workers.start_early(0, [str(image)], "json_line") is None
-    assert workers.start_early(2, [str(small)], "json_line") is None
-    assert workers.start_early(2, [str(image), triage], "json_line") is None  # a folder: not worth walking
-    pool = workers.start_early(2, [str(image)], "json_line")
+    assert pool.start_early(2, [str(image)], "l2tcsv") is None
+    assert pool.start_early(0, [str(image)], "json_line") is None
+    assert pool.start_early(2, [str(small)], "json_line") is None
+    assert pool.start_early(2, [str(image), triage], "json_line") is None  # a folder: not worth walking
+    started = pool.start_early(2, [str(image)], "json_line")
     try:
-        assert pool is not None and pool._max_workers == 2
+        assert started is not None and started._max_workers == 2
     finally:
-        pool.shutdown(cancel_futures=True)
+        started.shutdown(cancel_futures=True)
 
 
-def test_an_early_pool_serves_the_run(tmp_path, monkeypatch, every_log_offloaded):
+def test_an_early_pool_serves_the_run(tmp_path, monkeypatch, every_log_handed_out):
     """On an image, the pool started before the source is opened is the one the pipeline uses
     (no second pool); the bytes are those of one process."""
-    from sandtrace.engine import workers
 
     started, made = [], []
-    real_start, real_new = workers.start_early, parallel.new_pool
-    monkeypatch.setattr(workers, "START_EARLY_BYTES", 1)
-    monkeypatch.setattr(workers, "start_early", lambda *a: started.append(real_start(*a)) or started[-1])
+    real_start, real_new = pool.start_early, pool.new_pool
+    monkeypatch.setattr(pool, "START_EARLY_BYTES", 1)
+    monkeypatch.setattr(pool, "start_early", lambda *a: started.append(real_start(*a)) or started[-1])
     monkeypatch.setattr(parallel, "new_pool", lambda count: made.append(count) or real_new(count))
     one = _extract(HOST, str(tmp_path / "one.jsonl"), "--workers", "0", "--format", "json_line")
     assert started == [None]  # no workers asked for
     two = _extract(HOST, str(tmp_path / "two.jsonl"), "--workers", "2", "--format", "json_line")
     assert len(started) == 2 and started[1] is not None and made == []
-    assert every_log_offloaded  # the early pool parsed them
+    assert every_log_handed_out  # the early pool parsed them
     assert (tmp_path / "one.jsonl").read_bytes() == (tmp_path / "two.jsonl").read_bytes()
     assert one == two
 
@@ -480,12 +479,12 @@ def test_a_worker_merges_half_of_the_runs_of_a_reduce_pass(tmp_path, monkeypatch
     import random
     from concurrent.futures import ThreadPoolExecutor
 
-    monkeypatch.setattr(parallel, "_FAN_IN", 4)
-    monkeypatch.setattr(parallel, "_SPLIT_REDUCE_MIN", 2)
+    monkeypatch.setattr(run_files, "_FAN_IN", 4)
+    monkeypatch.setattr(run_files, "_SPLIT_REDUCE_MIN", 2)
     rng = random.Random(11)
     runs, everything = [], []
     for number, size in enumerate([9, 3, 7, 1, 400, 5, 2, 8, 6, 300]):
-        writer = parallel.RunWriter(str(tmp_path), 1 << 30, f"r{number}-")
+        writer = run_files.RunWriter(str(tmp_path), 1 << 30, f"r{number}-")
         for index in range(size):
             item = (rng.randrange(500), number, index, "h", "d", f"line {number}/{index}")
             writer.add(item)
@@ -493,9 +492,9 @@ def test_a_worker_merges_half_of_the_runs_of_a_reduce_pass(tmp_path, monkeypatch
         writer.flush()
         runs.extend(writer.runs)
     executor = ThreadPoolExecutor(1) if pool == "thread" else _DeadPool()
-    reduced = parallel.reduce_runs(runs, str(tmp_path), executor)
+    reduced = run_files.reduce_runs(runs, str(tmp_path), executor)
     if pool == "thread":
         executor.shutdown()
     assert len(reduced) == 4
-    assert list(parallel.merged(reduced)) == sorted(everything)
+    assert list(run_files.merged(reduced)) == sorted(everything)
     assert sorted(os.listdir(tmp_path)) == sorted(os.path.basename(run.path) for run in reduced)

@@ -14,8 +14,8 @@ import struct
 import pytest
 
 from sandtrace.engine import sources
-from sandtrace.engine.extraction import ExtractionOptions, Extractor
-from sandtrace.engine.timeliner import Timeliner
+from sandtrace.pipeline.extraction import ExtractionOptions, Extractor
+from sandtrace.timeline.timeliner import Timeliner
 
 VOLUME = "\\VOLUME{01db6a3f2c1e4d00-5a6b7c8d}"
 

@@ -16,7 +16,7 @@ import pytest
 
 pytest.importorskip("plaso")
 
-from sandtrace.engine.sorter import sort_events  # noqa: E402
+from sandtrace.timeline.sorter import sort_events  # noqa: E402
 from sandtrace.output import OutputOptions, create_writer  # noqa: E402
 from tests.output_fixtures import realistic_events  # noqa: E402
 

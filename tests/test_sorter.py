@@ -7,8 +7,8 @@ import tracemalloc
 
 from dfdatetime import filetime
 
-from sandtrace.engine.events import Event, EventData, Provenance
-from sandtrace.engine.sorter import event_values_hash, sort_events
+from sandtrace.core.events import Event, EventData, Provenance
+from sandtrace.timeline.sorter import event_values_hash, sort_events
 from tests.output_fixtures import ntfs_path_spec, realistic_events
 
 
@@ -79,7 +79,7 @@ def test_memory_stays_bounded_for_a_large_input():
 
 
 def test_same_timestamp_chunks_follow_psort_heap_bound(monkeypatch):
-    from sandtrace.engine import sorter
+    from sandtrace.timeline import sorter
     monkeypatch.setattr(sorter, "PSORT_HEAP_CHUNK", 4)
     data = EventData("x:y", {"a": 1})
     other = EventData("x:y", {"a": 2})

@@ -10,8 +10,8 @@ import pytest
 from dfdatetime import filetime as dfdatetime_filetime
 
 from sandtrace import cli
-from sandtrace.engine.events import Event, EventData
-from sandtrace.engine.tagger import Tagger, TaggingFileError, default_rules, load_rules
+from sandtrace.core.events import Event, EventData
+from sandtrace.timeline.tagger import Tagger, TaggingFileError, default_rules, load_rules
 
 HOST = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "test_images", "host.E01")
 REQUIRED_LABELS = {"sandbox_feature_enabled", "sandbox_launch", "wsb_writable_mapping", "wsb_logon_command",

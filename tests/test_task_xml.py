@@ -8,8 +8,8 @@ import os
 import pytest
 
 from sandtrace.engine import sources
-from sandtrace.engine.extraction import ExtractionOptions, Extractor
-from sandtrace.engine.timeliner import Timeliner
+from sandtrace.pipeline.extraction import ExtractionOptions, Extractor
+from sandtrace.timeline.timeliner import Timeliner
 from sandtrace.parsers.task_xml import TaskXmlError, command_lines, parse_task, task_path
 
 NS = "http://schemas.microsoft.com/windows/2004/02/mit/task"

@@ -7,8 +7,8 @@ import random
 import pytest
 from dfdatetime import filetime, posix_time, semantic_time
 
-from sandtrace.engine.events import EventData
-from sandtrace.engine.timeliner import Timeliner, plaso_timestamp
+from sandtrace.core.events import EventData
+from sandtrace.timeline.timeliner import Timeliner, plaso_timestamp
 
 EPOCH = 116_444_736_000_000_000  # 1970-01-01 as a FILETIME
 

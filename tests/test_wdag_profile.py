@@ -8,8 +8,8 @@ import os
 import pytest
 
 from sandtrace.engine import sources
-from sandtrace.engine.extraction import ExtractionOptions, Extractor
-from sandtrace.engine.timeliner import Timeliner
+from sandtrace.pipeline.extraction import ExtractionOptions, Extractor
+from sandtrace.timeline.timeliner import Timeliner
 from sandtrace.parsers.wdag_profile import location_kind
 from tests.conftest import TEST_IMAGES
 

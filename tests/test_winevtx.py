@@ -13,7 +13,7 @@ import warnings
 
 import pytest
 
-from sandtrace.engine.events import WARNING_DATA_TYPE, Provenance
+from sandtrace.core.events import WARNING_DATA_TYPE, Provenance
 from sandtrace.parsers.winevtx import DATA_TYPE, WinEvtxParser, load_json
 from sandtrace.plugins.winevtx.catalogue import parse_sandbox_command_line, split_command_line
 from tests.conftest import CORPUS

@@ -12,9 +12,9 @@ import pytest
 from dfvfs.path import factory as path_spec_factory
 
 from sandtrace.engine.collection import FileTarget
-from sandtrace.engine.events import WARNING_DATA_TYPE, Provenance
-from sandtrace.engine.extraction import Extractor
-from sandtrace.engine.timeliner import Timeliner
+from sandtrace.core.events import WARNING_DATA_TYPE, Provenance
+from sandtrace.pipeline.extraction import Extractor
+from sandtrace.timeline.timeliner import Timeliner
 from sandtrace.output.formatting import default_formatters
 from sandtrace.parsers.winreg import WinRegistryParser
 from sandtrace.plugins.winreg import involves_sandbox

@@ -10,7 +10,7 @@ import shutil
 
 import pytest
 
-from sandtrace.engine.events import WARNING_DATA_TYPE
+from sandtrace.core.events import WARNING_DATA_TYPE
 from tests.conftest import corpus_file
 from tests.test_winreg import parse_file
 

@@ -9,8 +9,8 @@ import struct
 
 import pytest
 
-from sandtrace.engine.events import WARNING_DATA_TYPE
-from sandtrace.engine.timeliner import Timeliner
+from sandtrace.core.events import WARNING_DATA_TYPE
+from sandtrace.timeline.timeliner import Timeliner
 from sandtrace.output.formatting import default_formatters
 from sandtrace.plugins.winreg.appcompatcache import parse_cache
 from test_images.writers.regf import REG_BINARY, REG_DWORD, REG_MULTI_SZ, REG_QWORD, REG_SZ, Hive

@@ -190,7 +190,7 @@ def test_schema_bad_samples_become_warning_records_in_a_run(tmp_path):
     import shutil
 
     from sandtrace.engine import sources
-    from sandtrace.engine.extraction import ExtractionOptions, Extractor
+    from sandtrace.pipeline.extraction import ExtractionOptions, Extractor
 
     bad = corpus_file("wsb", "mlocati-windows-sandbox-configuration-schema", "test", "bad", "01.xml")
     shutil.copy(bad, tmp_path / "bad.wsb")

@@ -7,7 +7,7 @@ spill files. Production order across parts is the part order, because one
 is (position, index): a large event log or a nested disk the part handed to
 a task of its own keeps the position it had in the part, so its events slot
 in where the part would have made them; inside a disk task each event data's
-index starts at its own position there (``parallel.sub_key``), and an event
+index starts at its own position there (``handout.sub_key``), and an event
 log the disk task hands on keeps that start. Merging the parts on
 (timestamp, part offset + key) and then applying psort's per-timestamp heap
 and de-duplication gives exactly the
@@ -36,8 +36,8 @@ import tempfile
 from collections.abc import Callable, Iterable, Iterator
 
 
-from sandtrace.engine import sorter
-from sandtrace.engine.events import Event
+from sandtrace.timeline import sorter
+from sandtrace.core.events import Event
 
 # Formats whose lines carry a ``timestamp``: what the super-timeline is made from.
 LINE_FORMATS = ("json_line", "timesketch")

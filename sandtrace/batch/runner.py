@@ -279,12 +279,12 @@ class _Scheduler:
             job.hash_pending = False
         elif task.kind == "part":
             job.parts[task.part] = result
-            for handed in result.get("offloaded") or []:
+            for handed in result.get("handed_out") or []:
                 self._split(job, task.part, handed)
             self.progress.advance(job, f"parts {len(job.parts)}/{job.parts_total}")
         elif task.kind in ("evtx", "disk"):
             job.logs[task.part] = result
-            for handed in result.get("offloaded") or []:  # a disk's own large event logs
+            for handed in result.get("handed_out") or []:  # a disk's own large event logs
                 self._split(job, job.log_specs[task.part]["order"], handed)
             self.progress.advance(job, f"event logs and disks {sum(r is not None for r in job.logs)}/{len(job.logs)}")
         elif task.kind == "assemble":

@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     _limit_self(args.parent, args.memory_limit)
     gc_tuning.for_throughput()
     spec = json.load(sys.stdin)
-    from sandtrace.engine.errors import SourceError
+    from sandtrace.core.errors import SourceError
 
     code = 0
     try:
@@ -119,7 +119,7 @@ def _chunk_errors(spec: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def extraction_options(extract: dict[str, Any]):
-    from sandtrace.engine.extraction import ExtractionOptions
+    from sandtrace.pipeline.extraction import ExtractionOptions
 
     known = {f.name for f in dataclasses.fields(ExtractionOptions)}
     return ExtractionOptions(**{k: v for k, v in extract.items() if k in known})
@@ -127,9 +127,10 @@ def extraction_options(extract: dict[str, Any]):
 
 def part(spec: dict[str, Any]) -> dict[str, Any]:
     from sandtrace.batch import merge
-    from sandtrace.engine import parallel, provenance, sources
-    from sandtrace.engine.extraction import Extractor
-    from sandtrace.engine.timeliner import Timeliner
+    from sandtrace.engine import provenance, sources
+    from sandtrace.pipeline import handout
+    from sandtrace.pipeline.extraction import Extractor
+    from sandtrace.timeline.timeliner import Timeliner
 
     options = extraction_options(spec["extract"])
     source = sources.open_source(spec["source"], vss=options.vss)
@@ -140,22 +141,22 @@ def part(spec: dict[str, Any]) -> dict[str, Any]:
         raise RuntimeError(f"volumes not found on a second opening: {', '.join(sorted(missing))}")
     subset = dataclasses.replace(source, volumes=chosen)
     extractor = Extractor(options)
-    extractor.offload = spec.get("split_evtx_bytes") or 0  # large event logs: tasks of their own
-    extractor.offload_disks = spec.get("split_disk_bytes") or 0  # and nested disks that can run alone
+    extractor.hand_out_bytes = spec.get("split_evtx_bytes") or 0  # large event logs: tasks of their own
+    extractor.hand_out_disk_bytes = spec.get("split_disk_bytes") or 0  # and nested disks that can run alone
     timeliner = Timeliner()
     record = provenance.RunRecord.start([])
-    offloaded: list[dict[str, Any]] = []
+    handed_out: list[dict[str, Any]] = []
 
     tag = _tagger(spec["extract"].get("tagging_files") or [])
 
     def events():
-        # Production keys as in engine/parallel.py: a position per event data
+        # Production keys as in pipeline/parallel.py: a position per event data
         # and per event log or disk handed out, an index per event; so the
         # "evtx" and "disk" tasks' events slot in where this part would have made them.
         position = 0
         for data in extractor.run(subset):
-            if isinstance(data, (parallel.Offloaded, parallel.OffloadedDisk)):
-                offloaded.append(_handed_out(data, position, 0))
+            if isinstance(data, (handout.HandedOutFile, handout.HandedOutDisk)):
+                handed_out.append(_handed_out(data, position, 0))
             else:
                 record.note(data)
                 for index, event in enumerate(timeliner.events(data)):
@@ -167,43 +168,43 @@ def part(spec: dict[str, Any]) -> dict[str, Any]:
         count = merge.write_part(events(), spec["output"], spec["sort_memory"], spec.get("tmp_dir"))
     finally:
         extractor.close()
-    return {"events": count, "offloaded": offloaded, **_part_counts(extractor, timeliner, record)}
+    return {"events": count, "handed_out": handed_out, **_part_counts(extractor, timeliner, record)}
 
 
 def _handed_out(data, position: int, base: int) -> dict[str, Any]:
-    """An Offloaded or OffloadedDisk marker as the runner's spec for its task."""
-    from sandtrace.engine import parallel
+    """An HandedOutFile or HandedOutDisk marker as the runner's spec for its task."""
+    from sandtrace.pipeline import handout
 
-    if isinstance(data, parallel.OffloadedDisk):
-        return {"kind": "disk", "position": position, "disk": parallel.disk_to_dict(data)}
-    return {"kind": "evtx", "position": position, "base": base, "target": parallel.target_to_dict(data.target),
-            "parsers": data.parsers, "context": parallel.context_to_dict(data.context)}
+    if isinstance(data, handout.HandedOutDisk):
+        return {"kind": "disk", "position": position, "disk": handout.disk_to_dict(data)}
+    return {"kind": "evtx", "position": position, "base": base, "target": handout.target_to_dict(data.target),
+            "parsers": data.parsers, "context": handout.context_to_dict(data.context)}
 
 
 def evtx_file(spec: dict[str, Any]) -> dict[str, Any]:
     """One large event log a part (or a disk task) handed out, in the part's production
     order (its position, and inside a disk its ``base`` index)."""
-    from sandtrace.engine import parallel
+    from sandtrace.pipeline import handout
 
     extractor = _handed_extractor(spec)
-    target = parallel.target_from_dict(spec["target"])
-    context = parallel.context_from_dict(spec.get("context"))
+    target = handout.target_from_dict(spec["target"])
+    context = handout.context_from_dict(spec.get("context"))
     return _write_handed(spec, extractor, extractor.parse_names(target, spec["parsers"], context), spec.get("base") or 0)
 
 
 def disk_file(spec: dict[str, Any]) -> dict[str, Any]:
     """One nested disk a part handed out, run as the part would have run it; its own
-    large event logs come back as ``offloaded``, for tasks of their own."""
-    from sandtrace.engine import parallel
+    large event logs come back as ``handed_out``, for tasks of their own."""
+    from sandtrace.pipeline import handout
 
     extractor = _handed_extractor(spec)
-    extractor.offload = spec.get("split_evtx_bytes") or 0
-    return _write_handed(spec, extractor, extractor.run_disk(parallel.disk_from_dict(spec["disk"])), None)
+    extractor.hand_out_bytes = spec.get("split_evtx_bytes") or 0
+    return _write_handed(spec, extractor, extractor.run_disk(handout.disk_from_dict(spec["disk"])), None)
 
 
 def _handed_extractor(spec: dict[str, Any]):
     from sandtrace.engine import vhdi_parents
-    from sandtrace.engine.extraction import Extractor
+    from sandtrace.pipeline.extraction import Extractor
 
     if os.path.isdir(spec["source"]):  # a differencing disk in a triage folder finds its parent there
         vhdi_parents.register_triage_root(os.path.abspath(spec["source"]))
@@ -213,10 +214,11 @@ def _handed_extractor(spec: dict[str, Any]):
 def _write_handed(spec: dict[str, Any], extractor, stream, base: int | None) -> dict[str, Any]:
     """A handed-out task's events to its part file, keyed (position, index): an event
     log's indexes run on from ``base``; a disk's (``base`` None) start at each event
-    data's own position in the disk (``parallel.keyed``, shared with extract's workers)."""
+    data's own position in the disk (``handout.keyed``, shared with extract's workers)."""
     from sandtrace.batch import merge
-    from sandtrace.engine import parallel, provenance
-    from sandtrace.engine.timeliner import Timeliner
+    from sandtrace.engine import provenance
+    from sandtrace.pipeline import handout
+    from sandtrace.timeline.timeliner import Timeliner
 
     timeliner = Timeliner()
     record = provenance.RunRecord.start([])
@@ -225,7 +227,7 @@ def _write_handed(spec: dict[str, Any], extractor, stream, base: int | None) -> 
     handed_on: list = []
 
     def events():
-        for data, index, produced in parallel.keyed(stream, timeliner, base, handed_on):
+        for data, index, produced in handout.keyed(stream, timeliner, base, handed_on):
             record.note(data)
             for number, event in enumerate(produced):
                 event.sequence = merge.sequence(position, index + number)
@@ -235,8 +237,8 @@ def _write_handed(spec: dict[str, Any], extractor, stream, base: int | None) -> 
         count = merge.write_part(events(), spec["output"], spec["sort_memory"], spec.get("tmp_dir"))
     finally:
         extractor.close()
-    offloaded = [_handed_out(data, position, parallel.sub_key(sub)) for sub, data in handed_on]
-    return {"events": count, "offloaded": offloaded, **_part_counts(extractor, timeliner, record)}
+    handed_out = [_handed_out(data, position, handout.sub_key(sub)) for sub, data in handed_on]
+    return {"events": count, "handed_out": handed_out, **_part_counts(extractor, timeliner, record)}
 
 
 def _part_counts(extractor, timeliner, record) -> dict[str, Any]:
@@ -262,7 +264,7 @@ def _part_counts(extractor, timeliner, record) -> dict[str, Any]:
 def _tagger(files: list[str]):
     """The tagging step of ``extract`` (tagging rules, sandtrace/engine/tagger.py), when present."""
     try:
-        from sandtrace.engine.tagger import Tagger
+        from sandtrace.timeline.tagger import Tagger
     except ImportError:
         return lambda event: event
     return Tagger.with_files(files).tag
@@ -288,7 +290,7 @@ def assemble(spec: dict[str, Any]) -> dict[str, Any]:
     from sandtrace.batch import merge
     from sandtrace.batch.manifest import sha256_file
     from sandtrace.engine import provenance
-    from sandtrace.engine.extraction import ExtractionStats
+    from sandtrace.pipeline.extraction import ExtractionStats
     from sandtrace.output import manager as output_manager
 
     out = spec["out"]
@@ -425,9 +427,9 @@ class _ReportFeed:
         if self.builder is None:
             return None
         try:
-            from sandtrace.report import render
+            from sandtrace.report import render, verdict
 
-            render.write(self.builder.finish(), self.path, "markdown")
+            render.write(verdict.compute(self.builder), self.path, "markdown")
         except Exception:  # noqa: BLE001
             traceback.print_exc()
             return None

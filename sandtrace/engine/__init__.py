@@ -1,1 +1,1 @@
-"""The engine: source -> volumes -> collector -> extraction -> timeliner -> sorter."""
+"""Sources: dfVFS images and folders, volumes, nested disks, file collection and the run record."""

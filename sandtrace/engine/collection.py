@@ -23,8 +23,8 @@ from dfvfs.path import factory as path_spec_factory
 from dfvfs.path.path_spec import PathSpec
 from dfvfs.resolver import resolver
 
-from sandtrace.engine import display
-from sandtrace.engine.events import EventData, Provenance, warning
+from sandtrace.core import display
+from sandtrace.core.events import EventData, Provenance, warning
 from sandtrace.engine.sources import Source, Volume
 
 _NTFS = dfvfs_definitions.TYPE_INDICATOR_NTFS

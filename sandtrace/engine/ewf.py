@@ -14,7 +14,7 @@ from typing import Any
 
 import pyewf
 
-from sandtrace.engine.errors import SourceError
+from sandtrace.core.errors import SourceError
 
 _HEADER_NAMES = (
     "case_number",

@@ -20,7 +20,7 @@ from dfvfs.lib import definitions as dfvfs_definitions
 from dfvfs.resolver_helpers import manager as helper_manager
 from dfvfs.resolver_helpers import os_resolver_helper
 
-from sandtrace.engine.display import display_location
+from sandtrace.core.display import display_location
 
 
 def _encodable(location: str) -> bool:

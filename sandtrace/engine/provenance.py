@@ -19,8 +19,8 @@ from importlib import metadata
 from typing import Any
 
 from sandtrace import __version__
-from sandtrace.engine import display
-from sandtrace.engine.events import WARNING_DATA_TYPE, EventData
+from sandtrace.core import display
+from sandtrace.core.events import WARNING_DATA_TYPE, EventData
 
 _DEPENDENCIES = (
     "dfvfs", "dfdatetime", "pytsk3", "libfsntfs-python", "libewf-python", "libvhdi-python",

@@ -19,8 +19,9 @@ from dfvfs.lib import errors as dfvfs_errors
 from dfvfs.path import factory as path_spec_factory
 from dfvfs.path.path_spec import PathSpec
 
-from sandtrace.engine import display, folder, vhdi_parents  # noqa: F401 - folder: dfVFS reads non-UTF-8 names
-from sandtrace.engine.errors import SourceError  # also sources.SourceError, as callers have long named it
+from sandtrace.engine import folder, vhdi_parents  # noqa: F401 - folder: dfVFS reads non-UTF-8 names
+from sandtrace.core import display
+from sandtrace.core.errors import SourceError  # also sources.SourceError, as callers have long named it
 
 _PARTITION_TYPES = {
     dfvfs_definitions.TYPE_INDICATOR_GPT,

@@ -1,7 +1,7 @@
 """Output modules: sorted events in, plaso-compatible timelines out.
 
 Use ``manager.create_writer(name, path, OutputOptions(...))`` and feed it the
-events from ``sandtrace.engine.sorter.sort_events``.
+events from ``sandtrace.timeline.sorter.sort_events``.
 """
 
 from sandtrace.output.base import OutputOptions, Writer

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import IO, ClassVar
 
-from sandtrace.engine.events import Event
+from sandtrace.core.events import Event
 from sandtrace.output import fields
 from sandtrace.output.formatting import Formatters, default_formatters
 
@@ -60,7 +60,7 @@ class Writer:
     fallback_path_default: ClassVar[bool] = False
 
     # Formats whose events are independent lines (``line``): parallel
-    # extraction formats them in its worker processes (engine/parallel.py).
+    # extraction formats them in its worker processes (pipeline/parallel.py).
     line_format: ClassVar[bool] = False
 
     def __init__(self, path: str | None, options: OutputOptions | None = None) -> None:
@@ -134,7 +134,7 @@ class Writer:
         self.events_written += written
         self.events_dropped += dropped
 
-    # A merge split across processes (engine/parallel.py) writes part of the
+    # A merge split across processes (pipeline/parallel.py) writes part of the
     # lines into this file from another process, at an offset it is given.
     def flush_to_file(self) -> int:
         """Every line so far written out; the file's size."""

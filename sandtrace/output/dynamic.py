@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sandtrace.engine.events import Event
+from sandtrace.core.events import Event
 from sandtrace.output import fields, sanitize
 from sandtrace.output.base import EventView, Writer
 from sandtrace.output.sorted_lines import SortedLines

@@ -20,9 +20,9 @@ from dfdatetime import posix_time
 from dfdatetime import serializer as dfdatetime_serializer
 from dfvfs.path import factory as path_spec_factory
 
-from sandtrace.engine.display import per_path_spec
-from sandtrace.engine.events import Event, EventData
-from sandtrace.engine.sorter import (  # noqa: F401  (re-exported)
+from sandtrace.core.display import per_path_spec
+from sandtrace.core.events import Event, EventData
+from sandtrace.timeline.sorter import (  # noqa: F401  (re-exported)
     display_name_for_path_spec,
     event_values_hash,
     plaso_attributes,

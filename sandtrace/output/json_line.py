@@ -14,8 +14,8 @@ import json
 import uuid
 from typing import Any
 
-from sandtrace.engine.display import per_path_spec
-from sandtrace.engine.events import Event
+from sandtrace.core.display import per_path_spec
+from sandtrace.core.events import Event
 from sandtrace.output import fields
 from sandtrace.output.base import EventView, Writer
 

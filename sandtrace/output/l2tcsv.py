@@ -8,7 +8,7 @@ once while other rows go through psort's per-second re-sorting.
 
 from __future__ import annotations
 
-from sandtrace.engine.events import Event
+from sandtrace.core.events import Event
 from sandtrace.output import fields, sanitize
 from sandtrace.output.base import EventView, Writer
 from sandtrace.output.sorted_lines import SortedLines

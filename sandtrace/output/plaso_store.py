@@ -18,7 +18,7 @@ import json
 from collections import OrderedDict
 from typing import Any
 
-from sandtrace.engine.events import Event
+from sandtrace.core.events import Event
 from sandtrace.output import fields
 from sandtrace.output.base import Writer
 

@@ -7,7 +7,7 @@ rewrites a terminal), bidirectional overrides (U+202E makes
 runs when the CSV is opened.
 
 - ``escape_text``: C0/C1 controls become ``\\xNN`` (plaso's display-name
-  escape, ``engine/display.py``), bidirectional controls and other invisible
+  escape, ``core/display.py``), bidirectional controls and other invisible
   format characters ``\\uNNNN``. Nothing is dropped or shortened: a long path
   is kept whole, so the examiner still sees exactly what was there.
 - ``neutralize_formula``: ``--neutralize-formulas`` prefixes a cell starting

@@ -26,7 +26,7 @@ import base64
 import json
 from typing import Any
 
-from sandtrace.engine.events import WARNING_DATA_TYPE, Event
+from sandtrace.core.events import WARNING_DATA_TYPE, Event
 from sandtrace.output import fields, sanitize
 from sandtrace.output.base import EventView, Writer
 

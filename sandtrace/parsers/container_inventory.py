@@ -17,8 +17,7 @@ from collections.abc import Iterator
 import pyvhdi
 
 from sandtrace.engine.collection import FileTarget
-from sandtrace.engine.events import EventData
-from sandtrace.parsers import manager
+from sandtrace.core.events import EventData
 from sandtrace.parsers.interface import BaseParser
 
 DATA_TYPE = "windows:sandbox:container"
@@ -53,7 +52,6 @@ def classify(location: str) -> tuple[str, str, str | None] | None:
     return None
 
 
-@manager.register
 class ContainerInventoryParser(BaseParser):
     NAME = "container_inventory"
     DATA_FORMAT = "Windows Sandbox storage (Containers tree)"

@@ -14,10 +14,9 @@ from collections.abc import Iterator
 from dfdatetime import filetime as dfdatetime_filetime
 from dfvfs.lib import definitions as dfvfs_definitions
 
-from sandtrace.engine import display
+from sandtrace.core import display
 from sandtrace.engine.collection import FileTarget
-from sandtrace.engine.events import EventData
-from sandtrace.parsers import manager
+from sandtrace.core.events import EventData
 from sandtrace.parsers.interface import BaseParser
 
 _STANDARD_INFORMATION = 0x10
@@ -30,7 +29,6 @@ def _filetime(value: int | None) -> dfdatetime_filetime.Filetime | None:
     return dfdatetime_filetime.Filetime(timestamp=value) if value else None
 
 
-@manager.register
 class FileStatParser(BaseParser):
     NAME = "filestat"
     DATA_FORMAT = "File system metadata ($STANDARD_INFORMATION, $FILE_NAME, stat)"

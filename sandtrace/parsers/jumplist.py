@@ -21,9 +21,8 @@ import pyolecf
 from dfdatetime import filetime as dfdatetime_filetime
 
 from sandtrace.engine.collection import FileTarget
-from sandtrace.engine.events import EventData, warning
-from sandtrace.parsers import manager
-from sandtrace.parsers.interface import BaseParser, Signature
+from sandtrace.core.events import EventData, warning
+from sandtrace.parsers.interface import BaseParser
 from sandtrace.parsers.lnk import LNK_CLSID, lnk_event_data
 from sandtrace.parsers.sandbox_names import EXECUTION_TAG, names_sandbox_binary, names_wsb
 
@@ -85,7 +84,6 @@ def parse_dest_list(data: bytes) -> Iterator[dict]:
         yield {name: value for name, value in values.items() if value is not None}
 
 
-@manager.register
 class AutomaticDestinationsParser(BaseParser):
     NAME = "automatic_destinations"
     DATA_FORMAT = "Automatic destinations jump list OLE compound file (.automaticDestinations-ms)"
@@ -124,7 +122,6 @@ def _is_hex(name: str) -> bool:
     return bool(name) and name[0] != "0" and all(c in "0123456789abcdefABCDEF" for c in name)
 
 
-@manager.register
 class CustomDestinationsParser(BaseParser):
     NAME = "custom_destinations"
     DATA_FORMAT = "Custom destinations jump list (.customDestinations-ms) file"

@@ -19,8 +19,7 @@ import pylnk
 from dfdatetime import filetime as dfdatetime_filetime
 
 from sandtrace.engine.collection import FileTarget
-from sandtrace.engine.events import EventData
-from sandtrace.parsers import manager
+from sandtrace.core.events import EventData
 from sandtrace.parsers.interface import BaseParser, Signature
 from sandtrace.parsers.sandbox_names import EXECUTION_TAG, names_sandbox_binary, names_wsb
 
@@ -89,7 +88,6 @@ def lnk_event_data(data: bytes, display_name: str | None = None) -> tuple[EventD
     return EventData(DATA_TYPE, values, parser="lnk", tags=tags), file_object.tell()
 
 
-@manager.register
 class LnkParser(BaseParser):
     NAME = "lnk"
     DATA_FORMAT = "Windows Shortcut (LNK) file"

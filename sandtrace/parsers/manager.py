@@ -1,23 +1,15 @@
-"""The registry of parsers, and selection by name, preset or ``!exclusion``."""
+"""The parsers (every BaseParser with a NAME in a module of this package), and
+selection by name, preset, ``parser/plugin`` or ``!exclusion``."""
 
 from __future__ import annotations
 
-from sandtrace.parsers.interface import BaseParser
+from sandtrace.parsers.interface import BaseParser, discover
 
 _PARSERS: dict[str, type[BaseParser]] = {}
 
 PRESETS: dict[str, tuple[str, ...]] = {
     "all": (),  # filled from the registry
 }
-
-
-def register(parser_class: type[BaseParser]) -> type[BaseParser]:
-    """Class decorator: registers a parser under its lower-case NAME."""
-    name = parser_class.NAME.lower()
-    if name in _PARSERS:
-        raise KeyError(f"parser {name} already registered")
-    _PARSERS[name] = parser_class
-    return parser_class
 
 
 def parser_classes() -> dict[str, type[BaseParser]]:
@@ -29,7 +21,7 @@ def select(expression: str | None) -> list[str]:
     """Parser names for ``--parsers``: comma-separated names or presets, ``!name`` excludes.
 
     A name may also be ``parser/plugin``; the parser is then selected with that
-    plugin only (the plugin list is kept by ``plugin_filter``).
+    plugin only (``plugin_filter`` says which).
     """
     _load()
     known = set(_PARSERS)
@@ -55,16 +47,38 @@ def _expand(item: str, known: set[str]) -> set[str]:
         return set(known)
     if item in PRESETS:
         return set(PRESETS[item])
-    parser = item.split("/", 1)[0]
+    parser, _, plugin = item.partition("/")
     if parser not in known:
         raise ValueError(f"unknown parser or preset: {item} (see 'sandtrace plugins')")
+    if plugin and plugin not in _PARSERS[parser].plugins():
+        raise ValueError(f"unknown plugin: {item} (see 'sandtrace plugins')")
     return {parser}
 
 
-def create(names: list[str], options: dict | None = None) -> dict[str, BaseParser]:
+def plugin_filter(expression: str | None) -> dict[str, set[str]]:
+    """The plugins ``--parsers`` names as ``parser/plugin``, per parser (a parser
+    named on its own, or not at all, runs every plugin)."""
+    chosen: dict[str, set[str]] = {}
+    whole: set[str] = set()
+    for raw in (expression or "").split(","):
+        item = raw.strip().lower()
+        if not item or item.startswith("!"):
+            continue
+        parser, _, plugin = item.partition("/")
+        if plugin:
+            chosen.setdefault(parser, set()).add(plugin)
+        else:
+            whole.add(parser)
+    return {parser: plugins for parser, plugins in chosen.items() if parser not in whole}
+
+
+def create(names: list[str], options: dict | None = None, expression: str | None = None) -> dict[str, BaseParser]:
+    """The parsers ``names``; ``expression`` (``--parsers``) also chooses their plugins."""
     _load()
+    options = dict(options or {}, plugins=plugin_filter(expression))
     return {name: _PARSERS[name](options) for name in names}
 
 
 def _load() -> None:
-    import sandtrace.parsers  # noqa: F401  (registration happens on import)
+    if not _PARSERS:
+        _PARSERS.update(discover("sandtrace.parsers", BaseParser))

@@ -19,8 +19,7 @@ import pyscca
 from dfdatetime import filetime as dfdatetime_filetime
 
 from sandtrace.engine.collection import FileTarget
-from sandtrace.engine.events import EventData
-from sandtrace.parsers import manager
+from sandtrace.core.events import EventData
 from sandtrace.parsers.interface import BaseParser, Signature
 from sandtrace.parsers.sandbox_names import EXECUTION_TAG, is_sandbox_binary, is_sandbox_specific_path, sandbox_paths
 
@@ -33,7 +32,6 @@ def _filetime(value: int | None) -> dfdatetime_filetime.Filetime | None:
     return dfdatetime_filetime.Filetime(timestamp=value) if value else None
 
 
-@manager.register
 class PrefetchParser(BaseParser):
     NAME = "prefetch"
     DATA_FORMAT = "Windows Prefetch File (PF)"

@@ -11,15 +11,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from sandtrace.engine.collection import FileTarget
-from sandtrace.engine.events import EventData
-from sandtrace.parsers import manager
+from sandtrace.core.events import EventData
 from sandtrace.parsers.interface import BaseParser
 
 DATA_TYPE = "windows:sandbox:psreadline"
 MAX_SIZE = 16 * 1024 * 1024
 
 
-@manager.register
 class PsReadLineParser(BaseParser):
     NAME = "psreadline"
     DATA_FORMAT = "PowerShell PSReadLine history (ConsoleHost_history.txt)"

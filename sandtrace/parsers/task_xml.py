@@ -27,8 +27,7 @@ from defusedxml import ElementTree as SafeElementTree
 from dfdatetime import time_elements as dfdatetime_time_elements
 
 from sandtrace.engine.collection import FileTarget
-from sandtrace.engine.events import EventData
-from sandtrace.parsers import manager
+from sandtrace.core.events import EventData
 from sandtrace.parsers.interface import BaseParser
 from sandtrace.parsers.sandbox_names import names_sandbox_binary, names_wsb
 
@@ -212,7 +211,6 @@ def _boolean(text: str | None) -> bool | None:
     return text.strip().lower() in ("true", "1")
 
 
-@manager.register
 class TaskXmlParser(BaseParser):
     NAME = "task_xml"
     DATA_FORMAT = "Windows Task Scheduler task definition (XML)"

@@ -20,8 +20,7 @@ from construct import Bytes, Int16ul, Int32ul, Int64ul, Struct, this
 from dfdatetime import filetime as dfdatetime_filetime
 
 from sandtrace.engine.collection import FileTarget
-from sandtrace.engine.events import EventData
-from sandtrace.parsers import manager
+from sandtrace.core.events import EventData
 from sandtrace.parsers.interface import BaseParser
 
 DATA_TYPE = "fs:ntfs:usn_change"
@@ -115,7 +114,6 @@ def tags_for(values: dict) -> list[str]:
     return tags
 
 
-@manager.register
 class UsnJrnlParser(BaseParser):
     NAME = "usnjrnl"
     DATA_FORMAT = "NTFS USN change journal ($UsnJrnl:$J), sandbox-related records"

@@ -26,8 +26,7 @@ from dfvfs.resolver import resolver
 
 from sandtrace.engine import layers
 from sandtrace.engine.collection import FileTarget
-from sandtrace.engine.events import EventData
-from sandtrace.parsers import manager
+from sandtrace.core.events import EventData
 from sandtrace.parsers.interface import BaseParser
 
 DATA_TYPE = "windows:sandbox:wci_placeholder"
@@ -52,7 +51,6 @@ def decode_reparse(data: bytes) -> dict:
     return values
 
 
-@manager.register
 class WciPlaceholderParser(BaseParser):
     NAME = "wci_placeholder"
     DATA_FORMAT = "Windows Container Isolation placeholders (reparse points) in sandbox disks"
@@ -97,8 +95,8 @@ class WciPlaceholderParser(BaseParser):
 
 def _placeholder_provenance(target: FileTarget, path: str, mft_entry: int):
     """The placeholder file's own provenance, not that of the $MFT it was found in."""
-    from sandtrace.engine import display
-    from sandtrace.engine.events import Provenance
+    from sandtrace.core import display
+    from sandtrace.core.events import Provenance
 
     spec = path_spec_factory.Factory.NewPathSpec(
         dfvfs_definitions.TYPE_INDICATOR_NTFS, location=path, mft_entry=mft_entry, parent=target.volume.path_spec.parent

@@ -23,9 +23,8 @@ from collections.abc import Iterator
 from dfvfs.lib import errors as dfvfs_errors
 
 from sandtrace.engine.collection import FileTarget
-from sandtrace.engine.events import EventData
+from sandtrace.core.events import EventData
 from sandtrace.engine.templates import TEMPLATE_TAG
-from sandtrace.parsers import manager
 from sandtrace.parsers.interface import BaseParser
 
 DATA_TYPE = "windows:sandbox:wdag_profile"
@@ -43,7 +42,6 @@ def location_kind(location: str, nesting: tuple[str, ...]) -> str:
     return "host_profile"
 
 
-@manager.register
 class WdagProfileParser(BaseParser):
     NAME = "wdag_profile"
     DATA_FORMAT = "WDAGUtilityAccount profile folder"

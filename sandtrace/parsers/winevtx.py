@@ -38,8 +38,7 @@ from typing import Any
 from dfdatetime import filetime as dfdatetime_filetime
 
 from sandtrace.engine.collection import FileTarget
-from sandtrace.engine.events import EventData, warning
-from sandtrace.parsers import manager
+from sandtrace.core.events import EventData, warning
 from sandtrace.parsers import winevtx_recovery as recovery
 from sandtrace.parsers.interface import BaseParser, Signature
 
@@ -262,11 +261,11 @@ def _record_id(canonical: dict) -> int | None:
 # -- the parser -------------------------------------------------------------------------
 
 
-@manager.register
 class WinEvtxParser(BaseParser):
     NAME = "winevtx"
     DATA_FORMAT = "Windows XML EventLog (EVTX) file"
     DATA_TYPES = (DATA_TYPE,)
+    PLUGIN_PACKAGE = "sandtrace.plugins.winevtx"
     PATTERNS = ("\\Windows\\System32\\winevt\\Logs\\*.evtx",)
     SIGNATURES = (Signature(_FILE_SIGNATURE),)
 
@@ -278,7 +277,7 @@ class WinEvtxParser(BaseParser):
         if self.options.get("evtx_anywhere"):
             self.PATTERNS = (*type(self).PATTERNS, "**\\*.evtx")
         self.recover = self.options.get("evtx_recover", True)
-        self._plugins = [plugin_class() for _, plugin_class in sorted(self.plugins().items())]
+        self._plugins = [plugin_class() for plugin_class in self.plugin_classes()]
 
     def parse(self, target: FileTarget) -> Iterator[EventData]:
         file_object = target.open_file_object()
@@ -451,7 +450,3 @@ class WinEvtxParser(BaseParser):
         )
         values["_creation"] = created
         return EventData(DATA_TYPE, {k: v for k, v in values.items() if v is not None or k == "_creation"})
-
-
-# Catalogue plugins register on the parser when imported.
-from sandtrace.plugins.winevtx import catalogue  # noqa: E402,F401

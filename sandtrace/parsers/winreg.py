@@ -18,16 +18,15 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Iterator
-from typing import ClassVar
 
 from dfvfs.lib import errors as dfvfs_errors
 
 from sandtrace.engine.collection import FileTarget
-from sandtrace.engine.events import EventData, warning
-from sandtrace.parsers import manager
-from sandtrace.parsers.interface import BaseParser, BasePlugin, Signature
+from sandtrace.core.events import EventData, warning
+from sandtrace.parsers.interface import BaseParser, Signature
+from sandtrace.plugins.winreg.interface import WinRegistryPlugin
 from sandtrace.parsers.winreg_hive import (
-    BASE_BLOCK_SIZE, BaseBlock, Health, Hive, HiveError, Key, TransactionLog,
+    BASE_BLOCK_SIZE, BaseBlock, Health, Hive, HiveError, TransactionLog,
     current_control_set, hive_type, open_regf, pending_logs, rebuild_base_block, replay_logs,
 )
 
@@ -36,27 +35,11 @@ _MAX_LOG_SIZE = 256 * 1024 * 1024
 _MAX_REBUILD_SIZE = 512 * 1024 * 1024  # a damaged hive is read whole into memory to be rebuilt
 
 
-class WinRegistryPlugin(BasePlugin):
-    """One artifact: the keys it reads, and what each key means."""
 
-    KEY_PATHS: ClassVar[tuple[str, ...]] = ()
-
-    def parse_key(self, key: Key, hive: Hive) -> Iterator[EventData]:
-        raise NotImplementedError
-
-
-@manager.register
 class WinRegistryParser(BaseParser):
     NAME = "winreg"
     DATA_FORMAT = "Windows NT Registry File (REGF)"
-    DATA_TYPES = (
-        "windows:sandbox:feature", "windows:registry:service", "windows:sandbox:policy",
-        "windows:sandbox:file_association", "windows:sandbox:appx_package", "windows:registry:sam_users",
-        "windows:registry:userassist", "windows:registry:bam", "windows:registry:mrulistex",
-        "windows:registry:mrulist", "windows:registry:typedurls",
-        "windows:registry:task_scheduler:task_cache:entry",
-        "windows:registry:appcompatcache", "windows:registry:amcache", "windows:registry:amcache:programs",
-    )
+    PLUGIN_PACKAGE = "sandtrace.plugins.winreg"  # its DATA_TYPES are its plugins'
     PATTERNS = (
         "\\Windows\\System32\\config\\SYSTEM",
         "\\Windows\\System32\\config\\SOFTWARE",
@@ -70,7 +53,7 @@ class WinRegistryParser(BaseParser):
 
     def __init__(self, options: dict | None = None) -> None:
         super().__init__(options)
-        self._plugins = [plugin_class() for plugin_class in self.plugins().values()]
+        self._plugins = [plugin_class() for plugin_class in self.plugin_classes()]
 
     def parse(self, target: FileTarget) -> Iterator[EventData]:
         file_object = target.open_file_object()
@@ -232,9 +215,3 @@ def _short(exception: BaseException | None) -> str:
     text = " ".join(str(exception).split())
     return text[:300]
 
-
-# Plugins register themselves on import.
-from sandtrace.plugins.winreg import (  # noqa: E402,F401
-    amcache, appcompatcache, bam, cbs_feature, file_association, mru, sam_users, sandbox_policy, services,
-    task_cache, userassist,
-)

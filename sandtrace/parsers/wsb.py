@@ -27,8 +27,7 @@ from defusedxml import ElementTree as SafeElementTree
 
 from sandtrace.data import load_yaml
 from sandtrace.engine.collection import FileTarget
-from sandtrace.engine.events import EventData, warning
-from sandtrace.parsers import manager
+from sandtrace.core.events import EventData, warning
 from sandtrace.parsers.interface import BaseParser
 
 DATA_TYPE = "windows:sandbox:wsb_config"
@@ -317,7 +316,6 @@ def _snake(name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
 
-@manager.register
 class WsbParser(BaseParser):
     NAME = "wsb"
     DATA_FORMAT = "Windows Sandbox configuration file (.wsb)"

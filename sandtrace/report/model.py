@@ -261,11 +261,6 @@ class ReportBuilder:
                 "probably not written by sandtrace (plaso's psort, for one, writes none of these): 'no evidence' "
                 "here means nothing could be looked for. Run sandtrace extract on the evidence itself.")
 
-    def finish(self) -> dict[str, Any]:
-        from sandtrace.report.verdict import compute
-
-        return compute(self)
-
     def about(self) -> dict[str, Any]:
         return {
             "generator": f"sandtrace {__version__}",

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sandtrace.engine.events import Provenance
+from sandtrace.core.events import Provenance
 from sandtrace.parsers import winevtx_recovery as recovery
 from sandtrace.parsers.winevtx import WinEvtxParser
 from tests.fuzz.budget import FUZZ, fewer

@@ -10,7 +10,7 @@ import functools
 import pytest
 from hypothesis import given
 
-from sandtrace.engine.events import EventData
+from sandtrace.core.events import EventData
 from tests.fuzz.budget import FUZZ, fewer
 from tests.fuzz.mutate import mutated
 

@@ -14,17 +14,15 @@ two dictionary look-ups.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from functools import lru_cache
 from importlib import resources
 from typing import Any
 
 from sandtrace.data import load_yaml
-from sandtrace.engine.events import EventData
-from sandtrace.parsers.interface import BasePlugin
-from sandtrace.parsers.winevtx import DATA_TYPE, WinEvtxParser
+from sandtrace.core.events import EventData
 from sandtrace.parsers.wsb import WsbError, parse_config
+from sandtrace.plugins.winevtx.interface import EvtxPlugin
 
 _MISSING = "?"
 
@@ -107,13 +105,11 @@ class _Format(dict):
         return _MISSING
 
 
-class EvtxCataloguePlugin(BasePlugin):
+class EvtxCataloguePlugin(EvtxPlugin):
     """Tags and explains the records the catalogue names."""
 
     NAME = "sandbox_catalogue"
     DATA_FORMAT = "Windows Sandbox event catalogue (data/evtx_catalogue.yaml)"
-    DATA_TYPES = (DATA_TYPE,)
-
     def __init__(self, entries: tuple[Entry, ...] | None = None) -> None:
         self.entries = entries if entries is not None else load_catalogue()
         self._index: dict[tuple[str, str, int | None], list[Entry]] = {}
@@ -377,5 +373,3 @@ HANDLERS: dict[str, Callable] = {
     "scheduled_task": _scheduled_task,
     "sandbox_command_line": _sandbox_command_line,
 }
-
-WinEvtxParser.register_plugin(EvtxCataloguePlugin)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from sandtrace.engine.events import EventData
+from sandtrace.core.events import EventData
 
 SANDBOX_EXECUTION_TRACE = "sandbox_execution_trace"
 WDAG_ANOMALY = "wdag_anomaly"

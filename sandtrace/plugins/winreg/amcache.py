@@ -23,8 +23,8 @@ from collections.abc import Iterator
 
 from dfdatetime import posix_time, time_elements
 
-from sandtrace.engine.events import EventData
-from sandtrace.parsers.winreg import WinRegistryParser, WinRegistryPlugin
+from sandtrace.core.events import EventData
+from sandtrace.plugins.winreg.interface import WinRegistryPlugin
 from sandtrace.parsers.winreg_hive import filetime
 from sandtrace.plugins.winreg import SANDBOX_EXECUTION_TRACE, event, involves_sandbox
 
@@ -121,6 +121,3 @@ def _file_reference(name: str) -> str | None:
         return str(int(name, 16))
     except ValueError:
         return None
-
-
-WinRegistryParser.register_plugin(AmcachePlugin)

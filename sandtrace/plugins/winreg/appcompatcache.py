@@ -24,8 +24,8 @@ import re
 import struct
 from collections.abc import Iterator
 
-from sandtrace.engine.events import EventData
-from sandtrace.parsers.winreg import WinRegistryParser, WinRegistryPlugin
+from sandtrace.core.events import EventData
+from sandtrace.plugins.winreg.interface import WinRegistryPlugin
 from sandtrace.parsers.winreg_hive import filetime
 from sandtrace.plugins.winreg import SANDBOX_EXECUTION_TRACE, event, involves_sandbox
 
@@ -131,6 +131,3 @@ class AppCompatCachePlugin(WinRegistryPlugin):
                 file_entry_modification_time=filetime(modified),
                 registry_last_written_time=key.last_written_time,
             )
-
-
-WinRegistryParser.register_plugin(AppCompatCachePlugin)

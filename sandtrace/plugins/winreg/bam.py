@@ -12,8 +12,8 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterator
 
-from sandtrace.engine.events import EventData
-from sandtrace.parsers.winreg import WinRegistryParser, WinRegistryPlugin
+from sandtrace.core.events import EventData
+from sandtrace.plugins.winreg.interface import WinRegistryPlugin
 from sandtrace.parsers.winreg_hive import filetime
 from sandtrace.plugins.winreg import SANDBOX_EXECUTION_TRACE, event, involves_sandbox
 
@@ -44,6 +44,3 @@ class BamPlugin(WinRegistryPlugin):
                 moderator=moderator,
                 last_run_time=filetime(struct.unpack_from("<Q", data)[0]),
             )
-
-
-WinRegistryParser.register_plugin(BamPlugin)

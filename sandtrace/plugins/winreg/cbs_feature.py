@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from sandtrace.engine.events import EventData
-from sandtrace.parsers.winreg import WinRegistryParser, WinRegistryPlugin
+from sandtrace.core.events import EventData
+from sandtrace.plugins.winreg.interface import WinRegistryPlugin
 from sandtrace.parsers.winreg_hive import filetime
 from sandtrace.plugins.winreg import event
 
@@ -69,6 +69,3 @@ class FeatureStatePlugin(WinRegistryPlugin):
 
 def _text(value):
     return value if isinstance(value, str) and value else None
-
-
-WinRegistryParser.register_plugin(FeatureStatePlugin)

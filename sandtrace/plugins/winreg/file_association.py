@@ -14,8 +14,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from sandtrace.engine.events import EventData
-from sandtrace.parsers.winreg import WinRegistryParser, WinRegistryPlugin
+from sandtrace.core.events import EventData
+from sandtrace.plugins.winreg.interface import WinRegistryPlugin
 from sandtrace.plugins.winreg import event
 
 _CLASS_ROOTS = ("HKEY_LOCAL_MACHINE\\Software\\Classes", "HKEY_CURRENT_USER\\Software\\Classes")
@@ -100,7 +100,3 @@ class AppxPackagePlugin(WinRegistryPlugin):
             manifest_path=manifest if isinstance(manifest, str) else None,
             display_name=key.value("DisplayName") or None,
         )
-
-
-WinRegistryParser.register_plugin(FileAssociationPlugin)
-WinRegistryParser.register_plugin(AppxPackagePlugin)

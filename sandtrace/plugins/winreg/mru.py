@@ -16,8 +16,8 @@ import re
 import struct
 from collections.abc import Iterator
 
-from sandtrace.engine.events import EventData
-from sandtrace.parsers.winreg import WinRegistryParser, WinRegistryPlugin
+from sandtrace.core.events import EventData
+from sandtrace.plugins.winreg.interface import WinRegistryPlugin
 from sandtrace.plugins.winreg import SANDBOX_EXECUTION_TRACE, event, involves_sandbox, utf16_strings
 
 _EXPLORER = "HKEY_CURRENT_USER\\Software\\Microsoft\\Windows\\CurrentVersion\\Explorer"
@@ -102,8 +102,3 @@ def _string_and_shell_item(data: bytes) -> tuple[str, str | None]:
     primary = item[14:].split(b"\0", 1)[0].decode("ascii", "replace")
     longer = [s for s in utf16_strings(item[14 + len(primary) :]) if "." in s]
     return path, (longer[0] if longer else primary) or None
-
-
-WinRegistryParser.register_plugin(RecentDocsWsbPlugin)
-WinRegistryParser.register_plugin(RunMruPlugin)
-WinRegistryParser.register_plugin(TypedPathsPlugin)

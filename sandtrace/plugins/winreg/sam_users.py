@@ -17,8 +17,8 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterator
 
-from sandtrace.engine.events import EventData
-from sandtrace.parsers.winreg import WinRegistryParser, WinRegistryPlugin
+from sandtrace.core.events import EventData
+from sandtrace.plugins.winreg.interface import WinRegistryPlugin
 from sandtrace.parsers.winreg_hive import filetime
 from sandtrace.plugins.winreg import WDAG_ANOMALY, event
 
@@ -97,6 +97,3 @@ def _wdag_anomalies(rid, flags, login_count, last_login, password_set, name_key)
     if password_set and created and password_set > created + _PASSWORD_CHANGE_SLACK:
         reasons.append("password changed after the account was created")
     return reasons or None
-
-
-WinRegistryParser.register_plugin(SamUsersPlugin)

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from sandtrace.engine.events import EventData
-from sandtrace.parsers.winreg import WinRegistryParser, WinRegistryPlugin
+from sandtrace.core.events import EventData
+from sandtrace.plugins.winreg.interface import WinRegistryPlugin
 from sandtrace.plugins.winreg import event
 
 POLICY_KEY = "HKEY_LOCAL_MACHINE\\Software\\Policies\\Microsoft\\Windows\\Sandbox"
@@ -82,6 +82,3 @@ class SandboxPolicyPlugin(WinRegistryPlugin):
 
 def _configured(settings: list[dict], name: str) -> bool:
     return next(item["configured"] is not None for item in settings if item["name"] == name)
-
-
-WinRegistryParser.register_plugin(SandboxPolicyPlugin)

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from sandtrace.engine.events import EventData
-from sandtrace.parsers.winreg import WinRegistryParser, WinRegistryPlugin
+from sandtrace.core.events import EventData
+from sandtrace.plugins.winreg.interface import WinRegistryPlugin
 from sandtrace.plugins.winreg import event
 
 SERVICES = ("CmService", "vmcompute", "hns", "HvHost", "vmms", "CExecSvc", "wcifs", "bindflt")
@@ -43,6 +43,3 @@ class SandboxServicesPlugin(WinRegistryPlugin):
             start_type=key.value("Start"),
             values=key.plaso_values(skip=_SHOWN_APART),
         )
-
-
-WinRegistryParser.register_plugin(SandboxServicesPlugin)

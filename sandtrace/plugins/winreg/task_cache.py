@@ -18,8 +18,8 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterator
 
-from sandtrace.engine.events import EventData
-from sandtrace.parsers.winreg import WinRegistryParser, WinRegistryPlugin
+from sandtrace.core.events import EventData
+from sandtrace.plugins.winreg.interface import WinRegistryPlugin
 from sandtrace.parsers.winreg_hive import filetime
 from sandtrace.plugins.winreg import SANDBOX_EXECUTION_TRACE, event, involves_sandbox, utf16_strings
 
@@ -105,6 +105,3 @@ def _string(blob: bytes, offset: int) -> tuple[str, int]:
 
 def _skip_string(blob: bytes, offset: int) -> int:
     return _string(blob, offset)[1]
-
-
-WinRegistryParser.register_plugin(TaskCachePlugin)

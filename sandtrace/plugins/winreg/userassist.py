@@ -14,8 +14,8 @@ import codecs
 import struct
 from collections.abc import Iterator
 
-from sandtrace.engine.events import EventData
-from sandtrace.parsers.winreg import WinRegistryParser, WinRegistryPlugin
+from sandtrace.core.events import EventData
+from sandtrace.plugins.winreg.interface import WinRegistryPlugin
 from sandtrace.parsers.winreg_hive import filetime
 from sandtrace.plugins.winreg import SANDBOX_EXECUTION_TRACE, event, involves_sandbox
 
@@ -83,6 +83,3 @@ def _resolve(value_name: str) -> str:
     head, _, rest = value_name.partition("\\")
     folder = KNOWN_FOLDERS.get(head.upper())
     return f"{folder}\\{rest}" if folder and rest else value_name
-
-
-WinRegistryParser.register_plugin(UserAssistPlugin)

@@ -4,8 +4,8 @@ A spawned worker needs ~0.3 s to import dfVFS and the parsers. For a large
 image ``extract`` starts them first thing, so that this happens while the
 main process does the same, not after it has reached the first event log.
 This module imports nothing heavy itself: the workers import
-``engine.parallel`` when they start, and each task brings the configuration
-(``parallel.parse_file``).
+``pipeline.tasks`` when they start, and each task brings the configuration
+(``tasks.parse_file``).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ def _warm(parent: int | None = None) -> None:
     children.die_with_parent(parent)
 
     gc_tuning.for_throughput()
-    import sandtrace.engine.parallel  # noqa: F401 - dfVFS, the parsers, the writers
+    import sandtrace.pipeline.tasks  # noqa: F401 - dfVFS, the parsers, the writers
 
 
 def new_pool(workers: int) -> concurrent.futures.ProcessPoolExecutor:

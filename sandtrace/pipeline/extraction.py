@@ -19,14 +19,17 @@ from dataclasses import dataclass, field
 from dfvfs.lib import errors as dfvfs_errors
 
 from sandtrace.engine.collection import Collector, FileTarget, PathPattern, Request
-from sandtrace.engine.events import WARNING_DATA_TYPE, EventData, Provenance, warning
+from sandtrace.core.events import WARNING_DATA_TYPE, EventData, Provenance, warning
 from dfvfs.lib import definitions as dfvfs_definitions
 from dfvfs.path import factory as path_spec_factory
 
-from sandtrace.engine import carving, display, layers, scratch, vhdi_parents
-from sandtrace.engine.errors import SourceError
+from sandtrace.engine import carving, layers, scratch, vhdi_parents
+from sandtrace.core import display
+from sandtrace.core.errors import SourceError
 from sandtrace.engine.sources import Source, open_nested
 from sandtrace.engine.templates import TEMPLATE_TAG, MftComparer
+from sandtrace.pipeline import handout
+from sandtrace.pipeline.handout import SourceContext, outer_context, source_context
 from sandtrace.parsers.container_inventory import classify
 from sandtrace.parsers import manager
 from sandtrace.parsers.interface import BaseParser
@@ -87,7 +90,7 @@ class Extractor:
     def __init__(self, options: ExtractionOptions, progress: ProgressCallback | None = None) -> None:
         self.options = options
         self.parser_names = manager.select(options.parsers)
-        self.parsers: dict[str, BaseParser] = manager.create(self.parser_names, options.parser_options)
+        self.parsers: dict[str, BaseParser] = manager.create(self.parser_names, options.parser_options, options.parsers)
         self.stats = ExtractionStats()
         self._progress = progress
         self._requests = self._build_requests()
@@ -102,12 +105,12 @@ class Extractor:
         # Folder sources: source path -> {path on the machine: relative path} of every
         # file collected, for the sidecar (engine/provenance.py, ``add_folder_files``).
         self.folder_files: dict[str, dict[str, str]] = {}
-        # engine/parallel.py: event logs of at least this many bytes are
-        # yielded as Offloaded markers for another process to parse (0: none),
-        # and nested disk files of at least offload_disks bytes that can run
-        # alone as OffloadedDisk markers (0: none).
-        self.offload: int = 0
-        self.offload_disks: int = 0
+        # pipeline/handout.py: event logs of at least this many bytes are
+        # yielded as HandedOutFile markers for another process to parse (0: none),
+        # and nested disk files of at least hand_out_disk_bytes bytes that can run
+        # alone as HandedOutDisk markers (0: none).
+        self.hand_out_bytes: int = 0
+        self.hand_out_disk_bytes: int = 0
         layers.clear()
 
     def _build_requests(self) -> list[Request]:
@@ -163,9 +166,9 @@ class Extractor:
             self.stats.files += 1
             self._note_folder_file(source, target)
             self.stats.per_volume[volume.label] += 1
-            offloaded = self._offloaded(target, source, tag)
-            if offloaded is not None:
-                yield offloaded
+            handed_out = self._hand_out_file(target, source, tag)
+            if handed_out is not None:
+                yield handed_out
                 continue
             for data in self._count(self.parse_target(target, source)):
                 if tag and tag not in data.tags:
@@ -207,8 +210,8 @@ class Extractor:
             names |= {n for n in target.parsers & set(self.parsers) if self.parsers[n].WANTS_DIRECTORIES}
         return names
 
-    def _offloaded(self, target: FileTarget, source: Source, tag: str | None):
-        """An Offloaded marker when this file goes to a worker process (engine/parallel.py).
+    def _hand_out_file(self, target: FileTarget, source: Source, tag: str | None):
+        """A HandedOutFile marker when this file goes to a worker process (pipeline/handout.py).
 
         Files inside nested disks go too (a sandbox disk's event logs): the
         worker opens the same path spec chain and gives the event data what
@@ -217,22 +220,20 @@ class Extractor:
         second collection pass, and disks rebuilt by --carve (their scratch
         copy lives with this extractor).
         """
-        if not self.offload or tag is not None or target.is_directory:
+        if not self.hand_out_bytes or tag is not None or target.is_directory:
             return None
-        from sandtrace.engine import parallel
-
         if "winevtx" not in target.parsers or _is_template(target, source) or self._in_scratch(target):
             return None
         names = self._parser_names(target)
-        if "winevtx" not in names or not names <= parallel.OFFLOADABLE:
+        if "winevtx" not in names or not names <= handout.HAND_OUT_PARSERS:
             return None
         try:
             size = target.open_file_entry().size or 0
         except (dfvfs_errors.Error, OSError):
             return None
-        if size < self.offload:
+        if size < self.hand_out_bytes:
             return None
-        return parallel.Offloaded(target, sorted(names), source_context(source))
+        return handout.HandedOutFile(target, sorted(names), source_context(source))
 
     def _in_scratch(self, target: FileTarget) -> bool:
         """Whether the file is inside a disk --carve rebuilt in this extractor's scratch folder."""
@@ -301,9 +302,7 @@ class Extractor:
             return
         self.stats.nested_sources += 1
         if self._hand_out_disk(target, inner):
-            from sandtrace.engine import parallel
-
-            yield parallel.OffloadedDisk(target, label, outer_context(source), layers.snapshot())
+            yield handout.HandedOutDisk(target, label, outer_context(source), layers.snapshot())
             return
         yield from self._inside(target, inner)
 
@@ -341,18 +340,18 @@ class Extractor:
         yield from self.run(inner)
 
     def _hand_out_disk(self, target: FileTarget, inner: Source) -> bool:
-        if not self.offload_disks or self._in_scratch(target):
+        if not self.hand_out_disk_bytes or self._in_scratch(target):
             return False
         try:
             size = target.open_file_entry().size or 0
         except (dfvfs_errors.Error, OSError):
             return False
-        return size >= self.offload_disks and self._self_contained(inner)
+        return size >= self.hand_out_disk_bytes and self._self_contained(inner)
 
     def _self_contained(self, inner: Source) -> bool:
         """Whether no disk inside ``inner`` would be opened, so that another process can
         run it alone: copy de-duplication and base-layer registration, the state one
-        extractor shares between disks, are then not touched (engine/parallel.py).
+        extractor shares between disks, are then not touched (pipeline/handout.py).
 
         With ``--nested-disks sandbox`` a disk must lie under
         ``\\ProgramData\\Microsoft\\Windows\\Containers``: a disk none of whose NTFS
@@ -377,7 +376,7 @@ class Extractor:
         return True
 
     def run_disk(self, disk) -> Iterator[EventData]:
-        """A disk another extractor handed out (``parallel.OffloadedDisk``), as that one
+        """A disk another extractor handed out (``handout.HandedOutDisk``), as that one
         would have run it: same outer source, same base layers registered. No copy
         state carries over from an earlier disk this (worker's) extractor ran."""
         self._disks_seen.clear()
@@ -673,42 +672,6 @@ def _parent_comparers(target: FileTarget, inner: Source, vss: bool) -> dict:
             comparers[volume.label] = MftComparer(volume.path_spec, match.path_spec)
     return comparers
 
-
-@dataclass(frozen=True)
-class SourceContext:
-    """What every event data from a source gets (``Extractor._finish``), for a
-    file parsed away from its source: a nested disk's container and tags."""
-
-    container: dict[str, str] | None = None
-    tags: tuple[str, ...] = ()
-
-
-def source_context(source: Source) -> SourceContext | None:
-    if not source.container and not source.tags:
-        return None
-    return SourceContext(dict(source.container) if source.container else None, tuple(source.tags))
-
-
-@dataclass(frozen=True)
-class OuterContext:
-    """The source a handed-out disk sits in, as far as opening and running the
-    disk reads it (``open_nested``, ``_open_disk``): another process rebuilds it."""
-
-    path: str
-    nesting: tuple[str, ...]
-    depth: int
-    container: dict[str, str] | None
-    all_template: bool
-    tags: tuple[str, ...]
-
-    def source(self) -> Source:
-        return Source(self.path, "VHD/VHDX", None, nesting=self.nesting, container=self.container,
-                      depth=self.depth, all_template=self.all_template, tags=list(self.tags))
-
-
-def outer_context(source: Source) -> OuterContext:
-    return OuterContext(source.path, tuple(source.nesting), source.depth,
-                        dict(source.container) if source.container else None, source.all_template, tuple(source.tags))
 
 
 def _path_digest(path: str) -> str:

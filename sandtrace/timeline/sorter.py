@@ -26,8 +26,8 @@ from typing import IO, Any
 
 from dfdatetime import interface as dfdatetime_interface
 
-from sandtrace.engine.display import display_name_for_path_spec, per_path_spec, relative_path  # noqa: F401 (re-exported)
-from sandtrace.engine.events import Event, EventData, Provenance
+from sandtrace.core.display import display_name_for_path_spec, per_path_spec, relative_path  # noqa: F401 (re-exported)
+from sandtrace.core.events import Event, EventData, Provenance
 
 # psort flushes its per-timestamp heap once it holds more than this many
 # events; the order inside a timestamp is heap order per flushed chunk.

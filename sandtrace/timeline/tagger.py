@@ -33,7 +33,7 @@ from typing import Any
 import yaml
 
 from sandtrace.data import load_yaml
-from sandtrace.engine.events import Event
+from sandtrace.core.events import Event
 
 _CLAUSE_KEYS = {
     "data_type", "timestamp_desc", "tags_any", "tags_all", "tags_none",

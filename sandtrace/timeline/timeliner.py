@@ -17,7 +17,7 @@ from dfdatetime import interface as dfdatetime_interface
 from dfdatetime import semantic_time
 
 from sandtrace.data import load_yaml_all
-from sandtrace.engine.events import WARNING_DATA_TYPE, Event, EventData
+from sandtrace.core.events import WARNING_DATA_TYPE, Event, EventData
 
 NOT_A_TIME = "Not a time"
 UNKNOWN_TIME = "Unknown Time"

@@ -1,0 +1,1 @@
+"""The bottom layer: event data, errors and path display that every other layer uses."""
