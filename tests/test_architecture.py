@@ -162,3 +162,12 @@ def test_parsers_find_their_plugins_without_importing_them(graph):
         modules_with_plugins = {path.stem for path in folder.glob("*.py") if path.stem not in ("__init__", "interface")}
         found = {plugin.__module__.rsplit(".", 1)[1] for plugin in classes[parser].plugins().values()}
         assert found == modules_with_plugins
+
+
+def test_the_architecture_document_opens_with_these_layers():
+    text = (PACKAGE.parent / "docs" / "architecture.md").read_text(encoding="utf-8")
+    first_section = text.split("\n## ", 2)[1]
+    assert first_section.startswith("Layers")
+    diagram = first_section.split("```")[1]
+    drawn = [line.split()[0] for line in diagram.splitlines() if line.strip() and line.strip() != "|"]
+    assert drawn == [name for name, _ in reversed(LAYERS)]

@@ -14,8 +14,14 @@ FILES = sorted(p for p in Path(data.__file__).parent.rglob("*") if p.suffix in (
 
 def test_there_are_data_files():
     assert len(FILES) >= 8
-    names = {p.name for p in FILES}
-    assert {"timeliner.yaml", "evtx_catalogue.yaml", "wsb_schema.yaml"} <= names
+    names = {p.relative_to(Path(data.__file__).parent).as_posix() for p in FILES}
+    assert {"timeliner/timeliner.yaml", "evtx_catalogue/sandbox.yaml", "wsb_schema.yaml"} <= names
+
+
+def test_a_data_folder_is_read_in_name_order():
+    paths = [path for path, _ in data.folder("formatters")]
+    assert paths == sorted(paths) and "formatters/winreg.yaml" in paths
+    assert all(path.endswith((".yaml", ".yml")) for path in paths)
 
 
 @pytest.mark.parametrize("path", FILES, ids=[p.name for p in FILES])

@@ -74,7 +74,7 @@ def test_every_planted_host_artifact_is_found_with_its_values_and_times(events):
     assert missing == []
 
 
-# Catalogue tags each planted event record must carry (sandtrace/data/evtx_catalogue.yaml).
+# Catalogue tags each planted event record must carry (sandtrace/data/evtx_catalogue/sandbox.yaml).
 CATALOGUE_TAGS = {
     "host-4688-18234": {"sandbox_feature_command"},
     "host-4688-18235": {"sandbox_process", "sandbox_started_with_wsb"},

@@ -14,11 +14,11 @@ import functools
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from importlib import resources
 from typing import Any
 
 from dfdatetime import interface as dfdatetime_interface
 
+from sandtrace import data
 from sandtrace.data import load_yaml_all
 
 # Same pattern as plaso's EventFormatter: {name}, {name!r}, {name:fmt}.
@@ -326,8 +326,6 @@ class Formatters:
 def default_formatters() -> Formatters:
     """The formatters shipped in ``sandtrace/data/formatters`` (loaded once)."""
     formatters = Formatters()
-    directory = resources.files("sandtrace") / "data" / "formatters"
-    for entry in sorted(directory.iterdir(), key=lambda item: item.name):
-        if entry.name.endswith(".yaml"):
-            formatters.load_yaml(entry.read_text(encoding="utf-8"))
+    for _, text in data.folder("formatters"):
+        formatters.load_yaml(text)
     return formatters

@@ -18,14 +18,13 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
-from importlib import resources
 from typing import Any
 from xml.etree.ElementTree import Element, ParseError
 
 from defusedxml import DefusedXmlException
 from defusedxml import ElementTree as SafeElementTree
 
-from sandtrace.data import load_yaml
+from sandtrace import data
 from sandtrace.engine.collection import FileTarget
 from sandtrace.core.events import EventData, warning
 from sandtrace.parsers.interface import BaseParser
@@ -58,8 +57,7 @@ class WsbError(ValueError):
 
 @lru_cache(maxsize=1)
 def schema() -> dict[str, Any]:
-    text = resources.files("sandtrace.data").joinpath("wsb_schema.yaml").read_text("utf-8")
-    return load_yaml(text)
+    return data.load("wsb_schema.yaml")
 
 
 @dataclass

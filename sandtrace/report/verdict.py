@@ -13,9 +13,9 @@ import re
 from collections import Counter, defaultdict
 from datetime import datetime, timezone
 from functools import lru_cache
-from importlib import resources
 from typing import Any
 
+from sandtrace import data
 from sandtrace.data import load_yaml
 from sandtrace.report.model import Record, ReportBuilder
 
@@ -41,20 +41,18 @@ CATEGORIES = [
 
 @lru_cache(maxsize=1)
 def _catalogue() -> dict[str, dict]:
-    text = resources.files("sandtrace.data").joinpath("evtx_catalogue.yaml").read_text("utf-8")
-    return {entry["id"]: entry for entry in load_yaml(text).get("entries", [])}
+    return {entry["id"]: dict(entry, file=path) for path, text in data.folder("evtx_catalogue")
+            for entry in load_yaml(text).get("entries", [])}
 
 
 @lru_cache(maxsize=1)
 def _meanings() -> dict[str, dict]:
-    text = resources.files("sandtrace.data").joinpath("report_meanings.yaml").read_text("utf-8")
-    return load_yaml(text)
+    return data.load("report_meanings.yaml")
 
 
 @lru_cache(maxsize=1)
 def _wsb_schema() -> dict:
-    text = resources.files("sandtrace.data").joinpath("wsb_schema.yaml").read_text("utf-8")
-    return load_yaml(text)
+    return data.load("wsb_schema.yaml")
 
 
 def catalogue_confidence(text: str, event_id: int | None) -> str:
@@ -78,8 +76,8 @@ def meaning_of(record: Record) -> tuple[str, str, str]:
         if entry:
             return (catalogue_confidence(entry.get("confidence"), values.get("event_identifier")),
                     entry.get("description", ""),
-                    f"evtx_catalogue.yaml {entry['id']}: {entry.get('source', '')}")
-        return "I", "event record (not in the catalogue)", "evtx_catalogue.yaml (no entry)"
+                    f"{entry['file']} {entry['id']}: {entry.get('source', '')}")
+        return "I", "event record (not in the catalogue)", "evtx_catalogue (no entry)"
     table = _meanings()
     for name in ("source", "role", "location_kind"):
         entry = table.get(f"{record.data_type}|{name}={values.get(name)}")

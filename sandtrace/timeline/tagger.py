@@ -27,11 +27,11 @@ import re
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from importlib import resources
 from typing import Any
 
 import yaml
 
+from sandtrace import data
 from sandtrace.data import load_yaml
 from sandtrace.core.events import Event
 
@@ -208,11 +208,9 @@ def load_rules(text: str, origin: str = "<rules>") -> list[Rule]:
 
 def default_rules() -> list[Rule]:
     """Every rules file shipped under ``sandtrace/data/tagging``."""
-    folder = resources.files("sandtrace.data").joinpath("tagging")
     rules: list[Rule] = []
-    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
-        if entry.name.endswith((".yaml", ".yml")):
-            rules.extend(load_rules(entry.read_text("utf-8"), origin=f"sandtrace/data/tagging/{entry.name}"))
+    for path, text in data.folder("tagging"):
+        rules.extend(load_rules(text, origin=f"sandtrace/data/{path}"))
     return rules
 
 

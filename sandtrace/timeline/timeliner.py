@@ -1,4 +1,4 @@
-"""Event data -> timeline events, driven by ``data/timeliner.yaml``.
+"""Event data -> timeline events, driven by ``data/timeliner/*.yaml``.
 
 As in plaso, which date-time attributes become events and how each is
 described is data, not code: a parser never decides its timestamp
@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator
-from importlib import resources
 
 from dfdatetime import filetime as dfdatetime_filetime
 from dfdatetime import interface as dfdatetime_interface
 from dfdatetime import semantic_time
 
+from sandtrace import data
 from sandtrace.data import load_yaml_all
 from sandtrace.core.events import WARNING_DATA_TYPE, Event, EventData
 
@@ -41,12 +41,12 @@ def plaso_timestamp(value: dfdatetime_interface.DateTimeValues) -> int | None:
 
 
 def load_mappings(text: str | None = None) -> tuple[dict[str, dict[str, str]], set[str]]:
-    """Reads timeliner YAML: data_type -> {attribute: description}, place holders."""
-    if text is None:
-        text = resources.files("sandtrace.data").joinpath("timeliner.yaml").read_text("utf-8")
+    """Reads timeliner YAML (``text``, or every file in ``data/timeliner``):
+    data_type -> {attribute: description}, place holders."""
+    texts = [text] if text is not None else [content for _, content in data.folder("timeliner")]
     mappings: dict[str, dict[str, str]] = {}
     place_holders: set[str] = set()
-    for document in load_yaml_all(text):
+    for document in (document for content in texts for document in load_yaml_all(content)):
         if not document:
             continue
         data_type = document["data_type"]

@@ -1,6 +1,6 @@
 """The Windows Sandbox event catalogue, applied to every decoded EVTX record.
 
-What to look for is data (``sandtrace/data/evtx_catalogue.yaml``): an entry
+What to look for is data (``sandtrace/data/evtx_catalogue/sandbox.yaml``): an entry
 names a channel or provider, event ids, an optional condition on the
 EventData fields, tags, and a message. Code here only does what data cannot:
 the command-line reading of the sandbox binaries (the .wsb path, the ``wsb``
@@ -14,140 +14,23 @@ two dictionary look-ups.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from functools import lru_cache
-from importlib import resources
 from typing import Any
 
-from sandtrace.data import load_yaml
 from sandtrace.core.events import EventData
 from sandtrace.parsers.wsb import WsbError, parse_config
-from sandtrace.plugins.winevtx.interface import EvtxPlugin
+from sandtrace.plugins.winevtx.interface import CataloguePlugin, Entry, basename
 
-_MISSING = "?"
-
-
-class Entry:
-    """One catalogue entry, compiled."""
-
-    def __init__(self, spec: dict[str, Any], lists: dict[str, list[str]]) -> None:
-        self.spec = spec
-        self.id: str = spec["id"]
-        self.tags: list[str] = list(spec.get("tags") or [])
-        self.tags_by_event_id = {int(k): list(v) for k, v in (spec.get("tags_by_event_id") or {}).items()}
-        self.action_by_event_id = {int(k): v for k, v in (spec.get("action_by_event_id") or {}).items()}
-        self.message: str | None = spec.get("message")
-        self.handler: Callable | None = HANDLERS[spec["handler"]] if spec.get("handler") else None
-        when = dict(spec.get("when") or {})
-        for key, value in when.items():
-            if isinstance(value, str) and value.startswith("$"):
-                when[key] = lists[value[1:]]
-        self.fields: list[str] | None = when.get("fields")
-        self.basename_in = frozenset(v.lower() for v in when.get("basename_in") or ())
-        self.equals_any = frozenset(v.lower() for v in when.get("equals_any") or ())
-        self.contains_all = [v.lower() for v in when.get("contains_all") or ()]
-        self.contains_any = [v.lower() for v in when.get("contains_any") or ()]
-        self.provider_any = frozenset(v.lower() for v in when.get("provider_any") or ())
-
-    def keys(self) -> list[tuple[str, str, int | None]]:
-        spec = self.spec
-        ids = spec.get("event_ids") or [None]
-        if spec.get("channel") or spec.get("channel_any"):
-            names = [spec["channel"]] if spec.get("channel") else spec["channel_any"]
-            return [("channel", name.lower(), event_id) for name in names for event_id in ids]
-        names = [spec["provider"]] if spec.get("provider") else spec["provider_any"]
-        return [("provider", name.lower(), event_id) for name in names for event_id in ids]
-
-    def matches(self, values: dict[str, Any]) -> bool:
-        if self.provider_any and (values.get("source_name") or "").lower() not in self.provider_any:
-            return False
-        texts = _texts(values, self.fields)
-        if self.basename_in and not any(_basename(t) in self.basename_in for t in texts):
-            return False
-        if self.equals_any and not any(t.lower() in self.equals_any for t in texts):
-            return False
-        if self.contains_all or self.contains_any:
-            joined = "\n".join(texts).lower()
-            if not all(needle in joined for needle in self.contains_all):
-                return False
-            if self.contains_any and not any(needle in joined for needle in self.contains_any):
-                return False
-        return True
-
-
-def _texts(values: dict[str, Any], fields: list[str] | None) -> list[str]:
-    if fields is None:
-        return [s for s in values.get("strings") or () if s]
-    event_data = values.get("event_data") or {}
-    texts = []
-    for name in fields:
-        value = event_data.get(name)
-        if isinstance(value, str) and value:
-            texts.append(value)
-    return texts
-
-
-def _basename(path: str) -> str:
-    return path.replace("/", "\\").rsplit("\\", 1)[-1].strip().strip('"').lower()
-
-
-@lru_cache(maxsize=1)
-def load_catalogue(text: str | None = None) -> tuple[Entry, ...]:
-    if text is None:
-        text = resources.files("sandtrace.data").joinpath("evtx_catalogue.yaml").read_text("utf-8")
-    document = load_yaml(text)
-    lists = document.get("lists") or {}
-    return tuple(Entry(spec, lists) for spec in document["entries"])
-
-
-class _Format(dict):
-    def __missing__(self, key: str) -> str:
-        return _MISSING
-
-
-class EvtxCataloguePlugin(EvtxPlugin):
-    """Tags and explains the records the catalogue names."""
+class EvtxCataloguePlugin(CataloguePlugin):
+    """Tags and explains the records the Windows Sandbox catalogue names, and ties
+    task registrations to the sandbox launches seen in the same log."""
 
     NAME = "sandbox_catalogue"
-    DATA_FORMAT = "Windows Sandbox event catalogue (data/evtx_catalogue.yaml)"
-    def __init__(self, entries: tuple[Entry, ...] | None = None) -> None:
-        self.entries = entries if entries is not None else load_catalogue()
-        self._index: dict[tuple[str, str, int | None], list[Entry]] = {}
-        for entry in self.entries:
-            for key in entry.keys():
-                self._index.setdefault(key, []).append(entry)
-        self._sandbox_tasks: set[str] = set()
+    DATA_FORMAT = "Windows Sandbox event catalogue (data/evtx_catalogue/sandbox.yaml)"
+    CATALOGUE = "evtx_catalogue/sandbox.yaml"
 
-    def process(self, data: EventData) -> bool:
-        """Applies matching entries; True asks the parser to hold the record to the end of the file."""
-        values = data.values
-        event_id = values.get("event_identifier")
-        channel = (values.get("channel") or "").lower()
-        provider = (values.get("source_name") or "").lower()
-        index = self._index
-        candidates = (
-            index.get(("channel", channel, event_id), [])
-            + index.get(("channel", channel, None), [])
-            + index.get(("provider", provider, event_id), [])
-        )
-        if not candidates:
-            return False
-        defer = False
-        for entry in candidates:
-            if not entry.matches(values):
-                continue
-            extra: dict[str, Any] = {}
-            tags = list(entry.tags) + entry.tags_by_event_id.get(event_id, [])
-            if entry.handler is not None:
-                verdict = entry.handler(self, values, extra, tags)
-                if verdict == "defer":
-                    defer = True
-                    values["_catalogue_pending"] = entry
-                    continue
-                if verdict is False:
-                    continue
-            self._apply(data, entry, extra, tags)
-        return defer
+    def __init__(self, entries: tuple[Entry, ...] | None = None) -> None:
+        super().__init__(entries)
+        self._sandbox_tasks: set[str] = set()
 
     def finish(self, deferred: list[EventData]) -> None:
         """Resolves held records (task registrations) once the whole log was seen."""
@@ -160,25 +43,6 @@ class EvtxCataloguePlugin(EvtxPlugin):
                 tags = list(entry.tags) + entry.tags_by_event_id.get(data.values.get("event_identifier"), [])
                 self._apply(data, entry, {"task_launches_sandbox": True}, tags)
         self._sandbox_tasks.clear()
-
-    @staticmethod
-    def _apply(data: EventData, entry: Entry, extra: dict[str, Any], tags: list[str]) -> None:
-        values = data.values
-        action = entry.action_by_event_id.get(values.get("event_identifier"))
-        if action:
-            extra.setdefault("catalogue_action", action)
-        values.update({k: v for k, v in extra.items() if v is not None})
-        values["catalogue_id"] = entry.id
-        if entry.message:
-            fields = _Format(values.get("event_data") or {})
-            fields.update({k: v for k, v in values.items() if k != "event_data" and v is not None})
-            try:
-                values["catalogue_message"] = entry.message.format_map(fields)
-            except (ValueError, IndexError, AttributeError, TypeError):
-                values["catalogue_message"] = entry.message
-        for tag in tags:
-            if tag not in data.tags:
-                data.tags.append(tag)
 
 
 # -- handlers: what data cannot say --------------------------------------------------
@@ -207,7 +71,7 @@ def _scheduled_task(plugin, values, extra, tags):
     task = (event_data.get("TaskName") or "").lower()
     if event_id in (200, 201):
         action = event_data.get("ActionName") or ""
-        if _basename(action) in _SANDBOX_LAUNCHERS or ".wsb" in action.lower():
+        if basename(action) in _SANDBOX_LAUNCHERS or ".wsb" in action.lower():
             plugin._sandbox_tasks.add(task)
             extra["task_launches_sandbox"] = True
             return True
@@ -266,7 +130,7 @@ def split_command_line(command_line: str) -> list[str]:
 
 def parse_sandbox_command_line(image: str, command_line: str | None) -> tuple[dict[str, Any], list[str], str]:
     """(attributes, tags, sentence) for one sandbox binary's command line."""
-    name = _basename(image)
+    name = basename(image)
     attributes: dict[str, Any] = {"sandbox_binary": name}
     tags: list[str] = []
     arguments = split_command_line(command_line or "")[1:]
@@ -367,7 +231,7 @@ def _sandbox_command_line(plugin, values, extra, tags):
     return True
 
 
-HANDLERS: dict[str, Callable] = {
+EvtxCataloguePlugin.HANDLERS = {
     "servicing_update": _servicing_update,
     "feature_command": _feature_command,
     "scheduled_task": _scheduled_task,
