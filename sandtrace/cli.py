@@ -62,7 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     extract.add_argument("--overwrite", action="store_true", help="replace an existing output")
     extract.add_argument("--no-hash", dest="hash", action="store_false", help="do not hash the source files for the .meta.json sidecar")
     extract.add_argument("--sort-memory", type=int, default=50_000, metavar="N", help="events kept in memory before spilling to disk (default 50000)")
-    extract.add_argument("--workers", type=int, default=None, metavar="N", help="json_line/timesketch: worker processes that parse and format event logs of 1 MiB or more beside the main process (default: the number of cores; 0 = everything in one process); the output is the same")
+    extract.add_argument("--workers", type=int, default=None, metavar="N", help="json_line/timesketch: worker processes that parse and format event logs of 1 MiB or more and nested disks beside the main process (default: the number of cores; 0 = nothing in parallel: everything in one process); the output is the same")
     # -- hardening (docs/reliability.md) --
     extract.add_argument("--verify", action="store_true", help="E01: compare the stored MD5/SHA1 with hashes of the media (recorded in the .meta.json; a mismatch is a warning)")
     extract.add_argument("--neutralize-formulas", action="store_true", help="l2tcsv/dynamic: prefix cells starting with = + - @ (or tab/CR) with ' for spreadsheet safety")
@@ -622,7 +622,7 @@ def _add_batch(commands, extract: argparse.ArgumentParser) -> None:
     batch.add_argument("evidence", nargs="+", metavar="EVIDENCE", help="evidence folders (or single sources)")
     batch.add_argument("-o", "--output-dir", required=True, metavar="OUT_DIR", help="output folder (manifest, per-source outputs, merged timeline)")
     batch.add_argument("--format", default="json_line", help="comma-separated output formats per source (default json_line); json_line and timesketch also make a merged timeline")
-    batch.add_argument("--workers", type=int, default=0, metavar="N", help="local worker processes (default: the number of cores)")
+    batch.add_argument("--workers", type=int, default=None, metavar="N", help="task processes at once, as extract's --workers counts them (default: the number of cores; 0 = nothing in parallel: one task at a time)")
     batch.add_argument("--time-limit", type=float, metavar="SEC", help="kill a task (one part of one source) running longer than this")
     batch.add_argument("--memory-limit", type=int, metavar="MB", help="address-space cap of each task process (RLIMIT_AS)")
     batch.add_argument("--dask", metavar="ADDRESS", help="run the tasks on this Dask scheduler (e.g. tcp://10.0.0.5:8786)")
@@ -644,8 +644,8 @@ def _batch(args: argparse.Namespace, err) -> int:
     for name in formats:
         if name not in output_manager.names():
             raise UsageError(f"unknown output format: {name} (choose from {', '.join(output_manager.names())})")
-    if args.workers < 0:
-        raise UsageError("--workers must be 0 or more (0, the default: one task process per core)")
+    if args.workers is not None and args.workers < 0:
+        raise UsageError("--workers must be 0 or more (0: nothing in parallel; default: the number of cores)")
     try:
         parser_manager.select(args.parsers)
     except ValueError as exception:

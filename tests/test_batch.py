@@ -392,4 +392,19 @@ def test_a_negative_worker_count_is_refused_with_what_is_allowed(tmp_path, capsy
     from sandtrace import cli
 
     assert cli.main(["batch", str(tmp_path), "-o", str(tmp_path / "out"), "--workers", "-1"]) == cli.EXIT_USAGE
-    assert "--workers must be 0 or more (0, the default: one task process per core)" in capsys.readouterr().err
+    assert "--workers must be 0 or more (0: nothing in parallel; default: the number of cores)" in capsys.readouterr().err
+
+
+def test_workers_means_what_it_means_for_extract(monkeypatch):
+    """Not given: the cores; 0: nothing in parallel (one task at a time, as extract's one process); N: N."""
+    from sandtrace import cli
+    from sandtrace.batch import runner
+
+    monkeypatch.setattr(runner.os, "cpu_count", lambda: 6)
+    options = lambda **kw: runner.BatchOptions(evidence=[], out_dir="", formats=["json_line"], **kw)  # noqa: E731
+    assert runner._task_processes(options()) == 6
+    assert runner._task_processes(options(workers=0)) == 1
+    assert runner._task_processes(options(workers=3)) == 3
+    parser = cli.build_parser()
+    assert parser.parse_args(["batch", "e", "-o", "o"]).workers is None
+    assert parser.parse_args(["extract", "e", "-o", "o"]).workers is None

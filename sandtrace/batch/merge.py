@@ -32,11 +32,11 @@ import heapq
 import json
 import os
 import shutil
-import tempfile
 from collections.abc import Callable, Iterable, Iterator
 
 
 from sandtrace.timeline import sorter
+from sandtrace.core.atomic import atomic_file
 from sandtrace.core.events import Event
 
 # Formats whose lines carry a ``timestamp``: what the super-timeline is made from.
@@ -61,17 +61,9 @@ def part_offset(order: int) -> int:
 
 def write_part(events: Iterable[Event], path: str, max_in_memory: int, tmp_dir: str | None = None) -> int:
     """Writes ``events`` to ``path`` in storage order (external sort), as the sorter's runs; returns the count."""
-    handle, temporary = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".part-", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            count = sorter.dump_groups(stream, ((None, event) for event in
-                                                sorter._storage_order(events, max_in_memory, tmp_dir)))
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
-    return count
+    with atomic_file(path) as stream:
+        return sorter.dump_groups(stream, ((None, event) for event in
+                                           sorter._storage_order(events, max_in_memory, tmp_dir)))
 
 
 def read_part(path: str, offset: int) -> Iterator[Event]:
@@ -169,18 +161,9 @@ def super_timeline(inputs: list[dict], fmt: str, output: str) -> int:
 
 
 def _write_atomically(output: str, write: Callable) -> int:
-    """``write(binary stream)`` into a temporary file beside ``output``, renamed over it; returns what write did."""
-    directory = os.path.dirname(os.path.abspath(output))
-    handle, temporary = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(output)}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            count = write(stream)
-        os.replace(temporary, output)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
-    return count
+    """``write(binary stream)`` into ``output``, atomically; returns what write did."""
+    with atomic_file(output) as stream:
+        return write(stream)
 
 
 def line_ranges(path: str, pieces: int) -> list[tuple[int, int]]:

@@ -42,7 +42,7 @@ class BatchOptions:
     evidence: list[str]
     out_dir: str
     formats: list[str] = field(default_factory=lambda: ["json_line"])
-    workers: int = 0  # 0 = os.cpu_count()
+    workers: int | None = None  # task processes at once: None = the cores; 0 = one task at a time, as 1
     time_limit: float | None = None  # seconds per task
     memory_limit_mb: int | None = None  # per task (RLIMIT_AS)
     dask: Any = None  # scheduler address, or a distributed.Client
@@ -446,7 +446,7 @@ def _super_timeline(inputs: list[dict], fmt: str, target: str, out_dir: str, opt
     work = os.path.join(out_dir, ".work", f"merge-{fmt}")
     shutil.rmtree(work, ignore_errors=True)
     os.makedirs(work)
-    workers = max(options.workers or os.cpu_count() or 1, 1)
+    workers = _task_processes(options)
     total = sum(os.path.getsize(item["path"]) for item in inputs)
     chunk = max(ANNOTATE_MIN_BYTES, -(-total // workers))
     jobs: list[tasks.Task] = []
@@ -522,7 +522,15 @@ def _executor(options: BatchOptions):
         from sandtrace.batch.dask_runner import DaskExecutor
 
         return DaskExecutor(options.dask, options.workers or None)
-    return _LocalExecutor(options.workers or os.cpu_count() or 1)
+    return _LocalExecutor(_task_processes(options))
+
+
+def _task_processes(options: BatchOptions) -> int:
+    """``--workers`` as extract reads it: not given, the cores; 0, nothing in parallel
+    (extract: one process; batch: one task process at a time, which 1 also gives)."""
+    if options.workers is None:
+        return os.cpu_count() or 1
+    return max(options.workers, 1)
 
 
 # -- progress -----------------------------------------------------------------------

@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         traceback.print_exc()
         text = " ".join(str(exception).split())[:400]
         result, code = {"ok": False, "error": f"{spec['kind']} task: {type(exception).__name__}: {text}"}, 1
-    from sandtrace.engine.provenance import write_atomically
+    from sandtrace.core.atomic import write_atomically
 
     write_atomically(spec["result"], json.dumps(result, sort_keys=True, default=str))
     return code
@@ -242,19 +242,8 @@ def _write_handed(spec: dict[str, Any], extractor, stream, base: int | None) -> 
 
 
 def _part_counts(extractor, timeliner, record) -> dict[str, Any]:
-    stats = extractor.stats
     return {
-        "stats": {
-            "files": stats.files,
-            "event_data": stats.event_data,
-            "warnings": stats.warnings,
-            "nested_sources": stats.nested_sources,
-            "template_event_data_skipped": stats.template_event_data_skipped,
-            "per_parser": dict(stats.per_parser),
-            "per_data_type": dict(stats.per_data_type),
-            "per_volume": dict(stats.per_volume),
-            "collector": dict(stats.collector),
-        },
+        "stats": extractor.stats.as_dict(),
         "timeliner": dict(timeliner.counter),
         "warnings": record.warnings,
         "folder_files": extractor.folder_files,
@@ -289,6 +278,7 @@ def assemble(spec: dict[str, Any]) -> dict[str, Any]:
 
     from sandtrace.batch import merge
     from sandtrace.batch.manifest import sha256_file
+    from sandtrace.core import atomic
     from sandtrace.engine import provenance
     from sandtrace.pipeline.extraction import ExtractionStats
     from sandtrace.output import manager as output_manager
@@ -325,15 +315,7 @@ def assemble(spec: dict[str, Any]) -> dict[str, Any]:
     timeliner = Counter()
     run = provenance.RunRecord(command_line=spec["command_line"], started=spec["started"])
     for result in spec["part_results"]:
-        part_stats = result["stats"]
-        stats.files += part_stats["files"]
-        stats.event_data += part_stats["event_data"]
-        stats.warnings += part_stats["warnings"]
-        stats.nested_sources += part_stats["nested_sources"]
-        stats.per_parser.update(part_stats["per_parser"])
-        stats.per_data_type.update(part_stats["per_data_type"])
-        stats.per_volume.update(part_stats["per_volume"])
-        stats.collector.update(part_stats["collector"])
+        stats.merge(result["stats"])
         timeliner.update(result["timeliner"])
         run.warnings.extend(result["warnings"])
     source_record = dict(spec["source_record"])
@@ -371,7 +353,7 @@ def assemble(spec: dict[str, Any]) -> dict[str, Any]:
         "parts": [{k: item[k] for k in ("volumes", "events", "event_log", "disk") if k in item} for item in spec["parts"]],
     }
     meta_path = spec["meta"]
-    provenance.write_atomically(meta_path, json.dumps(document, indent=2, sort_keys=True, default=str) + "\n")
+    atomic.write_atomically(meta_path, json.dumps(document, indent=2, sort_keys=True, default=str) + "\n")
     produced = [*spec["outputs"].values(), meta_path]
     report_path = report.write()
     if report_path:

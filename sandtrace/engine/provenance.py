@@ -13,13 +13,13 @@ import json
 import os
 import platform
 import struct
-import tempfile
 from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Any
 
 from sandtrace import __version__
 from sandtrace.core import display
+from sandtrace.core.atomic import write_atomically
 from sandtrace.core.events import WARNING_DATA_TYPE, EventData
 
 _DEPENDENCIES = (
@@ -265,17 +265,3 @@ class RunRecord:
 
     def write(self, path: str) -> None:
         write_atomically(path, json.dumps(self.as_dict(), indent=2, sort_keys=True, default=str) + "\n")
-
-
-def write_atomically(path: str, text: str) -> None:
-    """Temporary file in the same folder, then rename: never a half-written file."""
-    directory = os.path.dirname(os.path.abspath(path))
-    handle, temporary = tempfile.mkstemp(prefix=".sandtrace-", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import IO, ClassVar
 
+from sandtrace.core.atomic import AtomicFile
 from sandtrace.core.events import Event
 from sandtrace.output import fields
 from sandtrace.output.formatting import Formatters, default_formatters
@@ -81,17 +81,14 @@ class Writer:
         if os.path.exists(self.path) and not self.options.overwrite:
             raise FileExistsError(f"output file exists: {path} (use overwrite)")
         self._closed = False
-        directory = os.path.dirname(self.path)
-        os.makedirs(directory, exist_ok=True)
-        handle, self.temp_path = tempfile.mkstemp(
-            dir=directory, prefix=f".{os.path.basename(self.path)}.", suffix=".tmp")
+        os.makedirs(os.path.dirname(self.path), exist_ok=True)
+        self._target = AtomicFile(self.path)
+        self.temp_path = self._target.temp_path
         try:
             if not self.binary:
-                # The descriptor mkstemp opened: reopening with "w" truncates, and ext4
-                # then writes the whole file out when it is closed (auto_da_alloc).
-                self._file = os.fdopen(handle, "w", encoding="utf-8", newline="")
+                self._file = self._target.open("w", encoding="utf-8", newline="")
             else:
-                os.close(handle)
+                self._target.close_descriptor()
             self._open()
         except BaseException:
             self.abort()
@@ -187,7 +184,7 @@ class Writer:
         if self._file:
             self._file.close()
         self._closed = True
-        os.replace(self.temp_path, self.path)
+        self._target.commit()
 
     def abort(self) -> None:
         """Drops the output: the temp file goes, an existing file stays."""
@@ -199,8 +196,7 @@ class Writer:
         finally:
             if self._file:
                 self._file.close()
-            if os.path.exists(self.temp_path):
-                os.unlink(self.temp_path)
+            self._target.discard()
 
     def __enter__(self) -> Writer:
         return self

@@ -14,7 +14,8 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from typing import Any
 
 from dfvfs.lib import errors as dfvfs_errors
 
@@ -79,6 +80,23 @@ class ExtractionStats:
     template_event_data_skipped: int = 0
     collector: Counter = field(default_factory=Counter)
     started: float = field(default_factory=time.time)
+
+    def merge(self, other: ExtractionStats | dict) -> None:
+        """Adds another process's counts (or their ``as_dict``): every count and counter but ``started``."""
+        values = other if isinstance(other, dict) else other.as_dict()
+        for item in fields(self):
+            if item.name == "started" or item.name not in values:
+                continue
+            mine = getattr(self, item.name)
+            if isinstance(mine, Counter):
+                mine.update(values[item.name])
+            else:
+                setattr(self, item.name, mine + values[item.name])
+
+    def as_dict(self) -> dict[str, Any]:
+        """The counts as JSON (a batch task's result); counters as plain dicts."""
+        return {item.name: dict(value) if isinstance(value := getattr(self, item.name), Counter) else value
+                for item in fields(self) if item.name != "started"}
 
 
 ProgressCallback = Callable[[ExtractionStats, str], None]

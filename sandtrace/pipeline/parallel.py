@@ -24,6 +24,7 @@ from typing import Any
 from sandtrace.core.events import EventData, warning
 from sandtrace.engine import scratch
 from sandtrace.engine.provenance import warning_entry
+from sandtrace.pipeline.extraction import ExtractionStats
 from sandtrace.pipeline.handout import HandedOutDisk, HandedOutFile, sub_key
 from sandtrace.pipeline.pool import new_pool
 from sandtrace.pipeline.runs import (
@@ -92,16 +93,7 @@ class LinePipeline:
             if self.progress is not None:
                 self.progress(self.stats, f"event logs and disks in worker processes: {len(self.pending)} to go")
             runs.extend(result.runs)
-            stats = self.stats
-            stats.event_data += result.event_data
-            stats.per_data_type.update(result.per_data_type)
-            stats.per_parser.update(result.per_parser)
-            stats.warnings += result.warning_count
-            stats.files += result.files
-            stats.per_volume.update(result.per_volume)
-            stats.collector.update(result.collector)
-            stats.nested_sources += result.nested_sources
-            stats.template_event_data_skipped += result.template_event_data_skipped
+            self.stats.merge(result.stats)
             self.timeliner.counter.update(result.timeliner)
             self.tagger.counter.update(result.tags)
             self.warnings.extend((position, key, order, w) for order, (key, w) in
@@ -190,9 +182,9 @@ class LinePipeline:
         for index, event in enumerate(self.timeliner.events(data)):
             runs.add(maker.item(event, position, base + index))
         runs.flush()
-        return WorkerResult(runs=runs.runs, items=runs.count, event_data=1,
-                            per_data_type=Counter({data.data_type: 1}), warnings=[warning_entry(data)],
-                            warning_keys=[base], warning_count=1)
+        stats = ExtractionStats(event_data=1, warnings=1, per_data_type=Counter({data.data_type: 1}))
+        return WorkerResult(runs=runs.runs, items=runs.count, stats=stats, warnings=[warning_entry(data)],
+                            warning_keys=[base])
 
     def close(self) -> None:
         if self._pool is not None:

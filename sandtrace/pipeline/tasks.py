@@ -16,29 +16,23 @@ from typing import Any
 from sandtrace.engine import gc_tuning
 from sandtrace.engine.collection import FileTarget
 from sandtrace.engine.provenance import warning_entry
+from sandtrace.pipeline.extraction import ExtractionStats
 from sandtrace.pipeline.handout import HandedOutDisk, keyed
 from sandtrace.pipeline.runs import ItemMaker, Run, RunWriter, merged, psort_items
 
 
 @dataclass
 class WorkerResult:
+    """What a task sends back: its sorted runs, its counts, its warnings."""
+
     runs: list[Run]
     items: int
-    event_data: int = 0
-    per_data_type: Counter = field(default_factory=Counter)
-    per_parser: Counter = field(default_factory=Counter)
+    stats: ExtractionStats = field(default_factory=ExtractionStats)
     warnings: list[dict] = field(default_factory=list)  # provenance.warning_entry's form
     warning_keys: list[int] = field(default_factory=list)  # each warning's index key (a disk's: sub_key)
-    warning_count: int = 0
     timeliner: Counter = field(default_factory=Counter)
     tags: Counter = field(default_factory=Counter)
-    # A disk's: the rest of its counts, and the event logs it handed on [(sub_position, HandedOutFile)].
-    files: int = 0
-    per_volume: Counter = field(default_factory=Counter)
-    collector: Counter = field(default_factory=Counter)
-    nested_sources: int = 0
-    template_event_data_skipped: int = 0
-    handed_out: list = field(default_factory=list)
+    handed_out: list = field(default_factory=list)  # a disk's event logs to hand on: [(sub_position, HandedOutFile)]
 
 # -- the worker side -----------------------------------------------------------------
 
@@ -66,8 +60,6 @@ def _configure(config: dict[str, Any]) -> None:
 
 
 def _worker_setup(config: dict[str, Any]):
-    from sandtrace.pipeline.extraction import ExtractionStats
-
     if _WORKER.get("config", {}).get("directory") != config["directory"]:  # a new run: its own set-up
         _configure(config)
     extractor = _WORKER["extractor"]
@@ -94,13 +86,9 @@ def _work(config: dict[str, Any], stream: Iterator, position: int, base: int | N
         for number, event in enumerate(events):
             runs.add(maker.item(tagger.tag(event), position, index + number))
     runs.flush()
-    stats = _WORKER["extractor"].stats
-    return WorkerResult(runs=runs.runs, items=runs.count, event_data=stats.event_data,
-                        per_data_type=stats.per_data_type, per_parser=stats.per_parser, warnings=warnings,
-                        warning_keys=keys, warning_count=stats.warnings, timeliner=Counter(timeliner.counter),
-                        tags=Counter(tagger.counter), files=stats.files, per_volume=stats.per_volume,
-                        collector=stats.collector, nested_sources=stats.nested_sources,
-                        template_event_data_skipped=stats.template_event_data_skipped, handed_out=handed_out)
+    return WorkerResult(runs=runs.runs, items=runs.count, stats=_WORKER["extractor"].stats, warnings=warnings,
+                        warning_keys=keys, timeliner=Counter(timeliner.counter), tags=Counter(tagger.counter),
+                        handed_out=handed_out)
 
 
 def parse_file(config: dict[str, Any], target: FileTarget, parsers: list[str], position: int,

@@ -22,7 +22,7 @@ def render(report: dict[str, Any], report_format: str) -> str:
 
 
 def write(report: dict[str, Any], path: str, report_format: str) -> None:
-    from sandtrace.engine.provenance import write_atomically
+    from sandtrace.core.atomic import write_atomically
 
     text = render(report, report_format)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
