@@ -215,7 +215,6 @@ def _extract_with(args: argparse.Namespace, err, workers: int, pool) -> int:
     from sandtrace.timeline import sorter
     from sandtrace.core.events import Provenance, warning
     from sandtrace.pipeline.extraction import ExtractionOptions, Extractor
-    from sandtrace.timeline.timeliner import Timeliner
     from sandtrace.output import manager as output_manager
 
     if args.format not in output_manager.names():
@@ -261,8 +260,7 @@ def _extract_with(args: argparse.Namespace, err, workers: int, pool) -> int:
         extractor.source_notes.setdefault(source_path, []).append(
             warning(message, parser="ewf", provenance=Provenance(source=source_path, display_name=source_path)))
 
-    timeliner = Timeliner()
-    tagger, report_builder, report_format = _report_setup(args, opened, extractor)
+    path, report_builder, report_format = _report_setup(args, opened, extractor)
     output_options = output_manager.OutputOptions(
         timezone=args.timezone,
         fields=args.fields.split(",") if args.fields else None,
@@ -280,8 +278,7 @@ def _extract_with(args: argparse.Namespace, err, workers: int, pool) -> int:
             progress.source(source.path)
             for data in extractor.run(source):
                 run.note(data)
-                for event in timeliner.events(data):
-                    yield tagger.tag(event)
+                yield from path.events(data)
 
     pipeline = None
     if workers and writer.line_format and report_builder is None:
@@ -293,7 +290,7 @@ def _extract_with(args: argparse.Namespace, err, workers: int, pool) -> int:
             "options": options, "format": args.format, "output_options": output_options,
             "hand_out_bytes": handout.HAND_OUT_MIN_BYTES,
             "tagging_files": args.tagging_file, "include_all": args.include_all,
-        }, args.sort_memory, tagger, timeliner, extractor.stats, run, progress=progress.update, pool=pool)
+        }, args.sort_memory, path, extractor.stats, run, progress=progress.update, pool=pool)
     try:
         if pipeline is not None:
             for source in opened:
@@ -321,7 +318,10 @@ def _extract_with(args: argparse.Namespace, err, workers: int, pool) -> int:
 
     for source_path, files in extractor.folder_files.items():
         run.add_folder_files(source_path, files, hash_files=args.hash)
-    run.finish(extractor.stats, timeliner, writer, output, args.format)
+    run.finish(extractor.stats, path.timeliner, writer, output, args.format)
+    if path.timeliner.unmapped:
+        err.print("sandtrace: warning: a bug: data types without a timeliner entry (their dates are in the timeline as "
+                  f"'Unknown Time'; please report it): {', '.join(sorted(path.timeliner.unmapped))}")
     try:
         run.write(output + ".meta.json")
     except OSError as exception:
@@ -382,15 +382,16 @@ def _report_format(path: str, chosen: str | None) -> str:
 
 
 def _report_setup(args: argparse.Namespace, opened, extractor):
-    """The tagger, and the report builder fed while the events are written (or None)."""
-    from sandtrace.timeline.tagger import Tagger, TaggingFileError
+    """The event path (timeliner and tagger), and the report builder fed while the events are written (or None)."""
+    from sandtrace.pipeline.event_path import EventPath
+    from sandtrace.timeline.tagger import TaggingFileError
 
     try:
-        tagger = Tagger.with_files(args.tagging_file)
+        path = EventPath(args.tagging_file)
     except TaggingFileError as exception:
         raise UsageError(f"tagging file: {exception}") from None
     if not args.report:
-        return tagger, None, None
+        return path, None, None
     report_format = _report_format(args.report, args.report_format)
     report_path = os.path.abspath(args.report)
     if os.path.exists(report_path) and not args.overwrite:
@@ -404,7 +405,7 @@ def _report_setup(args: argparse.Namespace, opened, extractor):
         parsers=list(extractor.parser_names),
         command_line=args.argv,
     )
-    return tagger, builder, report_format
+    return path, builder, report_format
 
 
 def _write_report(builder, path: str, report_format: str, err, quiet: bool, warnings: int | None = None) -> None:

@@ -24,3 +24,24 @@ def corpus_file(*parts: str) -> str:
     if not os.path.exists(path):
         pytest.skip(f"corpus file missing: {os.path.join(*parts)}")
     return path
+
+
+@pytest.fixture(autouse=True)
+def no_data_type_without_a_timeliner_entry(monkeypatch, request):
+    """Fails any test in which this process timelined a data type that has no
+    timeliner entry (issue 18): every data type sandtrace makes must be mapped.
+    A test of that very case marks itself ``unmapped_data_types``."""
+    from sandtrace.timeline import timeliner
+
+    made = []
+    original = timeliner.Timeliner.__init__
+
+    def init(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        made.append(self)
+
+    monkeypatch.setattr(timeliner.Timeliner, "__init__", init)
+    yield
+    if request.node.get_closest_marker("unmapped_data_types") is None:
+        unmapped = sorted({name for instance in made for name in instance.unmapped})
+        assert unmapped == [], f"data types without a timeliner entry: {unmapped}"

@@ -140,15 +140,13 @@ def test_a_worker_that_dies_costs_one_retry_and_then_the_file_not_the_run(tmp_pa
     from sandtrace.core.events import Provenance
     from sandtrace.pipeline.extraction import ExtractionStats
     from sandtrace.engine.provenance import RunRecord
-    from sandtrace.timeline.tagger import Tagger
-    from sandtrace.timeline.timeliner import Timeliner
     from sandtrace.output import manager
+    from sandtrace.pipeline.event_path import EventPath
 
     writer = manager.create_writer("json_line", str(tmp_path / "out.jsonl"))
     stats, record = ExtractionStats(), RunRecord.start([])
     pipeline = parallel.LinePipeline(writer, 1, {"format": "json_line", "output_options": manager.OutputOptions(),
-                                                 "include_all": False}, 1000, Tagger.with_files([]), Timeliner(),
-                                     stats, record)
+                                                 "include_all": False}, 1000, EventPath(), stats, record)
     attempts = []
 
     def submit(handed_out, position, base):

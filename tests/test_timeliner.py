@@ -53,3 +53,28 @@ def test_the_timeliner_uses_it_for_every_mapped_time():
     })
     events = sorted((e.timestamp_desc, e.timestamp) for e in Timeliner().events(data))
     assert events == [("Content Modification Time", 1_700_000_000), ("Creation Time", 1_700_000_001)]
+
+
+@pytest.mark.unmapped_data_types
+def test_an_unmapped_data_type_is_kept_counted_and_recorded_in_the_sidecar():
+    """A data type without a timeliner entry is a bug: its dates stay, as 'Unknown Time', it is
+    counted, and the sidecar says so (the conftest fixture fails any other test that makes one)."""
+    from types import SimpleNamespace
+
+    from sandtrace.engine.provenance import RunRecord
+    from sandtrace.pipeline.event_path import EventPath
+    from sandtrace.pipeline.extraction import ExtractionStats
+
+    path = EventPath()
+    data = EventData("test:nobody:maps", {"some_time": filetime.Filetime(timestamp=133_000_000_000_000_000)})
+    events = path.events(data)
+    assert [event.timestamp_desc for event in events] == ["Unknown Time"]
+    assert path.counts()["unmapped"] == {"test:nobody:maps": 1}
+    other = EventPath()
+    other.add_counts(path.counts())  # a worker's counts reach the main process
+    record = RunRecord.start([])
+    record.finish(ExtractionStats(), other.timeliner, SimpleNamespace(events_written=1), "out", "json_line")
+    assert record.summary["data_types_without_timeliner_entry"] == {"test:nobody:maps": 1}
+    clean = RunRecord.start([])
+    clean.finish(ExtractionStats(), EventPath().timeliner, SimpleNamespace(events_written=0), "out", "json_line")
+    assert "data_types_without_timeliner_entry" not in clean.summary

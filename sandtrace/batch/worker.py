@@ -129,8 +129,8 @@ def part(spec: dict[str, Any]) -> dict[str, Any]:
     from sandtrace.batch import merge
     from sandtrace.engine import provenance, sources
     from sandtrace.pipeline import handout
+    from sandtrace.pipeline.event_path import EventPath
     from sandtrace.pipeline.extraction import Extractor
-    from sandtrace.timeline.timeliner import Timeliner
 
     options = extraction_options(spec["extract"])
     source = sources.open_source(spec["source"], vss=options.vss)
@@ -143,11 +143,9 @@ def part(spec: dict[str, Any]) -> dict[str, Any]:
     extractor = Extractor(options)
     extractor.hand_out_bytes = spec.get("split_evtx_bytes") or 0  # large event logs: tasks of their own
     extractor.hand_out_disk_bytes = spec.get("split_disk_bytes") or 0  # and nested disks that can run alone
-    timeliner = Timeliner()
+    path = EventPath(spec["extract"].get("tagging_files") or [])
     record = provenance.RunRecord.start([])
     handed_out: list[dict[str, Any]] = []
-
-    tag = _tagger(spec["extract"].get("tagging_files") or [])
 
     def events():
         # Production keys as in pipeline/parallel.py: a position per event data
@@ -159,16 +157,16 @@ def part(spec: dict[str, Any]) -> dict[str, Any]:
                 handed_out.append(_handed_out(data, position, 0))
             else:
                 record.note(data)
-                for index, event in enumerate(timeliner.events(data)):
+                for index, event in enumerate(path.events(data)):
                     event.sequence = merge.sequence(position, index)
-                    yield tag(event)
+                    yield event
             position += 1
 
     try:
         count = merge.write_part(events(), spec["output"], spec["sort_memory"], spec.get("tmp_dir"))
     finally:
         extractor.close()
-    return {"events": count, "handed_out": handed_out, **_part_counts(extractor, timeliner, record)}
+    return {"events": count, "handed_out": handed_out, **_part_counts(extractor, path, record)}
 
 
 def _handed_out(data, position: int, base: int) -> dict[str, Any]:
@@ -218,45 +216,35 @@ def _write_handed(spec: dict[str, Any], extractor, stream, base: int | None) -> 
     from sandtrace.batch import merge
     from sandtrace.engine import provenance
     from sandtrace.pipeline import handout
-    from sandtrace.timeline.timeliner import Timeliner
+    from sandtrace.pipeline.event_path import EventPath
 
-    timeliner = Timeliner()
+    path = EventPath(spec["extract"].get("tagging_files") or [])
     record = provenance.RunRecord.start([])
-    tag = _tagger(spec["extract"].get("tagging_files") or [])
     position = spec["position"]
     handed_on: list = []
 
     def events():
-        for data, index, produced in handout.keyed(stream, timeliner, base, handed_on):
+        for data, index, produced in handout.keyed(stream, path, base, handed_on):
             record.note(data)
             for number, event in enumerate(produced):
                 event.sequence = merge.sequence(position, index + number)
-                yield tag(event)
+                yield event
 
     try:
         count = merge.write_part(events(), spec["output"], spec["sort_memory"], spec.get("tmp_dir"))
     finally:
         extractor.close()
     handed_out = [_handed_out(data, position, handout.sub_key(sub)) for sub, data in handed_on]
-    return {"events": count, "handed_out": handed_out, **_part_counts(extractor, timeliner, record)}
+    return {"events": count, "handed_out": handed_out, **_part_counts(extractor, path, record)}
 
 
-def _part_counts(extractor, timeliner, record) -> dict[str, Any]:
+def _part_counts(extractor, path, record) -> dict[str, Any]:
     return {
         "stats": extractor.stats.as_dict(),
-        "timeliner": dict(timeliner.counter),
+        **{name: dict(counter) for name, counter in path.counts().items()},
         "warnings": record.warnings,
         "folder_files": extractor.folder_files,
     }
-
-
-def _tagger(files: list[str]):
-    """The tagging step of ``extract`` (tagging rules, sandtrace/engine/tagger.py), when present."""
-    try:
-        from sandtrace.timeline.tagger import Tagger
-    except ImportError:
-        return lambda event: event
-    return Tagger.with_files(files).tag
 
 
 # -- assemble -----------------------------------------------------------------------
@@ -265,8 +253,9 @@ def _tagger(files: list[str]):
 class _Counted:
     """What RunRecord.finish reads from a Timeliner."""
 
-    def __init__(self, counter: Counter) -> None:
-        self.counter = counter
+    def __init__(self) -> None:
+        self.counter: Counter = Counter()
+        self.unmapped: Counter = Counter()
 
 
 def _host_name(counter: Counter) -> str | None:
@@ -312,11 +301,12 @@ def assemble(spec: dict[str, Any]) -> dict[str, Any]:
         raise
 
     stats = ExtractionStats()
-    timeliner = Counter()
+    timeliner = _Counted()
     run = provenance.RunRecord(command_line=spec["command_line"], started=spec["started"])
     for result in spec["part_results"]:
         stats.merge(result["stats"])
-        timeliner.update(result["timeliner"])
+        timeliner.counter.update(result["timeliner"])
+        timeliner.unmapped.update(result.get("unmapped") or {})
         run.warnings.extend(result["warnings"])
     source_record = dict(spec["source_record"])
     hashes = spec.get("hashes") or {}
@@ -338,7 +328,7 @@ def assemble(spec: dict[str, Any]) -> dict[str, Any]:
     if folder_files:
         run.add_folder_files(source_record["path"], folder_files, hash_files=spec.get("hash_folder_files", True))
     first_format, first_path = next(iter(spec["outputs"].items()))
-    run.finish(stats, _Counted(timeliner), writers[0], first_path, first_format)
+    run.finish(stats, timeliner, writers[0], first_path, first_format)
     run.summary["outputs"] = {
         fmt: {"path": writer.path, "events_written": writer.events_written,
               "events_dropped": getattr(writer, "events_dropped", 0)}

@@ -251,6 +251,9 @@ class RunRecord:
             "events_per_data_type": dict(sorted(timeliner.counter.items())),
             "collector": dict(stats.collector),
         }
+        unmapped = getattr(timeliner, "unmapped", None)
+        if unmapped:  # a bug of sandtrace's: a parser's data type the timeliner does not know
+            self.summary["data_types_without_timeliner_entry"] = dict(sorted(unmapped.items()))
 
     def as_dict(self) -> dict[str, Any]:
         return {

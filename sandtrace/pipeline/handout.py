@@ -158,9 +158,9 @@ def disk_from_dict(document: dict[str, Any]) -> HandedOutDisk:
         pickle.loads(base64.b64decode(document["layers"])))
 
 
-def keyed(stream: Iterator, timeliner, base: int | None, handed_out: list) -> Iterator[tuple[EventData, int, list[Event]]]:
+def keyed(stream: Iterator, path, base: int | None, handed_out: list) -> Iterator[tuple[EventData, int, list[Event]]]:
     """A handed-out task's event data with the index key of its first event and its
-    events (the next ones follow on): an event log's keys run on from ``base``; a
+    events, labelled (``path``: the EventPath; the next ones follow on): an event log's keys run on from ``base``; a
     disk's (``base`` None) start at each event data's own position in the disk
     (``sub_key``). Event logs the disk hands on go to ``handed_out`` as
     (sub-position, marker). Shared by extract's workers and batch's tasks."""
@@ -171,7 +171,7 @@ def keyed(stream: Iterator, timeliner, base: int | None, handed_out: list) -> It
             continue
         if base is None:
             index = sub_key(sub)
-        events = list(timeliner.events(data))
+        events = path.events(data)
         yield data, index, events
         index += len(events)
 

@@ -24,11 +24,12 @@ from typing import Any
 from sandtrace.core.events import EventData, warning
 from sandtrace.engine import scratch
 from sandtrace.engine.provenance import warning_entry
+from sandtrace.pipeline.event_path import EventPath
 from sandtrace.pipeline.extraction import ExtractionStats
 from sandtrace.pipeline.handout import HandedOutDisk, HandedOutFile, sub_key
 from sandtrace.pipeline.pool import new_pool
 from sandtrace.pipeline.runs import (
-    _BLOCK, ItemMaker, Run, RunWriter, merged, psort_items, reduce_runs, split_point,
+    _BLOCK, Run, RunWriter, merged, psort_items, reduce_runs, split_point,
 )
 from sandtrace.pipeline.tasks import WorkerResult, parse_disk, parse_file, write_at
 
@@ -45,17 +46,18 @@ FIRST_SHARE = 0.56
 class LinePipeline:
     """The main process's side: its own events, the workers' files, the merge and the writing."""
 
-    def __init__(self, writer, workers: int, config: dict[str, Any], window: int, tagger, timeliner, stats,
+    def __init__(self, writer, workers: int, config: dict[str, Any], window: int, path: EventPath, stats,
                  run_record, progress=None, pool: concurrent.futures.ProcessPoolExecutor | None = None) -> None:
         self.writer, self.workers, self.progress = writer, workers, progress
-        self.tagger, self.timeliner, self.stats, self.run_record = tagger, timeliner, stats, run_record
+        self.path, self.stats, self.run_record = path, stats, run_record
+        if path.formatter is None:
+            path.formatter = output_formatter(config)
         self._scratch = scratch.Folder("sandtrace-parallel-", config.get("tmp_dir"))  # swept if this run is killed
         from sandtrace.engine import vhdi_parents
 
         self.config = dict(config, directory=self._scratch.name, window=max(window // max(workers, 1), 1000),
                            triage_roots=vhdi_parents.triage_roots())
         self.runs = RunWriter(self._scratch.name, window, "main-")
-        self.maker = ItemMaker(output_formatter(config))
         self.position = 0
         # (future, what was handed out, position, attempt, index base)
         self.pending: list[tuple[concurrent.futures.Future, HandedOutFile | HandedOutDisk, int, int, int]] = []
@@ -69,8 +71,8 @@ class LinePipeline:
         entry = warning_entry(data)
         if entry is not None:
             self.warnings.append((position, 0, 0, entry))
-        for index, event in enumerate(self.timeliner.events(data)):
-            self.runs.add(self.maker.item(self.tagger.tag(event), position, index))
+        for item in self.path.items(data, position):
+            self.runs.add(item)
 
     # A file or a nested disk for a worker.
     def submit(self, handed_out: HandedOutFile | HandedOutDisk) -> None:
@@ -94,8 +96,7 @@ class LinePipeline:
                 self.progress(self.stats, f"event logs and disks in worker processes: {len(self.pending)} to go")
             runs.extend(result.runs)
             self.stats.merge(result.stats)
-            self.timeliner.counter.update(result.timeliner)
-            self.tagger.counter.update(result.tags)
+            self.path.add_counts(result.counts)
             self.warnings.extend((position, key, order, w) for order, (key, w) in
                                  enumerate(zip(result.warning_keys, result.warnings)))
             for sub, handed_out in result.handed_out:  # a disk's large event logs: on to the workers
@@ -178,9 +179,8 @@ class LinePipeline:
         data = warning(f"parallel worker failed: {reason}", parser=",".join(handed_out.parsers),
                        provenance=handed_out.target.provenance)
         runs = RunWriter(self._scratch.name, 1 << 30, "fail-")
-        maker = ItemMaker(self.maker.formatter)
-        for index, event in enumerate(self.timeliner.events(data)):
-            runs.add(maker.item(event, position, base + index))
+        for item in self.path.items(data, position, base):
+            runs.add(item)
         runs.flush()
         stats = ExtractionStats(event_data=1, warnings=1, per_data_type=Counter({data.data_type: 1}))
         return WorkerResult(runs=runs.runs, items=runs.count, stats=stats, warnings=[warning_entry(data)],

@@ -23,8 +23,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import Any
 
-from sandtrace.core.events import Event, EventData
-from sandtrace.timeline.sorter import PSORT_HEAP_CHUNK, event_values_hash, heap_order
+from sandtrace.timeline.sorter import PSORT_HEAP_CHUNK, heap_order
 
 # An item: (timestamp, position, index, values hash, description, line).
 Item = tuple
@@ -219,22 +218,4 @@ def psort_items(items: Iterator[Item], include_all: bool) -> Iterator[Item]:
 def _chunk(chunk: list[Item], include_all: bool) -> Iterator[Item]:
     """One timestamp's items in psort's heap order."""
     return heap_order(((item[3], item[4], item) for item in chunk), not include_all)
-
-
-# -- making items ----------------------------------------------------------------
-
-
-class ItemMaker:
-    """Events to items: production key, values hash (once per event data), line."""
-
-    def __init__(self, formatter) -> None:
-        self.formatter = formatter
-        self._data: EventData | None = None
-        self._hash = ""
-
-    def item(self, event: Event, position: int, index: int) -> Item:
-        if event.data is not self._data:
-            self._data, self._hash = event.data, event_values_hash(event.data)
-        return (event.timestamp, position, index, self._hash, event.timestamp_desc or "Unknown Time",
-                self.formatter.line(event))
 

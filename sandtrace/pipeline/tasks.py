@@ -8,7 +8,6 @@ and counts per task; a disk's large event logs come back to be handed on.
 from __future__ import annotations
 
 import os
-from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,7 +17,7 @@ from sandtrace.engine.collection import FileTarget
 from sandtrace.engine.provenance import warning_entry
 from sandtrace.pipeline.extraction import ExtractionStats
 from sandtrace.pipeline.handout import HandedOutDisk, keyed
-from sandtrace.pipeline.runs import ItemMaker, Run, RunWriter, merged, psort_items
+from sandtrace.pipeline.runs import Run, RunWriter, merged, psort_items
 
 
 @dataclass
@@ -30,8 +29,7 @@ class WorkerResult:
     stats: ExtractionStats = field(default_factory=ExtractionStats)
     warnings: list[dict] = field(default_factory=list)  # provenance.warning_entry's form
     warning_keys: list[int] = field(default_factory=list)  # each warning's index key (a disk's: sub_key)
-    timeliner: Counter = field(default_factory=Counter)
-    tags: Counter = field(default_factory=Counter)
+    counts: dict = field(default_factory=dict)  # EventPath.counts(): events per data type, labels, unmapped
     handed_out: list = field(default_factory=list)  # a disk's event logs to hand on: [(sub_position, HandedOutFile)]
 
 # -- the worker side -----------------------------------------------------------------
@@ -41,20 +39,18 @@ _WORKER: dict[str, Any] = {}
 
 
 def _configure(config: dict[str, Any]) -> None:
-    """Once per worker process and run: the parsers, timeliner, tagger and formatter."""
+    """Once per worker process and run: the parsers and the event path (timeliner, tagger, formatter)."""
     from sandtrace.engine import vhdi_parents
-    from sandtrace.pipeline.extraction import Extractor
-    from sandtrace.timeline.tagger import Tagger
-    from sandtrace.timeline.timeliner import Timeliner
     from sandtrace.output import manager as output_manager
+    from sandtrace.pipeline.event_path import EventPath
+    from sandtrace.pipeline.extraction import Extractor
 
     _WORKER["config"] = config
     for root in config.get("triage_roots") or ():  # differencing disks in a triage folder find their parents there
         vhdi_parents.register_triage_root(root)
     _WORKER["extractor"] = Extractor(config["options"])
-    _WORKER["formatter"] = output_manager.create_writer(config["format"], None, config["output_options"])
-    _WORKER["tagger"] = Tagger.with_files(config["tagging_files"])
-    _WORKER["timeliner"] = Timeliner()
+    _WORKER["path"] = EventPath(config["tagging_files"],
+                                output_manager.create_writer(config["format"], None, config["output_options"]))
     gc_tuning.for_throughput()  # also where the pool was not started by pool.new_pool
     gc_tuning.freeze_set_up()
 
@@ -64,8 +60,7 @@ def _worker_setup(config: dict[str, Any]):
         _configure(config)
     extractor = _WORKER["extractor"]
     extractor.stats = ExtractionStats()  # this task's counts only
-    _WORKER["timeliner"].counter.clear()
-    _WORKER["tagger"].counter.clear()
+    _WORKER["path"].clear_counts()
     return extractor
 
 
@@ -74,21 +69,19 @@ def _work(config: dict[str, Any], stream: Iterator, position: int, base: int | N
     inside a handed-out disk each event data's index starts at ``sub_key`` of its
     own position there (``base`` None), and event logs the disk hands on are
     returned, not parsed."""
-    timeliner, tagger = _WORKER["timeliner"], _WORKER["tagger"]
-    maker = ItemMaker(_WORKER["formatter"])
+    path = _WORKER["path"]
     runs = RunWriter(config["directory"], config["window"], f"w{os.getpid()}-")
     warnings, keys, handed_out = [], [], []
-    for data, index, events in keyed(stream, timeliner, base, handed_out):
+    for data, index, events in keyed(stream, path, base, handed_out):
         entry = warning_entry(data)
         if entry is not None:
             warnings.append(entry)
             keys.append(index)
         for number, event in enumerate(events):
-            runs.add(maker.item(tagger.tag(event), position, index + number))
+            runs.add(path.item(event, position, index + number))
     runs.flush()
     return WorkerResult(runs=runs.runs, items=runs.count, stats=_WORKER["extractor"].stats, warnings=warnings,
-                        warning_keys=keys, timeliner=Counter(timeliner.counter), tags=Counter(tagger.counter),
-                        handed_out=handed_out)
+                        warning_keys=keys, counts=path.counts(), handed_out=handed_out)
 
 
 def parse_file(config: dict[str, Any], target: FileTarget, parsers: list[str], position: int,
