@@ -4,7 +4,8 @@ Windows 10 1709+ (``bam\\UserSettings``; 1809+ ``bam\\State\\UserSettings``,
 and the same under ``dam``): value name = device path of the executable,
 first 8 bytes of the data = FILETIME of its last run (plaso ``bam.py``).
 Entries for the sandbox binaries are tagged ``sandbox_execution_trace``
-(DOMAIN.md §3, §4 HKCU [I]).
+(DOMAIN.md §3, §4 HKCU [I]), those for Hyper-V or container host binaries
+``hyperv_host_trace`` (``core/sandbox_names.py``).
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ import struct
 from collections.abc import Iterator
 
 from sandtrace.core.events import EventData
+from sandtrace.core.sandbox_names import trace_tags
 from sandtrace.plugins.winreg.interface import WinRegistryPlugin
 from sandtrace.parsers.winreg_hive import filetime
-from sandtrace.plugins.winreg import SANDBOX_EXECUTION_TRACE, event, involves_sandbox
+from sandtrace.plugins.winreg import event
 
 _SERVICES = "HKEY_LOCAL_MACHINE\\System\\CurrentControlSet\\Services"
 _SKIPPED = {"sequencenumber", "version"}
@@ -38,7 +40,7 @@ class BamPlugin(WinRegistryPlugin):
                 continue
             yield event(
                 "windows:registry:bam",
-                tags=[SANDBOX_EXECUTION_TRACE] if involves_sandbox(name) else None,
+                tags=trace_tags(name),
                 path=name,
                 user_identifier=key.name,
                 moderator=moderator,
