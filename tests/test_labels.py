@@ -128,6 +128,13 @@ def test_the_report_keeps_exactly_the_labels_marked_kept():
     assert model.KEPT_LABELS == {name for name, label in LABELS.items() if label["kept"]}
 
 
+def test_the_report_s_checklist_counts_listed_labels():
+    rows = data.load("report_checklist.yaml")["checklist"]
+    assert rows and all({"what", "where"} <= set(row) <= {"what", "where", "data_types", "labels", "channels"}
+                        for row in rows)
+    assert {label for row in rows for label in row.get("labels", ())} <= set(LABELS)
+
+
 @pytest.mark.parametrize("name", sorted(LABELS))
 def test_an_event_with_the_label_is_kept_by_the_report_as_the_file_says(name):
     builder = model.ReportBuilder()
