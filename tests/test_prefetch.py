@@ -152,6 +152,7 @@ def test_the_hyper_v_worker_names_the_sandbox_disk_in_the_second_windows10_layou
     assert vmwp.values["last_run_time"].timestamp == filetime(2025, 1, 14, 6, 20, 6)
     assert "previous_run_times" not in vmwp.values
     assert vmwp.values["sandbox_paths"][0].endswith("\\5D1F3A2B-7C4E-4B8A-9F10-2A3B4C5D6E71\\SANDBOX.VHDX")
+    # vmwp.exe alone would be a Hyper-V host trace (other VMs use it too); the Containers path makes it the sandbox's.
     assert vmwp.tags == ["sandbox_execution_trace"]
 
 

@@ -17,7 +17,6 @@ from sandtrace.pipeline.extraction import Extractor
 from sandtrace.timeline.timeliner import Timeliner
 from sandtrace.output.formatting import default_formatters
 from sandtrace.parsers.winreg import WinRegistryParser
-from sandtrace.plugins.winreg import involves_sandbox
 from test_images.writers.regf import REG_BINARY, REG_DWORD, REG_EXPAND_SZ, REG_NONE, REG_SZ, Hive
 
 ALICE = "S-1-5-21-1111111111-2222222222-3333333333-1001"
@@ -435,10 +434,3 @@ def test_hive_type_comes_from_content_not_the_file_name(system):
     renamed = parse_bytes(system_hive(), "carved-0001.bin")
     assert len(of(renamed, "windows:registry:service")) == 5
 
-
-def test_only_sandbox_names_count_as_sandbox():
-    assert involves_sandbox("C:\\Windows\\System32\\WindowsSandbox.exe")
-    assert involves_sandbox("wsb.exe start --config x")
-    assert involves_sandbox("Path: update.wsb")
-    assert involves_sandbox("MicrosoftWindows.WindowsSandbox_cw5n1h2txyewy!App")
-    assert not involves_sandbox("C:\\Windows\\System32\\vmwp.exe", "C:\\tools\\wsbackup.exe", "notes.wsbx", "MyWindowsSandboxNotes.txt")

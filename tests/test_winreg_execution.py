@@ -97,10 +97,10 @@ def test_appcompatcache_windows10_entries_with_paths_times_and_order(shimcache):
         assert entry.values["file_entry_modification_time"].timestamp == MODIFIED[entry.values["path"]]
 
 
-def test_appcompatcache_tags_only_sandbox_binaries(shimcache):
+def test_appcompatcache_tags_sandbox_binaries_and_hyper_v_host_binaries_apart(shimcache):
     tags = {d.values["path"]: d.tags for d in of(shimcache, "windows:registry:appcompatcache")}
     assert tags == {SANDBOX_EXE: ["sandbox_execution_trace"], WSB_EXE: ["sandbox_execution_trace"],
-                    NOTEPAD: [], VMWP: []}  # vmwp.exe also serves other VMs
+                    NOTEPAD: [], VMWP: ["hyperv_host_trace"]}  # vmwp.exe also serves other VMs
 
 
 def test_appcompatcache_timeline_and_message(shimcache):

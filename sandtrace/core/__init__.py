@@ -1,1 +1,2 @@
-"""The bottom layer: event data, errors and path display that every other layer uses."""
+"""The bottom layer, which every other layer may use: event data, errors, path display,
+and the names that mark Windows Sandbox (``sandbox_names``)."""

@@ -7,7 +7,8 @@ categories of shortcuts. Dest-list entries become plaso's
 ``olecf:dest_list:entry`` (plaso's attribute names and layout, from libyal's
 jump list format description), the shortcuts ``windows:lnk:link`` through
 ``lnk.py``. Entries and shortcuts naming a .wsb or a sandbox binary are
-tagged ``sandbox_execution_trace``.
+tagged ``sandbox_execution_trace``, those naming only a Hyper-V or container
+host binary ``hyperv_host_trace`` (``core/sandbox_names.py``).
 """
 
 from __future__ import annotations
@@ -22,9 +23,9 @@ from dfdatetime import filetime as dfdatetime_filetime
 
 from sandtrace.engine.collection import FileTarget
 from sandtrace.core.events import EventData, warning
+from sandtrace.core.sandbox_names import trace_tags
 from sandtrace.parsers.interface import BaseParser
 from sandtrace.parsers.lnk import LNK_CLSID, lnk_event_data
-from sandtrace.parsers.sandbox_names import EXECUTION_TAG, names_sandbox_binary, names_wsb
 
 DEST_LIST_DATA_TYPE = "olecf:dest_list:entry"
 MAX_SIZE = 64 * 1024 * 1024
@@ -104,7 +105,7 @@ class AutomaticDestinationsParser(BaseParser):
                 stream = item.read_buffer(item.size) if item.size else b""
                 if name == "DestList":
                     for values in parse_dest_list(stream):
-                        tags = [EXECUTION_TAG] if names_wsb(values.get("path")) or names_sandbox_binary(values.get("path")) else []
+                        tags = trace_tags(values.get("path"))
                         yield EventData(DEST_LIST_DATA_TYPE, values, tags=tags)
                 elif _is_hex(name):
                     display_name = f"{target.provenance.display_name} # {name}"

@@ -5,8 +5,9 @@ a .wsb double-click included (DOMAIN.md §3 [I]). plaso's
 ``windows:lnk:link`` with plaso's attribute names, read by liblnk; the
 target's own times (creation, modification, access) are timelined as plaso
 does. A shortcut whose target or arguments name a .wsb or
-a sandbox binary is tagged ``sandbox_execution_trace``; the rest are kept
-untagged. ``lnk_event_data`` also reads the shortcuts inside jump lists
+a sandbox binary is tagged ``sandbox_execution_trace``, one that names only a
+Hyper-V or container host binary ``hyperv_host_trace``
+(``core/sandbox_names.py``); the rest are kept untagged. ``lnk_event_data`` also reads the shortcuts inside jump lists
 (``jumplist.py``).
 """
 
@@ -20,8 +21,8 @@ from dfdatetime import filetime as dfdatetime_filetime
 
 from sandtrace.engine.collection import FileTarget
 from sandtrace.core.events import EventData
+from sandtrace.core.sandbox_names import trace_tags
 from sandtrace.parsers.interface import BaseParser, Signature
-from sandtrace.parsers.sandbox_names import EXECUTION_TAG, names_sandbox_binary, names_wsb
 
 DATA_TYPE = "windows:lnk:link"
 LNK_CLSID = b"\x01\x14\x02\x00\x00\x00\x00\x00\xc0\x00\x00\x00\x00\x00\x00\x46"
@@ -72,10 +73,10 @@ def read_lnk(file_object) -> dict:
     return {name: value for name, value in values.items() if value is not None}
 
 
-def sandbox_related(values: dict) -> bool:
-    """The target or its arguments name a .wsb or a sandbox binary."""
-    texts = [values.get(name) for name in ("local_path", "network_path", "relative_path", "env_var_location", "command_line_arguments", "path")]
-    return any(names_wsb(text) or names_sandbox_binary(text) for text in texts)
+def sandbox_tags(values: dict) -> list[str]:
+    """The tags of what the target or its arguments name (``core/sandbox_names``)."""
+    return trace_tags(*(values.get(name) for name in (
+        "local_path", "network_path", "relative_path", "env_var_location", "command_line_arguments", "path")))
 
 
 def lnk_event_data(data: bytes, display_name: str | None = None) -> tuple[EventData, int]:
@@ -84,7 +85,7 @@ def lnk_event_data(data: bytes, display_name: str | None = None) -> tuple[EventD
     values = read_lnk(file_object)
     if display_name:
         values["display_name"] = display_name
-    tags = [EXECUTION_TAG] if sandbox_related(values) else []
+    tags = sandbox_tags(values)
     return EventData(DATA_TYPE, values, parser="lnk", tags=tags), file_object.tell()
 
 
@@ -104,5 +105,5 @@ class LnkParser(BaseParser):
         if size > MAX_SIZE:
             raise ValueError(f"too large for a shortcut ({size} bytes, limit {MAX_SIZE})")
         values = read_lnk(target.open_file_object())
-        tags = [EXECUTION_TAG] if sandbox_related(values) else []
+        tags = sandbox_tags(values)
         yield EventData(DATA_TYPE, values, tags=tags)

@@ -5,10 +5,12 @@ libscca (which also decompresses the MAM files of Windows 10 and 11), plus
 ``sandbox_paths``: the referenced files that name a .wsb, a .vhdx or the
 Containers tree. ITOCHU reports that Prefetch may record the .wsb and the
 VHDX files a sandbox loaded (DOMAIN.md §2 [S]). Every .pf is parsed (they
-are small); the sandbox binaries of DOMAIN.md §3, and any program whose
-Prefetch names a .wsb or the Containers tree, are tagged
-``sandbox_execution_trace``. A .vhdx alone is listed but does not tag: WSL
-and every Hyper-V VM load one too.
+are small); the sandbox binaries of DOMAIN.md §3 that only the sandbox uses
+(``data/sandbox_names.yaml``), and any program whose Prefetch names a .wsb or
+the Containers tree, are tagged ``sandbox_execution_trace``; the Hyper-V and
+container host binaries other VMs use too (vmwp.exe ...), otherwise,
+``hyperv_host_trace``. A .vhdx alone is listed but does not tag: WSL and
+every Hyper-V VM load one too.
 """
 
 from __future__ import annotations
@@ -20,8 +22,8 @@ from dfdatetime import filetime as dfdatetime_filetime
 
 from sandtrace.engine.collection import FileTarget
 from sandtrace.core.events import EventData
+from sandtrace.core.sandbox_names import SPECIFIC, file_verdict, is_sandbox_specific_path, sandbox_paths, tags_for
 from sandtrace.parsers.interface import BaseParser, Signature
-from sandtrace.parsers.sandbox_names import EXECUTION_TAG, is_sandbox_binary, is_sandbox_specific_path, sandbox_paths
 
 DATA_TYPE = "windows:prefetch:execution"
 VOLUME_DATA_TYPE = "windows:volume:creation"
@@ -97,7 +99,7 @@ class PrefetchParser(BaseParser):
             "sandbox_paths": found or None,
         }
         specific = any(is_sandbox_specific_path(path) for path in found)
-        tags = [EXECUTION_TAG] if is_sandbox_binary(executable) or specific else []
+        tags = tags_for(SPECIFIC if specific else file_verdict(executable))
         yield EventData(DATA_TYPE, {k: v for k, v in values.items() if v is not None}, tags=tags)
 
 

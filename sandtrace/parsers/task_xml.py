@@ -6,7 +6,9 @@ XML here and its TaskCache entry in the SOFTWARE hive (read by the registry
 plugins). One ``windows:sandbox:scheduled_task`` per task file: name,
 author, registration date, principal, triggers, actions, hidden flag, and
 the file's times. A task whose action runs a sandbox binary or names a
-.wsb is tagged ``sandbox_launch_task``.
+.wsb is tagged ``sandbox_launch_task``; one whose action names only a
+Hyper-V or container host binary, ``hyperv_host_trace``
+(``core/sandbox_names.py``).
 
 ``RegistrationInfo/Date`` is written by Windows as local time without a zone
 (the task XML schema's xs:dateTime; observed values have no offset) [I]: it
@@ -28,8 +30,8 @@ from dfdatetime import time_elements as dfdatetime_time_elements
 
 from sandtrace.engine.collection import FileTarget
 from sandtrace.core.events import EventData
+from sandtrace.core.sandbox_names import trace_tags
 from sandtrace.parsers.interface import BaseParser
-from sandtrace.parsers.sandbox_names import names_sandbox_binary, names_wsb
 
 DATA_TYPE = "windows:sandbox:scheduled_task"
 LAUNCH_TAG = "sandbox_launch_task"
@@ -113,8 +115,10 @@ def command_lines(values: dict[str, Any]) -> list[str]:
     return [_command_line(a) for a in values.get("actions") or [] if a.get("command")]
 
 
-def launches_sandbox(values: dict[str, Any]) -> bool:
-    return any(names_sandbox_binary(c) or names_wsb(c) for c in command_lines(values))
+def sandbox_tags(values: dict[str, Any]) -> list[str]:
+    """``sandbox_launch_task`` when an action names the sandbox (``core/sandbox_names``),
+    ``hyperv_host_trace`` when it names only a Hyper-V or container host binary."""
+    return trace_tags(*command_lines(values), sandbox_tag=LAUNCH_TAG)
 
 
 def _registration_time(date: str):
@@ -228,5 +232,5 @@ class TaskXmlParser(BaseParser):
             "task_name": target.location.rstrip("\\").rsplit("\\", 1)[-1],
             **target.file_record(data),
         })
-        tags = [LAUNCH_TAG] if launches_sandbox(values) else []
+        tags = sandbox_tags(values)
         yield EventData(DATA_TYPE, {k: v for k, v in values.items() if v is not None}, tags=tags)

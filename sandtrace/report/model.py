@@ -20,29 +20,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from sandtrace import __version__
+from sandtrace import __version__, data
 
-# Data types that always concern the sandbox (or report what could not be read).
-KEPT_DATA_TYPES = frozenset({
-    "windows:sandbox:feature", "windows:sandbox:policy", "windows:sandbox:wsb_config",
-    "windows:sandbox:container", "windows:sandbox:carved_disk", "windows:sandbox:scheduled_task",
-    "windows:sandbox:file_association", "windows:sandbox:appx_package", "windows:sandbox:wdag_profile",
-    "windows:sandbox:expected_absence", "windows:sandbox:wci_summary", "windows:sandbox:psreadline",
-    "fs:ntfs:usn_change", "sandtrace:warning",
-})
-# Labels (from parsers or tagging rules) that make any event worth keeping.
-KEPT_LABELS = frozenset({
-    "sandbox_feature_enabled", "sandbox_feature_disabled", "sandbox_feature_command",
-    "sandbox_policy_loosened", "sandbox_launch", "sandbox_launch_mechanism", "sandbox_process",
-    "sandbox_session_start", "sandbox_session_end", "sandbox_lifecycle", "sandbox_execution_trace",
-    "sandbox_launch_task", "sandbox_started_with_wsb", "wsb_cli", "wsb_writable_mapping",
-    "wsb_logon_command", "wsb_command_as_system", "wdag_logon", "wdag_on_host", "wdag_anomaly",
-    "wdag_account", "sandbox_disk_deleted", "sandbox_disk_created", "sandbox_service",
-    "sandbox_service_installed", "sandbox_command_history", "log_cleared", "carved",
-    "sandbox_base_layer", "system_boot", "applocker_sandbox_binary", "sandbox_scheduled_task",
-})
+# What is kept for the findings (everything else is counted): data/report_kept.yaml, and the
+# labels data/labels.yaml marks kept.
+_KEPT = data.load("report_kept.yaml")
+KEPT_DATA_TYPES = frozenset(_KEPT["data_types"])
+KEPT_LABELS = frozenset(name for name, label in data.load("labels.yaml")["labels"].items() if label["kept"])
 _SANDTRACE_DATA_TYPES = ("windows:sandbox:", "sandtrace:")
-SANDBOX_SERVICES = frozenset({"cmservice", "vmcompute", "hns", "hvhost", "vmms"})
+SANDBOX_SERVICES = frozenset(_KEPT["sandbox_services"])
 MAX_INNER_RECORDS_PER_DISK = 400
 MAX_HOST_FILE_CANDIDATES = 100_000
 _SYSTEM_PREFIXES = ("\\windows\\", "\\program files", "\\$", "\\programdata\\microsoft\\")

@@ -55,6 +55,12 @@ def _wsb_schema() -> dict:
     return data.load("wsb_schema.yaml")
 
 
+@lru_cache(maxsize=1)
+def _checklist() -> list[dict]:
+    """The rows of "What was checked": what, where, and the data types, labels and channels counted."""
+    return data.load("report_checklist.yaml")["checklist"]
+
+
 def catalogue_confidence(text: str, event_id: int | None) -> str:
     """'C for 7/8/9/10, I for the UpdateName field name and for 13 (on)' -> the mark for one id."""
     text = str(text or "").strip()
@@ -727,12 +733,12 @@ class _Findings:
     def checked(self) -> list[dict]:
         counts, labels, channels = self.builder.counts_by_data_type, self.builder.counts_by_label, self.builder.counts_by_channel
         rows = []
-        for what, where, found in _CHECKLIST:
+        for found in _checklist():
             number = sum(counts.get(t, 0) for t in found.get("data_types", ())) + \
                 sum(labels.get(t, 0) for t in found.get("labels", ())) + \
                 sum(channels.get(c, 0) for c in found.get("channels", ()))
-            row = {"what": what, "where": where, "events": number}
-            if "carve" in where and number == 0 and "--carve" not in self.builder.command_line:
+            row = {"what": found["what"], "where": found["where"], "events": number}
+            if "carve" in found["where"] and number == 0 and "--carve" not in self.builder.command_line:
                 row["events"] = "not checked (extract without --carve)"
             rows.append(row)
         return rows
@@ -752,26 +758,6 @@ def _ts(text: str | None) -> int:
         return 0
     moment = datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
     return int(moment.timestamp()) * 1_000_000 + moment.microsecond
-
-
-_CHECKLIST = [
-    ("Feature state (CBS package, OptionalFeatures)", "SOFTWARE hive: Component Based Servicing", {"data_types": ["windows:sandbox:feature"]}),
-    ("Feature turned on/off (Servicing 7/9/13)", "Setup.evtx", {"channels": ["Setup"]}),
-    ("Sandbox services (CmService, vmcompute, hns)", "SYSTEM hive: Services", {"data_types": ["windows:registry:service"]}),
-    ("Sandbox policy", "SOFTWARE hive: Policies\\Microsoft\\Windows\\Sandbox", {"data_types": ["windows:sandbox:policy"]}),
-    ("Configurations (.wsb, live and deleted)", "every *.wsb on every volume, deleted MFT records", {"data_types": ["windows:sandbox:wsb_config"]}),
-    ("Sandbox storage (BaseImages, ContainerStorages, Layers, Snapshots, Dumps)", "ProgramData\\Microsoft\\Windows\\Containers", {"data_types": ["windows:sandbox:container"]}),
-    ("Deleted disks carved from free space", "NTFS free clusters (extract --carve)", {"data_types": ["windows:sandbox:carved_disk"]}),
-    ("Sandbox process creation, wsb.exe command lines", "Security.evtx 4688 / Sysmon 1", {"labels": ["sandbox_process"]}),
-    ("Session start/end (AppModel-Runtime 39/41, CmProxyD)", "Microsoft-Windows-AppModel-Runtime/Admin", {"channels": ["Microsoft-Windows-AppModel-Runtime/Admin"]}),
-    ("Sandbox lifecycle", "Microsoft-Windows-Sandbox-Client-Diagnostics/Admin", {"channels": ["Microsoft-Windows-Sandbox-Client-Diagnostics/Admin"]}),
-    ("Scheduled tasks launching the sandbox", "Windows\\System32\\Tasks, TaskCache", {"data_types": ["windows:sandbox:scheduled_task"], "labels": []}),
-    ("Execution traces (UserAssist, BAM, RecentDocs .wsb, Prefetch)", "NTUSER.DAT, SYSTEM hive, Windows\\Prefetch", {"labels": ["sandbox_execution_trace"]}),
-    ("Change journal (sandbox.vhdx created/deleted, .wsb changes)", "$Extend\\$UsnJrnl:$J", {"data_types": ["fs:ntfs:usn_change"]}),
-    ("WDAGUtilityAccount (host SAM, host profile, logons)", "SAM hive, \\Users, Security.evtx", {"labels": ["wdag_account", "wdag_anomaly"], "data_types": ["windows:sandbox:wdag_profile"]}),
-    ("Inside sandbox disks (event logs, hives, PowerShell history, files)", "sandbox.vhdx and its parent chain", {"labels": ["sandbox_inner_activity"]}),
-    ("Event logs cleared", "Security/System 1102, 104", {"labels": ["log_cleared"]}),
-]
 
 
 def compute(builder: ReportBuilder) -> dict[str, Any]:

@@ -1,10 +1,8 @@
 """Registry plugins of the ``winreg`` parser, one module per artifact.
 
-What the plugins share: the test for "this entry involves Windows Sandbox"
-and the event data constructor. The binaries are those of DOMAIN.md §3 that
-only the sandbox uses; generic Hyper-V and container binaries (vmwp.exe,
-vmcompute.exe, cmproxyd.exe) also serve other VMs and containers, so they
-are not enough to tag an entry.
+What the plugins share: the event data constructor and a reader of strings
+in binary values. Whether an entry names Windows Sandbox is asked of
+``sandtrace/core/sandbox_names.py``, as every other parser asks it.
 """
 
 from __future__ import annotations
@@ -14,22 +12,7 @@ from typing import Any
 
 from sandtrace.core.events import EventData
 
-SANDBOX_EXECUTION_TRACE = "sandbox_execution_trace"
 WDAG_ANOMALY = "wdag_anomaly"
-
-# WindowsSandbox.exe, WindowsSandboxClient/Server/RemoteSession.exe, wsb.exe,
-# the Store package, its Start-menu shortcut, and any .wsb file.
-_SANDBOX = re.compile(
-    r"(?:^|[\\/\s\"'=}:])(?:windowssandbox(?:client|server|remotesession)?\.exe|wsb\.exe|windows sandbox\.lnk)"
-    r"|microsoftwindows\.windowssandbox"
-    r"|\.wsb(?![\w])",
-    re.IGNORECASE,
-)
-
-
-def involves_sandbox(*texts: Any) -> bool:
-    """Whether any text names a sandbox binary, the sandbox package or a .wsb file."""
-    return any(isinstance(text, str) and _SANDBOX.search(text) for text in texts)
 
 
 def event(data_type: str, tags: list[str] | None = None, **values: Any) -> EventData:

@@ -14,6 +14,8 @@ plaso's ``amcache`` plugin does (winreg_plugins/amcache.py):
 
 A file entry naming a sandbox binary is tagged ``sandbox_execution_trace``
 (DOMAIN.md §3; ITOCHU: Amcache updates may be missing inside the sandbox).
+One naming a Hyper-V or container host binary other VMs use too is tagged
+``hyperv_host_trace`` (``core/sandbox_names.py``).
 """
 
 from __future__ import annotations
@@ -24,9 +26,10 @@ from collections.abc import Iterator
 from dfdatetime import posix_time, time_elements
 
 from sandtrace.core.events import EventData
+from sandtrace.core.sandbox_names import trace_tags
 from sandtrace.plugins.winreg.interface import WinRegistryPlugin
 from sandtrace.parsers.winreg_hive import filetime
-from sandtrace.plugins.winreg import SANDBOX_EXECUTION_TRACE, event, involves_sandbox
+from sandtrace.plugins.winreg import event
 
 ROOT = "HKEY_LOCAL_MACHINE\\Amcache\\Root"
 # value name -> plaso attribute
@@ -81,7 +84,7 @@ class AmcachePlugin(WinRegistryPlugin):
             found["link_time"] = _posix(values.get("f"))
         yield event(
             "windows:registry:amcache",
-            tags=[SANDBOX_EXECUTION_TRACE] if involves_sandbox(found.get("full_path"), found.get("filename")) else None,
+            tags=trace_tags(found.get("full_path"), found.get("filename")),
             key_path=key.path,
             **found,
         )

@@ -16,6 +16,8 @@ position (``entry_index``, 1 = most recent) is the insertion order. Windows XP
 (0xDEADBEEF) is not read. An entry naming a sandbox binary is tagged
 ``sandbox_execution_trace`` (DOMAIN.md §3); a corrupt value raises, which the
 parser turns into a warning for this key, after the entries read before it.
+An entry naming a Hyper-V or container host binary other VMs use too is
+tagged ``hyperv_host_trace`` (``core/sandbox_names.py``).
 """
 
 from __future__ import annotations
@@ -25,9 +27,10 @@ import struct
 from collections.abc import Iterator
 
 from sandtrace.core.events import EventData
+from sandtrace.core.sandbox_names import trace_tags
 from sandtrace.plugins.winreg.interface import WinRegistryPlugin
 from sandtrace.parsers.winreg_hive import filetime
-from sandtrace.plugins.winreg import SANDBOX_EXECUTION_TRACE, event, involves_sandbox
+from sandtrace.plugins.winreg import event
 
 _SESSION_MANAGER = "HKEY_LOCAL_MACHINE\\System\\CurrentControlSet\\Control\\Session Manager"
 # Legacy formats: signature -> (header size, count offset, {bits: entry size}, insertion flags offset or None).
@@ -121,7 +124,7 @@ class AppCompatCachePlugin(WinRegistryPlugin):
         for index, (offset, _, path, modified, flags) in enumerate(parse_cache(data), 1):
             yield event(
                 "windows:registry:appcompatcache",
-                tags=[SANDBOX_EXECUTION_TRACE] if involves_sandbox(path) else None,
+                tags=trace_tags(path),
                 key_path=key.path,
                 entry_index=index,
                 offset=offset,

@@ -5,6 +5,8 @@ and the same under ``dam``): value name = device path of the executable,
 first 8 bytes of the data = FILETIME of its last run (plaso ``bam.py``).
 Entries for the sandbox binaries are tagged ``sandbox_execution_trace``
 (DOMAIN.md §3, §4 HKCU [I]).
+Entries for Hyper-V or container host binaries other VMs use too are tagged
+``hyperv_host_trace`` (``core/sandbox_names.py``).
 """
 
 from __future__ import annotations
@@ -13,9 +15,10 @@ import struct
 from collections.abc import Iterator
 
 from sandtrace.core.events import EventData
+from sandtrace.core.sandbox_names import trace_tags
 from sandtrace.plugins.winreg.interface import WinRegistryPlugin
 from sandtrace.parsers.winreg_hive import filetime
-from sandtrace.plugins.winreg import SANDBOX_EXECUTION_TRACE, event, involves_sandbox
+from sandtrace.plugins.winreg import event
 
 _SERVICES = "HKEY_LOCAL_MACHINE\\System\\CurrentControlSet\\Services"
 _SKIPPED = {"sequencenumber", "version"}
@@ -38,7 +41,7 @@ class BamPlugin(WinRegistryPlugin):
                 continue
             yield event(
                 "windows:registry:bam",
-                tags=[SANDBOX_EXECUTION_TRACE] if involves_sandbox(name) else None,
+                tags=trace_tags(name),
                 path=name,
                 user_identifier=key.name,
                 moderator=moderator,

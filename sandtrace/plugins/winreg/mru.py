@@ -7,7 +7,8 @@
 Data types, attributes and entry strings as plaso's (``mrulistex``,
 ``mrulist``, ``typedurls``). A key with an entry that names a sandbox binary
 or a .wsb is tagged ``sandbox_execution_trace``; its ``sandbox_entries``
-say which.
+say which. One whose entries name only Hyper-V or container host binaries is
+tagged ``hyperv_host_trace`` (``core/sandbox_names.py``).
 """
 
 from __future__ import annotations
@@ -17,18 +18,19 @@ import struct
 from collections.abc import Iterator
 
 from sandtrace.core.events import EventData
+from sandtrace.core.sandbox_names import SPECIFIC, tags_for, verdict
 from sandtrace.plugins.winreg.interface import WinRegistryPlugin
-from sandtrace.plugins.winreg import SANDBOX_EXECUTION_TRACE, event, involves_sandbox, utf16_strings
+from sandtrace.plugins.winreg import event, utf16_strings
 
 _EXPLORER = "HKEY_CURRENT_USER\\Software\\Microsoft\\Windows\\CurrentVersion\\Explorer"
 _URL_NAME = re.compile(r"^url\d+$", re.IGNORECASE)
 
 
 def _tagged(data_type: str, key, entries: list[str], texts: list[str], **values) -> EventData:
-    sandbox = [entry for entry, text in zip(entries, texts) if involves_sandbox(text)]
+    sandbox = [entry for entry, text in zip(entries, texts) if verdict(text) == SPECIFIC]
     return event(
         data_type,
-        tags=[SANDBOX_EXECUTION_TRACE] if sandbox else None,
+        tags=tags_for(verdict(*texts)),
         entries=entries or None,
         key_path=key.path,
         last_written_time=key.last_written_time,

@@ -19,9 +19,10 @@ import struct
 from collections.abc import Iterator
 
 from sandtrace.core.events import EventData
+from sandtrace.core.sandbox_names import trace_tags, verdict
 from sandtrace.plugins.winreg.interface import WinRegistryPlugin
 from sandtrace.parsers.winreg_hive import filetime
-from sandtrace.plugins.winreg import SANDBOX_EXECUTION_TRACE, event, involves_sandbox, utf16_strings
+from sandtrace.plugins.winreg import event, utf16_strings
 
 TASK_CACHE = "HKEY_LOCAL_MACHINE\\Software\\Microsoft\\Windows NT\\CurrentVersion\\Schedule\\TaskCache"
 _EXEC_ACTION = 0x6666
@@ -50,12 +51,12 @@ class TaskCachePlugin(WinRegistryPlugin):
                 unknown = struct.unpack_from("<Q", info, 28)[0] if len(info) == 36 else None
             yield event(
                 "windows:registry:task_scheduler:task_cache:entry",
-                tags=[SANDBOX_EXECUTION_TRACE] if involves_sandbox(*actions, *strings) else None,
+                tags=trace_tags(*actions, *strings),
                 key_path=key.path,
                 task_name=(path or task.name).rsplit("\\", 1)[-1],
                 task_identifier=task.name,
                 task_path=path,
-                actions=actions or ([s for s in strings if involves_sandbox(s)] or None),
+                actions=actions or ([s for s in strings if verdict(s)] or None),
                 author=task.value("Author") or None,
                 last_registered_time=filetime(registered),
                 launch_time=filetime(launched),

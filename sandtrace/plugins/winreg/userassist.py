@@ -6,6 +6,8 @@ XP's 16 bytes (plaso ``userassist.yaml``). An entry naming a sandbox binary,
 the Store package or a .wsb (a double-clicked configuration) is tagged
 ``sandbox_execution_trace``; everything else is reported untagged [I]
 (DOMAIN.md §3: Explorer launches may leave UserAssist records).
+An entry naming only a Hyper-V or container host binary other VMs use too is
+tagged ``hyperv_host_trace`` (``core/sandbox_names.py``).
 """
 
 from __future__ import annotations
@@ -15,9 +17,10 @@ import struct
 from collections.abc import Iterator
 
 from sandtrace.core.events import EventData
+from sandtrace.core.sandbox_names import trace_tags
 from sandtrace.plugins.winreg.interface import WinRegistryPlugin
 from sandtrace.parsers.winreg_hive import filetime
-from sandtrace.plugins.winreg import SANDBOX_EXECUTION_TRACE, event, involves_sandbox
+from sandtrace.plugins.winreg import event
 
 USERASSIST = "HKEY_CURRENT_USER\\Software\\Microsoft\\Windows\\CurrentVersion\\Explorer\\UserAssist\\*"
 # Known folder GUIDs that prefix UserAssist paths (Microsoft KNOWNFOLDERID, as plaso's helper).
@@ -62,7 +65,7 @@ class UserAssistPlugin(WinRegistryPlugin):
             path = _resolve(value_name)
             yield event(
                 "windows:registry:userassist",
-                tags=[SANDBOX_EXECUTION_TRACE] if involves_sandbox(value_name, path) else None,
+                tags=trace_tags(value_name, path),
                 key_path=count.path,
                 value_name=_expand(path) if version == 5 else value_name,
                 raw_value_name=value_name if version == 5 and _expand(path) != value_name else None,
