@@ -2,7 +2,7 @@
 
 Shared by the execution-trace parsers (Prefetch, LNK and jump lists,
 scheduled-task XML), so that they agree on what counts as a sandbox trace.
-Sources are in ``../shared/DOMAIN.md`` §3 (binaries) and §2 (paths).
+Sources are in ``docs/domain.md`` §3 (binaries) and §2 (paths).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import re
 
 EXECUTION_TAG = "sandbox_execution_trace"
 
-# DOMAIN.md §3: WindowsSandbox*.exe [C], wsb.exe [C], vmwp.exe [C], vmcompute.exe [C],
+# docs/domain.md §3: WindowsSandbox*.exe [C], wsb.exe [C], vmwp.exe [C], vmcompute.exe [C],
 # cmproxyd.exe [S], WindowsSandboxClient/Server/RemoteSession.exe [C], ManagedWindowsVM.exe [C].
 SANDBOX_BINARIES = frozenset({
     "windowssandbox.exe",
@@ -26,7 +26,7 @@ SANDBOX_BINARIES = frozenset({
 })
 _SANDBOX_BINARY_PREFIX = "windowssandbox"
 
-# A .wsb, a .vhdx, or anything in the Containers tree (DOMAIN.md §2).
+# A .wsb, a .vhdx, or anything in the Containers tree (docs/domain.md §2).
 _SANDBOX_PATH = re.compile(
     r"\.wsb\b|\.vhdx\b|\\programdata\\microsoft\\windows\\containers(\\|\b|$)",
     re.IGNORECASE,

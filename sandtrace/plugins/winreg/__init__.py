@@ -1,7 +1,7 @@
 """Registry plugins of the ``winreg`` parser, one module per artifact.
 
 What the plugins share: the test for "this entry involves Windows Sandbox"
-and the event data constructor. The binaries are those of DOMAIN.md §3 that
+and the event data constructor. The binaries are those of docs/domain.md §3 that
 only the sandbox uses; generic Hyper-V and container binaries (vmwp.exe,
 vmcompute.exe, cmproxyd.exe) also serve other VMs and containers, so they
 are not enough to tag an entry.

@@ -13,7 +13,7 @@ plaso's ``amcache`` plugin does (winreg_plugins/amcache.py):
 - ``Root\\Programs\\<id>``: installed programs (``windows:registry:amcache:programs``).
 
 A file entry naming a sandbox binary is tagged ``sandbox_execution_trace``
-(DOMAIN.md §3; ITOCHU: Amcache updates may be missing inside the sandbox).
+(docs/domain.md §3; ITOCHU: Amcache updates may be missing inside the sandbox).
 """
 
 from __future__ import annotations
