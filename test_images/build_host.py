@@ -281,7 +281,7 @@ def ground_truth(files: list[HostFile], facts: dict, volume: ntfs_raw.NtfsVolume
     all_files = files + [REUSE_FILE]
     artifacts = [a for f in all_files for a in f.artifacts]
     artifacts += [{"id": "host-ntfs-" + f.path.rsplit("\\", 1)[1], "kind": "ntfs_record", "path": f.path,
-                   "volume": "host:C:", "domain_source": "DOMAIN.md §2 Deletion and persistence ($MFT)",
+                   "volume": "host:C:", "domain_source": "docs/domain.md §2 Deletion and persistence ($MFT)",
                    "confidence": "S", "events": stat_events(f, facts[f.path])}
                   for f in all_files if f.state != "carvable"]
     sandbox = [dict(f.truth, host_path=f.path, mft_entry=facts[f.path]["mft_entry"])

@@ -60,6 +60,6 @@ def event(data_type: str, filetime: int, timestamp_desc: str, **attributes: Any)
 
 def artifact(artifact_id: str, kind: str, path: str, source: str, confidence: str,
              events: list[dict], **details: Any) -> dict:
-    """One planted artifact with its DOMAIN.md source, confidence and expected events."""
+    """One planted artifact with its docs/domain.md source, confidence and expected events."""
     return {"id": artifact_id, "kind": kind, "path": path, "volume": "host:C:",
             "domain_source": source, "confidence": confidence, **details, "events": events}

@@ -2,7 +2,7 @@
 
 Why: process creation (4688 with command lines), servicing (Setup 7/9/13),
 the reboot and the container lifecycle events are how a host log shows that
-Windows Sandbox was enabled and used (DOMAIN.md §5). Records follow the
+Windows Sandbox was enabled and used (docs/domain.md §5). Records follow the
 shapes Windows writes (providers, GUIDs, versions, tasks, keywords); where
 the exact fields of an event are not documented, the choice is marked [I]
 in the artifact. Each builder returns {file name: bytes} and the artifacts.
@@ -87,7 +87,7 @@ def _security() -> tuple[bytes, list[dict]]:
         strings = None
         artifacts.append(artifact(
             f"host-4688-{ev.record_id}", "evtx", f"{LOGS}\\Security.evtx",
-            "DOMAIN.md §5 Host – sandbox start and stop / §7 SigmaHQ PR #6168", "C",
+            "docs/domain.md §5 Host – sandbox start and stop / §7 SigmaHQ PR #6168", "C",
             [_evtx_event(ev, t, strings, "Security"),
              ], event_identifier=4688, image=image, command_line=cmd, parent_image=parent, user_sid=sid,
             note=PROCESS_NOTES.get(exe, "")))
@@ -149,7 +149,7 @@ def _system() -> tuple[bytes, list[dict]]:
     recs.append((log.add("EventLog", 6005, ft("2025-01-14 06:09:15.0000000"), qualifiers=0x8000, level=4,
                          keywords=0x80000000000000, data=[]), []))
     artifacts = [artifact(f"host-system-{ev.event_id}", "evtx", f"{LOGS}\\System.evtx",
-                          "DOMAIN.md §5 (feature enabled; takes effect after a reboot)", "C",
+                          "docs/domain.md §5 (feature enabled; takes effect after a reboot)", "C",
                           _evtx_event(ev, ev.time_created, strings, "System"), event_identifier=ev.event_id)
                  for ev, strings in recs]
     return log.to_bytes(), artifacts
@@ -171,7 +171,7 @@ def _setup() -> tuple[bytes, list[dict]]:
         strings = ["Containers-DisposableClientVM", "Microsoft-Windows-Containers-DisposableClientVM-Package",
                    "0x0", "DISM Package Manager Provider"]
         artifacts.append(artifact(f"host-setup-{eid}", "evtx", f"{LOGS}\\Setup.evtx",
-                                  "DOMAIN.md §5 Host – feature enabled", "C",
+                                  "docs/domain.md §5 Host – feature enabled", "C",
                                   _evtx_event(ev, ev.time_created, strings, "Setup"), event_identifier=eid,
                                   note="event ids [C]; the UserData element/field names are [I]"))
     return log.to_bytes(), artifacts
@@ -197,7 +197,7 @@ def _lifecycle() -> tuple[dict[str, bytes], list[dict]]:
                               user_sid=SYSTEM_SID, data=data)
             artifacts.append(artifact(
                 f"host-appmodel-{ev.record_id}", "evtx", f"{LOGS}\\Microsoft-Windows-AppModel-Runtime%4Admin.evtx",
-                "DOMAIN.md §5 (TRR: 39 = start, 41 = end, keyword CmProxyD)", "S",
+                "docs/domain.md §5 (TRR: 39 = start, 41 = end, keyword CmProxyD)", "S",
                 _evtx_event(ev, ev.time_created, ["{%s}" % guid.upper(), "CmProxyD", "0x0"],
                             "Microsoft-Windows-AppModel-Runtime/Admin"),
                 event_identifier=eid, container_guid=guid,
@@ -210,7 +210,7 @@ def _lifecycle() -> tuple[dict[str, bytes], list[dict]]:
             artifacts.append(artifact(
                 f"host-sandboxdiag-{ev.record_id}", "evtx",
                 f"{LOGS}\\Microsoft-Windows-Sandbox-Client-Diagnostics%4Admin.evtx",
-                "DOMAIN.md §5 (LOLBAS: lifecycle events in this channel)", "I",
+                "docs/domain.md §5 (LOLBAS: lifecycle events in this channel)", "I",
                 _evtx_event(ev, ev.time_created, [guid, config, name],
                             "Microsoft-Windows-Sandbox-Client-Diagnostics/Admin"),
                 event_identifier=eid, container_guid=guid,

@@ -1,7 +1,7 @@
 """The host's registry hives (SAM, SYSTEM, SOFTWARE, alice's NTUSER.DAT).
 
 Why: the registry is where a host records that Windows Sandbox was enabled,
-configured, associated, scheduled and run (DOMAIN.md sections 3 and 4). Each
+configured, associated, scheduled and run (docs/domain.md §3 and §4). Each
 builder returns the hive bytes plus the artifacts (with expected events)
 that sandtrace must report, so the ground truth is written next to the data
 it describes. Key times follow SCENARIO.md; skeleton keys carry the OS
@@ -81,7 +81,7 @@ def sam_hive() -> tuple[bytes, list[dict]]:
             events.append(event("windows:registry:sam_users", acct.password_last_set,
                                 "Last Password Set Time", **attrs))
     return data, [artifact(
-        "host-sam-accounts", "registry", "\\Windows\\System32\\config\\SAM", "DOMAIN.md §6", "C", events,
+        "host-sam-accounts", "registry", "\\Windows\\System32\\config\\SAM", "docs/domain.md §6", "C", events,
         hive="SAM", not_a_sandbox_trace=(
             "WDAGUtilityAccount (RID 504, disabled, never logged on) exists on every Windows 10/11 "
             "host: report it as context only, never as evidence that Windows Sandbox ran"))]
@@ -106,7 +106,7 @@ def _cbs(hive: Hive) -> list[dict]:
     common = dict(feature="Containers-DisposableClientVM", package=CBS_PACKAGE)
     return [
         artifact("host-cbs-package", "registry", f"{HKLM_SOFTWARE}\\{CBS}\\Packages\\{CBS_PACKAGE}",
-                 "DOMAIN.md §4 Feature installed (TRR)", "S", [
+                 "docs/domain.md §4 Feature installed (TRR)", "S", [
                      event("windows:sandbox:feature", FEATURE_INSTALLED, "Content Modification Time",
                            source="cbs_package", current_state=0x70, state="installed",
                            install_client="DISM Package Manager Provider", install_user=ALICE_SID,
@@ -115,7 +115,7 @@ def _cbs(hive: Hive) -> list[dict]:
                            source="cbs_package", current_state=0x70, state="installed", **common)], hive="SOFTWARE"),
         artifact("host-optionalfeatures", "registry",
                  f"{HKLM_SOFTWARE}\\{CBS}\\Notifications\\OptionalFeatures\\Containers-DisposableClientVM",
-                 "DOMAIN.md §4 Feature installed", "I", [
+                 "docs/domain.md §4 Feature installed", "I", [
                      event("windows:sandbox:feature", FEATURE_INSTALLED, "Content Modification Time",
                            source="optional_features", selection=1, state="enabled",
                            feature="Containers-DisposableClientVM")],  # the key names no package
@@ -132,7 +132,7 @@ def _policy(hive: Hive) -> list[dict]:
     for name, value in POLICY.items():
         key.set_value(name, REG_DWORD, value)
     return [artifact("host-sandbox-policy", "registry",
-                     f"{HKLM_SOFTWARE}\\Policies\\Microsoft\\Windows\\Sandbox", "DOMAIN.md §4 Group Policy",
+                     f"{HKLM_SOFTWARE}\\Policies\\Microsoft\\Windows\\Sandbox", "docs/domain.md §4 Group Policy",
                      "C", [event("windows:sandbox:policy", POLICY_SET, "Content Modification Time",
                                  key_path=f"{HKLM_SOFTWARE}\\Policies\\Microsoft\\Windows\\Sandbox",
                                  values=dict(POLICY))], hive="SOFTWARE")]
@@ -155,7 +155,7 @@ def _association(hive: Hive) -> list[dict]:
     hive.key("RegisteredApplications", INSTALL).set_value(
         "Windows Sandbox", REG_SZ, "SOFTWARE\\Microsoft\\Windows Sandbox\\Capabilities")
     return [artifact("host-wsb-association", "registry", f"{HKLM_SOFTWARE}\\Classes\\Windows.Sandbox",
-                     "DOMAIN.md §4 File association (ITOCHU via SBS)", "S", [
+                     "docs/domain.md §4 File association (ITOCHU via SBS)", "S", [
                          event("windows:sandbox:file_association", INSTALL, "Content Modification Time",
                                key_path=f"{HKLM_SOFTWARE}\\Classes\\Windows.Sandbox\\shell\\open\\command",
                                extension=".wsb", prog_id="Windows.Sandbox", command=command)],
@@ -172,7 +172,7 @@ def _appx(hive: Hive) -> list[dict]:
     hive.key(f"{base}\\Applications\\{SANDBOX_APPX}", APPX_INSTALLED).set_value("Path", REG_SZ, manifest)
     hive.key(f"{base}\\{ALICE_SID}\\{SANDBOX_APPX}", APPX_INSTALLED)
     return [artifact("host-appx-registration", "registry", f"{HKLM_SOFTWARE}\\{base}\\Applications\\{SANDBOX_APPX}",
-                     "DOMAIN.md §2 wsb.exe CLI (Store app)", "I", [
+                     "docs/domain.md §2 wsb.exe CLI (Store app)", "I", [
                          # One record per key: the package's, then the user's registration of it.
                          event("windows:sandbox:appx_package", APPX_INSTALLED, "Content Modification Time",
                                package_full_name=SANDBOX_APPX, package_family_name="MicrosoftWindows.WindowsSandbox_cw5n1h2txyewy",
@@ -207,7 +207,7 @@ def _taskcache(hive: Hive) -> list[dict]:
     hive.key(root, last_run)
     attrs = dict(task_name="Update", task_identifier=TASK_GUID, key_path=f"{HKLM_SOFTWARE}\\{root}")
     return [artifact("host-taskcache", "registry", f"{HKLM_SOFTWARE}\\{root}\\Tasks\\{TASK_GUID}",
-                     "DOMAIN.md §3 (scheduled task launching WindowsSandbox.exe)", "I", [
+                     "docs/domain.md §3 (scheduled task launching WindowsSandbox.exe)", "I", [
                          event("windows:registry:task_scheduler:task_cache:entry", last_run,
                                "Content Modification Time", **attrs),
                          event("windows:registry:task_scheduler:task_cache:entry", TASK_REGISTERED,
@@ -257,11 +257,11 @@ SERVICES = {
     "vmms": ("Hyper-V Virtual Machine Management", "%SystemRoot%\\system32\\vmms.exe", 0x10, 2, None,
              "LocalSystem"),
 }
-SERVICE_SOURCES = {"CmService": ("DOMAIN.md §4 Feature installed (TRR)", "S"),
-                   "vmcompute": ("DOMAIN.md §4 (also check vmcompute, hns)", "I"),
-                   "hns": ("DOMAIN.md §4 (also check vmcompute, hns)", "I"),
-                   "HvHost": ("DOMAIN.md §3 (Hyper-V platform services)", "I"),
-                   "vmms": ("DOMAIN.md §3 (Hyper-V platform services)", "I")}
+SERVICE_SOURCES = {"CmService": ("docs/domain.md §4 Feature installed (TRR)", "S"),
+                   "vmcompute": ("docs/domain.md §4 (also check vmcompute, hns)", "I"),
+                   "hns": ("docs/domain.md §4 (also check vmcompute, hns)", "I"),
+                   "HvHost": ("docs/domain.md §3 (Hyper-V platform services)", "I"),
+                   "vmms": ("docs/domain.md §3 (Hyper-V platform services)", "I")}
 
 
 def system_hive() -> tuple[bytes, list[dict]]:
@@ -316,7 +316,7 @@ def system_hive() -> tuple[bytes, list[dict]]:
     artifacts.append(artifact(
         "host-bam-windowssandbox", "registry",
         f"{HKLM_SYSTEM}\\ControlSet001\\Services\\bam\\State\\UserSettings\\{ALICE_SID}",
-        "DOMAIN.md §3/§4 HKCU (BAM for the sandbox binaries)", "I", [
+        "docs/domain.md §3/§4 HKCU (BAM for the sandbox binaries)", "I", [
             event("windows:registry:bam", SESSION2_CLICK, "Last Time Executed", path=BAM_NAME,
                   user_identifier=ALICE_SID)], hive="SYSTEM"))
     return hive.to_bytes(), artifacts
@@ -364,7 +364,7 @@ def ntuser_hive() -> tuple[bytes, list[dict]]:
     hive.key("Keyboard Layout\\Preload", profile).set_value("1", REG_SZ, "00000411")
     return hive.to_bytes(), [
         artifact("host-userassist-windowssandbox", "registry",
-                 f"{HKCU}\\{explorer}\\UserAssist\\{USERASSIST_GUID}\\Count", "DOMAIN.md §3/§4 HKCU", "I", [
+                 f"{HKCU}\\{explorer}\\UserAssist\\{USERASSIST_GUID}\\Count", "docs/domain.md §3/§4 HKCU", "I", [
                      event("windows:registry:userassist", SESSION2_CLICK, "Last Time Executed",
                            value_name="\\Windows\\System32\\WindowsSandbox.exe", raw_value_name=USERASSIST_NAME,
                            entry_index=1, number_of_executions=1, application_focus_count=1,
@@ -372,7 +372,7 @@ def ntuser_hive() -> tuple[bytes, list[dict]]:
                            key_path=f"{HKCU}\\{explorer}\\UserAssist\\{USERASSIST_GUID}\\Count")],
                  hive="NTUSER.DAT (alice)"),
         artifact("host-recentdocs-wsb", "registry", f"{HKCU}\\{explorer}\\RecentDocs\\.wsb",
-                 "DOMAIN.md §3 (double-click leaves RecentDocs .wsb)", "I", [
+                 "docs/domain.md §3 (double-click leaves RecentDocs .wsb)", "I", [
                      event("windows:registry:mrulistex", ft("2025-01-15 10:00:00"), "Content Modification Time",
                            key_path=f"{HKCU}\\{explorer}\\RecentDocs\\.wsb",
                            entries=["Index: 1 [MRU Value 0]: update.wsb"])],

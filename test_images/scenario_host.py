@@ -152,7 +152,7 @@ def _wsb_artifact(path: str, aid: str, data: bytes, ftimes: dict[str, int], conf
     attrs = parse_config(data).attributes()
     keep = {k: attrs[k] for k in ("networking_enabled", "logon_command", "memory_in_mb", "mapped_folders",
                                   "risk_flags") if k in attrs}
-    return artifact(aid, "wsb", path, "DOMAIN.md §1 The .wsb file format", confidence, [
+    return artifact(aid, "wsb", path, "docs/domain.md §1 The .wsb file format", confidence, [
         event("windows:sandbox:wsb_config", ftimes[kind], desc, filename=path, is_allocated=allocated,
               configuration_source="file", sha256_hash=hashlib.sha256(data).hexdigest(), **keep)
         for kind, desc in WSB_TIME_DESC.items()])
@@ -212,20 +212,20 @@ def host_files() -> list[HostFile]:
                           ("data.7z", seeded("data.7z archive", 1200 * 1024, b"7z\xbc\xaf\x27\x1c"), "2025-01-14 06:13:20.3333333")):
         files.append(HostFile(f"{share}\\{name}", data, times(c, c, "2025-01-14 06:20:45.5000000", c[:19]),
                               artifacts=[artifact(f"host-share-{name}", "file", f"{share}\\{name}",
-                                                  "DOMAIN.md §1 (files placed in the host folder)", "S", [])],
+                                                  "docs/domain.md §1 (files placed in the host folder)", "S", [])],
                               note="mapped host folder content (archiver stand-in / archive are seeded bytes)"))
     for name, data in (("collect.log", COLLECT_LOG), ("hosts.txt", HOSTS_TXT)):
         t = "2025-01-14 06:22:15.%07d" % (1000000 if name == "collect.log" else 2500000)
         files.append(HostFile(f"{share}\\out\\{name}", data, times(t, t, t, t[:19]),
                               artifacts=[artifact(f"host-share-out-{name}", "file", f"{share}\\out\\{name}",
-                                                  "DOMAIN.md §5 (writes to mapped folders appear only in the "
+                                                  "docs/domain.md §5 (writes to mapped folders appear only in the "
                                                   "host $MFT, by vmwp.exe)", "I", [])],
                               note="written from inside sandbox 1 through the writable mapping"))
     task_t = times("2025-01-14 06:15:00.2500000", "2025-01-14 06:15:00.2500000",
                    "2025-01-14 06:20:01.0000000", "2025-01-14 06:15:01")
     task_path = "\\Windows\\System32\\Tasks" + TASK_PATH
     files.append(HostFile(task_path, TASK_XML, task_t, artifacts=[artifact(
-        "host-task-xml", "task_xml", task_path, "DOMAIN.md §3 (SYSTEM task running WindowsSandbox.exe)", "I", [
+        "host-task-xml", "task_xml", task_path, "docs/domain.md §3 (SYSTEM task running WindowsSandbox.exe)", "I", [
             event("windows:sandbox:scheduled_task", ft("2025-01-14 06:15:00"), "Registration Time",
                   task_path=TASK_PATH, command="C:\\Windows\\System32\\WindowsSandbox.exe",
                   arguments=UPDATE_WSB_PATH, user_id="S-1-5-18", trigger="BootTrigger")])],
@@ -234,7 +234,7 @@ def host_files() -> list[HostFile]:
     files.append(HostFile(ps_path, PSREADLINE, times(
         "2025-01-16 08:59:40.0000000", "2025-01-16 09:02:00.5000000", "2025-01-16 09:02:00.5000000",
         "2025-01-16 09:02:01"), artifacts=[artifact(
-            "host-psreadline", "text", ps_path, "DOMAIN.md §2 wsb.exe CLI", "I", [],
+            "host-psreadline", "text", ps_path, "docs/domain.md §2 wsb.exe CLI", "I", [],
             note="host-side command history of the session 3 wsb.exe commands")], note="PSReadLine history"))
     return files
 
@@ -261,10 +261,10 @@ def sandbox_files(workdir: pathlib.Path) -> list[HostFile]:
 
 NOT_SANDBOX_TRACES = [
     {"path": "\\Windows\\System32\\config\\SAM", "what": "WDAGUtilityAccount, RID 504, disabled, never logged on",
-     "why": "present on every Windows 10/11 host (DOMAIN.md §6 [C])"},
+     "why": "present on every Windows 10/11 host (docs/domain.md §6 [C])"},
     {"path": CONTAINERS + "\\BaseImages\\0949cec7-8165-4167-8c7d-67cf14eeede0\\BaseLayer.vhdx",
      "what": "Files\\Users\\WDAGUtilityAccount\\ntuser.dat and Files\\Windows\\System32\\winevt\\Logs inside the "
-             "base layer", "why": "pristine template copies (DOMAIN.md §5/§6 [C]/[I]), not activity"},
+             "base layer", "why": "pristine template copies (docs/domain.md §5/§6 [C]/[I]), not activity"},
     {"path": "\\Users\\alice\\Documents\\sandbox-demo.wsb", "what": "benign .wsb (networking off, read-only)",
      "why": "a sandbox configuration, but not risky: report it without risk flags"},
     {"path": "HKEY_LOCAL_MACHINE\\Software\\Classes\\Windows.Sandbox",

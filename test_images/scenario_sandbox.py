@@ -7,7 +7,7 @@ what every reader must find in them. ``build(workdir)`` returns the files that
 test_images/build.py plants on the host NTFS volume (``PlantedFile``), each
 with the host $SI times it must carry and a ``truth`` dict for expected.json.
 
-What is built (GUIDs and times from SCENARIO.md; DOMAIN.md sections 2, 5, 6):
+What is built (GUIDs and times from SCENARIO.md; docs/domain.md §2, §5, §6):
 
 * ``BaseImages\\<base>\\BaseLayer.vhdx``: dynamic VHDX, MBR disk, one NTFS
   partition labelled ``PortableBaseLayer`` holding ``Files\\`` (pristine OS
@@ -21,7 +21,7 @@ What is built (GUIDs and times from SCENARIO.md; DOMAIN.md sections 2, 5, 6):
   differencing on the base layer, session 2's logon and one Desktop file.
 * ``ContainerStorages\\<s3>\\sandbox.vhdx`` (deleted, record reused, carvable):
   a self-contained dynamic VHDX whose NTFS is a standalone scratch volume
-  (model (b) of DOMAIN.md section 2: unchanged files are WCI placeholders).
+  (model (b) of docs/domain.md §2: unchanged files are WCI placeholders).
 
 Every tool clock is faked (libfaketime), GUIDs are fixed or derived from
 fixed seeds, so two builds give byte-identical files. Run as root (mkntfs
@@ -874,7 +874,7 @@ def session1_files() -> list[InnerFile]:
                               "2025-01-14 07:44:58.6093750", "2025-01-14 07:44:59"),
                   fn=Times.same("2025-01-14 06:20:38.2500000"), kind="ntuser_hive",
                   events=ntuser_events),
-        # [I] The brief puts the mapped folder's run.bat on the guest disk; DOMAIN.md
+        # [I] The brief puts the mapped folder's run.bat on the guest disk; docs/domain.md
         # says mapped-folder writes reach only the host. Times are the host file's.
         InnerFile(f"{PROFILE}\\Desktop\\share\\run.bat", RUN_BAT,
                   si=Times.of("2025-01-14 06:12:40.1111111", "2025-01-14 06:13:02.2222222",
@@ -1038,7 +1038,7 @@ INFERENCES = [
     "[I] the guest machine SID, the template logs' computer name MINWINPC, the Hives\\*_Delta "
     "files (plain hives here), sandbox.vmgs content and the Bindings\\config.json schema",
     "[I] run.bat on the guest Desktop\\share: the brief asks for the mapped folder's view on "
-    "the guest disk; DOMAIN.md says mapped-folder writes reach only the host",
+    "the guest disk; docs/domain.md says mapped-folder writes reach only the host",
     "[I] VHDX creator string 'Microsoft Windows 10.0.26100.2161'",
 ]
 
@@ -1128,7 +1128,7 @@ def build_differencing_sandbox(work: pathlib.Path, host: pathlib.Path, base: Bui
                                unmounted_at: int) -> BuiltDisk:
     """A sandbox disk as a block-level differencing VHDX on the base layer:
     the base volume, changed through ntfs-3g by the session, stored as the
-    sectors that differ. [I] model (a) of DOMAIN.md section 2; the child's
+    sectors that differ. [I] model (a) of docs/domain.md §2; the child's
     volume keeps the base's label and its Files\\ and Hives\\ folders."""
     base_volume = work / "base.ntfs"
     volume, facts = build_volume(work, guid, files, "PortableBaseLayer", BASE_FORMAT,
@@ -1207,7 +1207,7 @@ HOST_TIMES = {
 }
 S2_DELETED = ft("2025-01-15 10:30:05")
 S3_DELETED = ft("2025-01-16 09:20:00")
-EXPECTED_ABSENCES = ["Prefetch", "SRUM"]  # the guest keeps neither (DOMAIN.md section 5)
+EXPECTED_ABSENCES = ["Prefetch", "SRUM"]  # the guest keeps neither (docs/domain.md §5)
 
 
 def disk_truth(disk: BuiltDisk, guid: str, role: str, layout: str, model: str,

@@ -131,7 +131,7 @@ def test_schema_bad_samples_are_reported(name, problem):
 
 
 def test_mirrorface_configuration():
-    """The configuration attributed to MirrorFace (DOMAIN.md section 1)."""
+    """The configuration attributed to MirrorFace (docs/domain.md §1)."""
     config = parse_config(
         "<Configuration><Networking>Enable</Networking><MappedFolders><MappedFolder>"
         "<HostFolder>C:\\ProgramData\\SysCache\\share</HostFolder><SandboxFolder>C:\\sbx</SandboxFolder>"

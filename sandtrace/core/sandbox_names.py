@@ -126,7 +126,7 @@ def trace_tags(*texts: object, sandbox_tag: str = EXECUTION_TAG) -> list[str]:
     return tags_for(verdict(*texts), sandbox_tag)
 
 
-# A .wsb, a .vhdx, or anything in the Containers tree (DOMAIN.md §2).
+# A .wsb, a .vhdx, or anything in the Containers tree (docs/domain.md §2).
 _SANDBOX_PATH = re.compile(
     r"\.wsb\b|\.vhdx\b|\\programdata\\microsoft\\windows\\containers(\\|\b|$)",
     re.IGNORECASE,

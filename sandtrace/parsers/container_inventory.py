@@ -2,7 +2,7 @@
 
 One ``windows:sandbox:container`` event data per item the sandbox leaves:
 base layers, per-sandbox disks, guest state, bindings, snapshots and dumps,
-live or deleted, in both layouts DOMAIN.md §2 describes (classic
+live or deleted, in both layouts docs/domain.md §2 describes (classic
 ``BaseImages\\<GUID>\\BaseLayer.vhdx``; Store-app ``ContainerStorages``,
 ``Layers``, ``Snapshots``, ``Dumps``). For a virtual disk it says which model
 it follows: a block-level differencing disk (with its parent) or a

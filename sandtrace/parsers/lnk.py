@@ -1,7 +1,7 @@
 """Windows Shortcut (LNK) files: what a user opened, and from where.
 
 Explorer writes a shortcut to ``Recent`` for every document a user opens,
-a .wsb double-click included (DOMAIN.md §3 [I]). plaso's
+a .wsb double-click included (docs/domain.md §3 [I]). plaso's
 ``windows:lnk:link`` with plaso's attribute names, read by liblnk; the
 target's own times (creation, modification, access) are timelined as plaso
 does. A shortcut whose target or arguments name a .wsb or

@@ -4,8 +4,8 @@ plaso's ``windows:prefetch:execution`` with plaso's attribute names, read by
 libscca (which also decompresses the MAM files of Windows 10 and 11), plus
 ``sandbox_paths``: the referenced files that name a .wsb, a .vhdx or the
 Containers tree. ITOCHU reports that Prefetch may record the .wsb and the
-VHDX files a sandbox loaded (DOMAIN.md §2 [S]). Every .pf is parsed (they
-are small); the sandbox binaries of DOMAIN.md §3 that only the sandbox uses
+VHDX files a sandbox loaded (docs/domain.md §2 [S]). Every .pf is parsed (they
+are small); the sandbox binaries of docs/domain.md §3 that only the sandbox uses
 (``data/sandbox_names.yaml``), and any program whose Prefetch names a .wsb or
 the Containers tree, are tagged ``sandbox_execution_trace``; the Hyper-V and
 container host binaries other VMs use too (vmwp.exe ...), otherwise,

@@ -1,7 +1,7 @@
 """Scheduled-task definitions under ``Windows\\System32\\Tasks``.
 
 MirrorFace launched its .wsb through Task Scheduler as SYSTEM at startup,
-which shows no sandbox window (DOMAIN.md §1 and §3 [S]); the task leaves its
+which shows no sandbox window (docs/domain.md §1 and §3 [S]); the task leaves its
 XML here and its TaskCache entry in the SOFTWARE hive (read by the registry
 plugins). One ``windows:sandbox:scheduled_task`` per task file: name,
 author, registration date, principal, triggers, actions, hidden flag, and

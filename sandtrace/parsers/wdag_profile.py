@@ -3,7 +3,7 @@
 WDAGUtilityAccount is the sandbox's default user; on the host it is a
 disabled built-in account (RID 504) that never logs on, so its presence in
 the SAM proves nothing, but a *profile folder* ``\\Users\\WDAGUtilityAccount``
-on a host volume is anomalous (DOMAIN.md §6 [I]). LilimRAT refuses to run
+on a host volume is anomalous (docs/domain.md §6 [I]). LilimRAT refuses to run
 unless that folder exists (§6 [C]), so an attacker may create it. Pristine
 copies sit in the base layer (``...\\Containers\\...\\Files\\Users\\
 WDAGUtilityAccount``, §2 and §6 [C]) and the sandbox's own disk has the real

@@ -204,7 +204,7 @@ def in_sandbox(target: FileTarget) -> bool:
     """Whether the hive lies inside a sandbox disk or base layer, not on the host.
 
     A sandbox's disks and its base layer live under the host's
-    ``ProgramData\\Microsoft\\Windows\\Containers`` (DOMAIN.md §2); a hive in a
+    ``ProgramData\\Microsoft\\Windows\\Containers`` (docs/domain.md §2); a hive in a
     disk nested below that, or in the base layer's file tree, is a guest's.
     """
     places = [target.location, *target.provenance.nesting]

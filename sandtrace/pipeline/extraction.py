@@ -592,7 +592,7 @@ def _expected_absence(target: FileTarget, inner: Source) -> EventData:
         EXPECTED_ABSENCE,
         {
             "absent_artifacts": ["Prefetch", "SRUM"],
-            "explanation": "Windows Sandbox guests keep no Prefetch and no SRUM (ITOCHU, DOMAIN.md section 5 [S]); "
+            "explanation": "Windows Sandbox guests keep no Prefetch and no SRUM (ITOCHU, docs/domain.md §5 [S]); "
             "their absence inside this disk is expected, not a finding",
             **(inner.container or {}),
         },

@@ -42,7 +42,7 @@ def render(report: dict[str, Any]) -> str:
     for item in verdict["statements"]:
         out += _statement(item)
     out += ["", "Confidence marks: **[C]** a primary source confirms what the artifact means, **[S]** a secondary "
-            "source reports it, **[I]** inference (see ../shared/DOMAIN.md and docs/report.md).", ""]
+            "source reports it, **[I]** inference (see sandtrace's docs/domain.md and docs/report.md).", ""]
 
     out += ["## Sources", ""]
     for source in about["sources"] or ["(unknown)"]:

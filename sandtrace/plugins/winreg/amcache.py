@@ -13,7 +13,7 @@ plaso's ``amcache`` plugin does (winreg_plugins/amcache.py):
 - ``Root\\Programs\\<id>``: installed programs (``windows:registry:amcache:programs``).
 
 A file entry naming a sandbox binary is tagged ``sandbox_execution_trace``
-(DOMAIN.md §3; ITOCHU: Amcache updates may be missing inside the sandbox).
+(docs/domain.md §3; ITOCHU: Amcache updates may be missing inside the sandbox).
 One naming a Hyper-V or container host binary other VMs use too is tagged
 ``hyperv_host_trace`` (``core/sandbox_names.py``).
 """

@@ -14,7 +14,7 @@ Compatibility Cache key", plaso ``appcompatcache.py``):
 The FILETIME is the file's last modification time, not a run time; the
 position (``entry_index``, 1 = most recent) is the insertion order. Windows XP
 (0xDEADBEEF) is not read. An entry naming a sandbox binary is tagged
-``sandbox_execution_trace`` (DOMAIN.md §3); a corrupt value raises, which the
+``sandbox_execution_trace`` (docs/domain.md §3); a corrupt value raises, which the
 parser turns into a warning for this key, after the entries read before it.
 An entry naming a Hyper-V or container host binary other VMs use too is
 tagged ``hyperv_host_trace`` (``core/sandbox_names.py``).

@@ -4,7 +4,7 @@ Windows 10 1709+ (``bam\\UserSettings``; 1809+ ``bam\\State\\UserSettings``,
 and the same under ``dam``): value name = device path of the executable,
 first 8 bytes of the data = FILETIME of its last run (plaso ``bam.py``).
 Entries for the sandbox binaries are tagged ``sandbox_execution_trace``
-(DOMAIN.md §3, §4 HKCU [I]).
+(docs/domain.md §3, §4 HKCU [I]).
 Entries for Hyper-V or container host binaries other VMs use too are tagged
 ``hyperv_host_trace`` (``core/sandbox_names.py``).
 """

@@ -4,7 +4,7 @@ Component Based Servicing keeps one key per package, with its state and the
 FILETIME of its installation split in two DWORDs; enabling the optional
 feature also records a ``Selection`` under ``Notifications\\OptionalFeatures``.
 Sources: TRR (tired-labs/techniques PR #15) for the package key [S]; the
-OptionalFeatures key by analogy with other features [I] (DOMAIN.md §4).
+OptionalFeatures key by analogy with other features [I] (docs/domain.md §4).
 """
 
 from __future__ import annotations

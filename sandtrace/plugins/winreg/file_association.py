@@ -4,7 +4,7 @@ File association keys (ITOCHU via SBS [S]; ProgID ``Windows.Sandbox`` and
 ``.wsb`` [C]), in HKLM and in a user's classes (UsrClass.dat): a changed
 ``shell\\open\\command`` is how a .wsb double-click could be hijacked, and
 the keys show the feature's files were installed; they are context, not use.
-The ``MicrosoftWindows.WindowsSandbox`` package [C] (DOMAIN.md §3): its
+The ``MicrosoftWindows.WindowsSandbox`` package [C] (docs/domain.md §3): its
 registration keys (AppxAllUserStore, the AppModel repositories; layout [I])
 give version and user; the key's last-written time approximates the install.
 """

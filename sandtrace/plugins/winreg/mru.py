@@ -1,7 +1,7 @@
 """Most-recently-used lists that can show a sandbox being started by hand.
 
 - RecentDocs\\.wsb (MRUListEx): .wsb files the user opened from Explorer [I]
-  (DOMAIN.md §3); each value is the UTF-16 file name, then a shell item.
+  (docs/domain.md §3); each value is the UTF-16 file name, then a shell item.
 - RunMRU (MRUList): commands typed in Win+R, e.g. ``WindowsSandbox.exe x.wsb``.
 - TypedPaths: paths typed in Explorer's address bar.
 Data types, attributes and entry strings as plaso's (``mrulistex``,

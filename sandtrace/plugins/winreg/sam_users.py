@@ -7,7 +7,7 @@ name and comment (libyal winreg-kb "Security Accounts Manager keys"; plaso
 as in plaso.
 
 WDAGUtilityAccount (RID 504) exists, disabled, on every Windows 10/11 host
-[C]: its presence proves nothing (DOMAIN.md §6). On a host it is tagged
+[C]: its presence proves nothing (docs/domain.md §6). On a host it is tagged
 ``wdag_anomaly`` only when enabled, logged on, or its password was set
 after the account was created; inside a sandbox all of that is normal.
 """

@@ -3,7 +3,7 @@
 Source [C]: Policy CSP WindowsSandbox (learn.microsoft.com, ms.date
 2024-09-27) and WindowsSandbox.admx; all values are DWORD 0/1 and take
 effect at the next sandbox start. A missing value means "not configured",
-which falls back to the documented default below (DOMAIN.md §4). One event
+which falls back to the documented default below (docs/domain.md §4). One event
 data per policy key: the values as found, and every setting's effective state.
 """
 

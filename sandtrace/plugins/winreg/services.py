@@ -4,7 +4,7 @@ Container Manager (CmService) is created with the feature [S] (TRR, citing
 Check Point); the Hyper-V compute, network and host services it needs are
 checked too [I]; CExecSvc runs *inside* a sandbox [C] (LloydLabs/wsb-detect);
 wcifs and bindflt are the filter drivers behind the base layer's placeholders
-and mapped folders [I]. DOMAIN.md §3, §4. The key's last-written time is the
+and mapped folders [I]. docs/domain.md §3, §4. The key's last-written time is the
 one date; in the feature's services it is usually when the feature was
 installed or the service last reconfigured.
 """

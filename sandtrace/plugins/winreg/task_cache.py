@@ -4,7 +4,7 @@
 holds its ``Path``, the ``Actions`` blob and ``DynamicInfo`` (registration
 and last launch FILETIMEs at 4 and 12; plaso ``task_scheduler.yaml``). A
 MirrorFace-style startup task running ``WindowsSandbox.exe <x>.wsb`` leaves
-this key and ``Windows\\System32\\Tasks\\<name>`` (DOMAIN.md §3 [I]).
+this key and ``Windows\\System32\\Tasks\\<name>`` (docs/domain.md §3 [I]).
 
 The Actions layout is not documented by Microsoft: exec actions (0x6666)
 are decoded as length-prefixed UTF-16 strings [I], and every UTF-16 string

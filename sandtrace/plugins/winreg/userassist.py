@@ -5,7 +5,7 @@ at 4, focus count at 8, focus time in ms at 12, last run FILETIME at 60),
 XP's 16 bytes (plaso ``userassist.yaml``). An entry naming a sandbox binary,
 the Store package or a .wsb (a double-clicked configuration) is tagged
 ``sandbox_execution_trace``; everything else is reported untagged [I]
-(DOMAIN.md §3: Explorer launches may leave UserAssist records).
+(docs/domain.md §3: Explorer launches may leave UserAssist records).
 An entry naming only a Hyper-V or container host binary other VMs use too is
 tagged ``hyperv_host_trace`` (``core/sandbox_names.py``).
 """
