@@ -108,12 +108,15 @@ def _run(copy: Path, *arguments: str) -> subprocess.CompletedProcess:
                            *arguments], cwd=copy, env=environment, capture_output=True, text=True, timeout=600)
 
 
-def test_a_new_registry_plugin_is_found_timelined_and_formatted(copy, tmp_path):
-    output = tmp_path / "select.jsonl"
-    done = _run(copy, "extract", str(HOST), "-q", "--format", "json_line", "--parsers", "winreg/test_select",
-                "-o", str(output))
+def _records(copy: Path, output: Path, parsers: str) -> list[dict]:
+    """The copy's json_line timeline of the host image with ``--parsers parsers``."""
+    done = _run(copy, "extract", str(HOST), "-q", "--format", "json_line", "--parsers", parsers, "-o", str(output))
     assert done.returncode == 0, done.stderr
-    records = [json.loads(line) for line in output.read_text().splitlines()]
+    return [json.loads(line) for line in output.read_text().splitlines()]
+
+
+def test_a_new_registry_plugin_is_found_timelined_and_formatted(copy, tmp_path):
+    records = _records(copy, tmp_path / "select.jsonl", "winreg/test_select")
     assert {record["data_type"] for record in records} == {"windows:registry:test_select"}  # that plugin only
     assert len(records) == 1
     record = records[0]
@@ -124,11 +127,7 @@ def test_a_new_registry_plugin_is_found_timelined_and_formatted(copy, tmp_path):
 
 
 def test_a_new_event_catalogue_is_found_and_applied(copy, tmp_path):
-    output = tmp_path / "processes.jsonl"
-    done = _run(copy, "extract", str(HOST), "-q", "--format", "json_line", "--parsers", "winevtx",
-                "-o", str(output))
-    assert done.returncode == 0, done.stderr
-    records = [json.loads(line) for line in output.read_text().splitlines()]
+    records = _records(copy, tmp_path / "processes.jsonl", "winevtx")
     processes = [record for record in records if record.get("event_identifier") == 4688
                  and record.get("channel") == "Security"]
     assert len(processes) == 18
