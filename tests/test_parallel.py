@@ -287,9 +287,10 @@ def test_batch_runs_sandbox_disks_and_their_event_logs_as_tasks_of_their_own(tmp
 def test_psort_items_chunks_each_timestamp_as_psort_does(monkeypatch, include_all):
     """Unique timestamps pass through; a timestamp's items are heap-ordered in chunks of at most
     PSORT_HEAP_CHUNK, duplicates (same hash and description) dropped unless include_all."""
+    from sandtrace.timeline import sorter
     from sandtrace.timeline.sorter import heap_order
 
-    monkeypatch.setattr(run_files, "PSORT_HEAP_CHUNK", 3)
+    monkeypatch.setattr(sorter, "PSORT_HEAP_CHUNK", 3)
     items = [(1, 0, 0, "b", "Creation Time", "l1"), (2, 1, 0, "c", "Creation Time", "l2"),
              (2, 2, 0, "a", "Creation Time", "l3"), (2, 3, 0, "a", "Creation Time", "l4"),  # l4 repeats l3
              (2, 4, 0, "0", "Creation Time", "l5"), (2, 5, 0, "0", "Access Time", "l6"),  # 4th+ of ts 2: next chunk

@@ -63,7 +63,7 @@ def write_part(events: Iterable[Event], path: str, max_in_memory: int, tmp_dir: 
     """Writes ``events`` to ``path`` in storage order (external sort), as the sorter's runs; returns the count."""
     with atomic_file(path) as stream:
         return sorter.dump_groups(stream, ((None, event) for event in
-                                           sorter._storage_order(events, max_in_memory, tmp_dir)))
+                                           sorter.storage_order(events, max_in_memory, tmp_dir)))
 
 
 def read_part(path: str, offset: int) -> Iterator[Event]:
@@ -79,19 +79,8 @@ def merge_parts(parts: list[tuple[str, int]]) -> Iterator[Event]:
 
 
 def psort_order(events: Iterable[Event], include_all: bool = False) -> Iterator[Event]:
-    """Storage-ordered events -> psort's output order and de-duplication.
-
-    The second half of ``sorter.sort_events``, for input that is already in
-    storage order (the merged parts).
-    """
-    chunk: list[Event] = []
-    for event in events:
-        if chunk and (event.timestamp != chunk[0].timestamp or len(chunk) >= sorter.PSORT_HEAP_CHUNK):
-            yield from sorter._psort_chunk(chunk, not include_all)
-            chunk = []
-        chunk.append(event)
-    if chunk:
-        yield from sorter._psort_chunk(chunk, not include_all)
+    """Storage-ordered events (the merged parts) -> psort's output order and de-duplication."""
+    return sorter.psort_order(events, include_all)
 
 
 # -- the super-timeline -----------------------------------------------------------

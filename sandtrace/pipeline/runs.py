@@ -14,6 +14,7 @@ from __future__ import annotations
 import bisect
 import concurrent.futures
 import heapq
+import operator
 import os
 import pickle
 import struct
@@ -23,7 +24,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import Any
 
-from sandtrace.timeline.sorter import PSORT_HEAP_CHUNK, heap_order
+from sandtrace.timeline.sorter import heap_order, psort_order
 
 # An item: (timestamp, position, index, values hash, description, line).
 Item = tuple
@@ -196,26 +197,13 @@ def split_point(runs: list[Run], share: float = 0.5) -> Any:
 
 
 def psort_items(items: Iterator[Item], include_all: bool) -> Iterator[Item]:
-    """psort's per-timestamp order and de-duplication, on items (sorter.sort_events's rules)."""
-    chunk: list[Item] = []
-    timestamp = None
-    for item in items:
-        if item[0] == timestamp and len(chunk) < PSORT_HEAP_CHUNK:
-            chunk.append(item)
-            continue
-        if len(chunk) == 1:  # most timestamps are unique: nothing to order or drop
-            yield chunk[0]
-        elif chunk:
-            yield from _chunk(chunk, include_all)
-        chunk = [item]
-        timestamp = item[0]
-    if len(chunk) == 1:
-        yield chunk[0]
-    elif chunk:
-        yield from _chunk(chunk, include_all)
+    """psort's per-timestamp order and de-duplication, on items (the sorter's one chunker)."""
+    return psort_order(items, include_all, _TIMESTAMP, _chunk)
 
 
-def _chunk(chunk: list[Item], include_all: bool) -> Iterator[Item]:
+_TIMESTAMP = operator.itemgetter(0)
+
+
+def _chunk(chunk: list[Item], deduplicate: bool) -> Iterator[Item]:
     """One timestamp's items in psort's heap order."""
-    return heap_order(((item[3], item[4], item) for item in chunk), not include_all)
-
+    return heap_order(((item[3], item[4], item) for item in chunk), deduplicate)

@@ -21,7 +21,7 @@ import itertools
 import operator
 import pickle
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import IO, Any
 
 from dfdatetime import interface as dfdatetime_interface
@@ -261,7 +261,7 @@ def _read_run(run: IO[bytes], table: ProvenanceTable) -> Iterator[tuple[tuple[in
         yield from load_groups(run, table=table)
 
 
-def _storage_order(
+def storage_order(
     events: Iterable[Event], max_in_memory: int, tmp_dir: str | None
 ) -> Iterator[Event]:
     """Events by (timestamp, production order): how psort reads a store."""
@@ -306,11 +306,34 @@ def sort_events(
     """
     if max_in_memory < 1:
         raise ValueError("max_in_memory must be at least 1")
-    chunk: list[Event] = []
-    for event in _storage_order(events, max_in_memory, tmp_dir):
-        if chunk and (event.timestamp != chunk[0].timestamp or len(chunk) >= PSORT_HEAP_CHUNK):
-            yield from _psort_chunk(chunk, not include_all)
-            chunk = []
-        chunk.append(event)
-    if chunk:
-        yield from _psort_chunk(chunk, not include_all)
+    return psort_order(storage_order(events, max_in_memory, tmp_dir), include_all)
+
+
+_EVENT_TIMESTAMP = operator.attrgetter("timestamp")
+
+
+def psort_order(stored: Iterable[Any], include_all: bool = False, timestamp_of: Callable[[Any], int] = _EVENT_TIMESTAMP,
+                order_chunk: Callable[[list, bool], Iterator[Any]] = _psort_chunk) -> Iterator[Any]:
+    """What is in storage order (timestamp, production order) -> psort's output order:
+    each timestamp's entries, at most PSORT_HEAP_CHUNK at a time, through psort's heap
+    (``order_chunk``), duplicates dropped unless ``include_all``. The one chunker of
+    every path: the sorter's events, batch's merged parts, the runs of lines
+    (pipeline/runs.py gives ``timestamp_of`` and ``order_chunk`` for items)."""
+    deduplicate = not include_all
+    chunk: list = []
+    current = None
+    for entry in stored:
+        timestamp = timestamp_of(entry)
+        if timestamp == current and len(chunk) < PSORT_HEAP_CHUNK:
+            chunk.append(entry)
+            continue
+        if len(chunk) == 1:  # most timestamps are unique: nothing to order or drop
+            yield chunk[0]
+        elif chunk:
+            yield from order_chunk(chunk, deduplicate)
+        chunk = [entry]
+        current = timestamp
+    if len(chunk) == 1:
+        yield chunk[0]
+    elif chunk:
+        yield from order_chunk(chunk, deduplicate)
