@@ -31,9 +31,8 @@ Item = tuple
 
 _BLOCK = 64  # items per pickle in a run file: what a merge holds per run (~200 KB of json_line)
 # Runs merged at once (a block of each in memory, ~75 MB at 384); more runs:
-# the smallest are merged first. One event log is one run: a 2 GB case has
-# 321 and merges them in one pass (at 128, with blocks twice as large, the
-# 195 smallest were merged first: 1.4 to 1.8 s more).
+# the smallest are merged first. One event log is one run (the measurements
+# behind the number: docs/performance.md).
 _FAN_IN = 384
 _SPLIT_REDUCE_MIN = 32  # runs to merge beforehand from which a worker merges half of them
 
