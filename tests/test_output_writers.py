@@ -142,7 +142,7 @@ def test_json_line_encoder_is_json_dumps(value):
 
 
 def test_display_name_from_path_spec_and_vss():
-    from sandtrace.output.fields import display_name_for_path_spec
+    from sandtrace.core.display import display_name_for_path_spec
     assert display_name_for_path_spec(ntfs_path_spec("\\a\\b", 7)) == "NTFS:\\a\\b"
     assert display_name_for_path_spec(ntfs_path_spec("\\a\\b", 7, 1)) == "VSS2:NTFS:\\a\\b"
     plaso_helper = pytest.importorskip("plaso.engine.path_helper").PathHelper

@@ -20,14 +20,9 @@ from dfdatetime import posix_time
 from dfdatetime import serializer as dfdatetime_serializer
 from dfvfs.path import factory as path_spec_factory
 
-from sandtrace.core.display import per_path_spec
+from sandtrace.core.display import display_name_for_path_spec, per_path_spec, relative_path
 from sandtrace.core.events import Event, EventData
-from sandtrace.timeline.sorter import (  # noqa: F401  (re-exported)
-    display_name_for_path_spec,
-    event_values_hash,
-    plaso_attributes,
-    relative_path,
-)
+from sandtrace.timeline.sorter import event_values_hash, plaso_attributes  # noqa: F401 - event_values_hash: the outputs' name for it
 
 _UTC = dt.timezone.utc
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=_UTC)

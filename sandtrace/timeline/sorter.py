@@ -26,7 +26,7 @@ from typing import IO, Any
 
 from dfdatetime import interface as dfdatetime_interface
 
-from sandtrace.core.display import display_name_for_path_spec, per_path_spec, relative_path  # noqa: F401 (re-exported)
+from sandtrace.core.display import display_name_for_path_spec, per_path_spec
 from sandtrace.core.events import Event, EventData, Provenance
 
 # psort flushes its per-timestamp heap once it holds more than this many
