@@ -133,31 +133,31 @@ def _registration_time(date: str):
     return date_time, local
 
 
+_TRIGGER_FIELDS = (("start_boundary", "StartBoundary"), ("end_boundary", "EndBoundary"), ("delay", "Delay"),
+                   ("user_id", "UserId"))
+_ACTION_FIELDS = (("command", "Command"), ("arguments", "Arguments"), ("working_directory", "WorkingDirectory"),
+                  ("class_id", "ClassId"), ("data", "Data"))
+
+
+def _fields(element: Element, kind: str, names: tuple[tuple[str, str], ...]) -> dict[str, Any]:
+    """The element's kind (its tag) and the child elements' texts that are there."""
+    values = {kind: _local(element.tag), **{name: _text(element, tag) for name, tag in names}}
+    return {k: v for k, v in values.items() if v is not None}
+
+
 def _trigger(element: Element) -> dict[str, Any]:
-    values = {
-        "trigger_type": _local(element.tag),
-        "start_boundary": _text(element, "StartBoundary"),
-        "end_boundary": _text(element, "EndBoundary"),
-        "delay": _text(element, "Delay"),
-        "user_id": _text(element, "UserId"),
-        "enabled": _boolean(_text(element, "Enabled")),
-    }
+    values = _fields(element, "trigger_type", _TRIGGER_FIELDS)
+    enabled = _boolean(_text(element, "Enabled"))
+    if enabled is not None:
+        values["enabled"] = enabled
     interval = _text(_child(element, "Repetition"), "Interval")
     if interval:
         values["repetition_interval"] = interval
-    return {k: v for k, v in values.items() if v is not None}
+    return values
 
 
 def _action(element: Element) -> dict[str, Any]:
-    values = {
-        "action_type": _local(element.tag),
-        "command": _text(element, "Command"),
-        "arguments": _text(element, "Arguments"),
-        "working_directory": _text(element, "WorkingDirectory"),
-        "class_id": _text(element, "ClassId"),
-        "data": _text(element, "Data"),
-    }
-    return {k: v for k, v in values.items() if v is not None}
+    return _fields(element, "action_type", _ACTION_FIELDS)
 
 
 def _command_line(action: dict[str, Any]) -> str:

@@ -22,6 +22,14 @@ def _evidence_lines(items: list[dict], indent: str = "  ") -> list[str]:
     return lines
 
 
+def _statements(title: str, items: list[dict], none: str) -> list[str]:
+    """A section of statements, or the sentence that says there are none."""
+    out = [f"## {title}", ""]
+    for item in items:
+        out += _statement(item)
+    return out + ([] if items else [none]) + [""]
+
+
 def _statement(item: dict) -> list[str]:
     text = sanitize.escape_text(item["text"])
     return [f"- [{item.get('confidence', 'I')}] {text}", *_evidence_lines(item.get("evidence") or [])]
@@ -160,19 +168,9 @@ def render(report: dict[str, Any]) -> str:
         out.append("No writable mapped folder belongs to a configuration that was used.")
     out.append("")
 
-    out += ["## Anomalies", ""]
-    for item in report["anomalies"]:
-        out += _statement(item)
-    if not report["anomalies"]:
-        out.append("None found (WDAGUtilityAccount on the host, policy loosened, logs cleared, SYSTEM tasks, wsb exec as System).")
-    out.append("")
-
-    out += ["## Context (not evidence of use)", ""]
-    for item in report["context"]:
-        out += _statement(item)
-    if not report["context"]:
-        out.append("Nothing.")
-    out.append("")
+    out += _statements("Anomalies", report["anomalies"], "None found (WDAGUtilityAccount on the host, policy "
+                       "loosened, logs cleared, SYSTEM tasks, wsb exec as System).")
+    out += _statements("Context (not evidence of use)", report["context"], "Nothing.")
 
     out += ["## What was checked", ""]
     out += _table(["what", "where", "events found"], [[c["what"], c["where"], c["events"]] for c in report["checked"]])
