@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/evtx_speed.py
 
-Source: the folder ../shared/corpus/evtx (28 real and damaged logs). Figures,
+Source: the test corpus's evtx folder (28 real and damaged logs; docs/test-data.md). Figures,
 all pinned to CPU 0, best of 3:
 
 - raw pyevtx-rs: iterating ``PyEvtxParser(path, number_of_threads=1).records_json()``
@@ -31,13 +31,15 @@ import tempfile
 import time
 import warnings
 
-from sandtrace.engine.provenance import write_atomically  # noqa: E402
+from sandtrace.core.atomic import write_atomically  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # The checkout first; bench/ itself off the path (no bench script may shadow a package).
 sys.path = [p for p in sys.path if os.path.abspath(p or ".") != os.path.dirname(os.path.abspath(__file__))]
 sys.path.insert(0, ROOT)
-CORPUS = os.path.join(ROOT, "..", "shared", "corpus", "evtx")
+from bench import CORPUS as _CORPUS  # noqa: E402
+
+CORPUS = os.path.join(_CORPUS, "evtx")
 REPEAT = 3
 
 
@@ -128,14 +130,14 @@ def _all_cores() -> None:
 def main() -> int:
     files = sorted(glob.glob(os.path.join(CORPUS, "*", "*.evtx")))
     if not files:
-        print("bench/evtx_speed.py: ../shared/corpus/evtx is not present; skipped")
+        print(f"bench/evtx_speed.py: the test corpus ({CORPUS}, docs/test-data.md) is not present; skipped")
         return 0
     _one_core()
     results: dict = {
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "pinned_to_one_core": True},
-        "source": "../shared/corpus/evtx (folder source, --evtx-anywhere)",
+        "source": "the test corpus's evtx folder, docs/test-data.md (folder source, --evtx-anywhere)",
         "files": len(files),
-        "command": "sandtrace extract ../shared/corpus/evtx -o out.jsonl --format json_line --evtx-anywhere --parsers winevtx",
+        "command": "sandtrace extract $SANDTRACE_CORPUS/evtx -o out.jsonl --format json_line --evtx-anywhere --parsers winevtx",
     }
     rows = {}
     seconds, count = _best(lambda: raw_rs(files, decode=False))

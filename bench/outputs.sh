@@ -8,7 +8,7 @@ R=$(realpath "$1"); O=$(realpath -m "$2"); mkdir -p "$O"; cd "$R"
 PY=$(cd "$(dirname "$0")/.." && pwd)/.venv/bin/python
 sandtrace() { PYTHONPATH="$R" "$PY" -c "import sys; from sandtrace.cli import main; sys.exit(main())" "$@"; }
 T=test_images
-C=$(cd "$R/.." && pwd)/shared/corpus
+C=${SANDTRACE_CORPUS:-$R/../shared/corpus}  # the test corpus (docs/test-data.md)
 sandtrace extract $T/host.E01 --carve -q -o $O/host.jsonl --format json_line --report $O/host.report.json
 sandtrace extract $T/host.E01 --carve -q -o $O/host-w0.jsonl --format json_line --workers 0
 sandtrace extract $T/host.E01 --carve -q -o $O/host.csv --format l2tcsv

@@ -23,11 +23,13 @@ import sys
 import tempfile
 import time
 
-from sandtrace.engine.provenance import write_atomically  # noqa: E402
+from sandtrace.core.atomic import write_atomically  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
-CORPUS = os.path.join(ROOT, "..", "shared", "corpus", "images", "dfvfs")
+from bench import CORPUS as _CORPUS  # noqa: E402
+
+CORPUS = os.path.join(_CORPUS, "images", "dfvfs")
 CASES = [
     ("foundation.E01 (all files)", os.path.join(ROOT, "test_images", "foundation.E01"), ["--paths", "**"]),
     ("vsstest.qcow2 + 2 VSS (all files)", os.path.join(CORPUS, "vsstest.qcow2"), ["--paths", "**"]),

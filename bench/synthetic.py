@@ -3,7 +3,7 @@
 Each volume (C: and D:) holds ``copies`` (size / 64 MB) sets of event logs
 under \\Windows\\System32\\winevt\\Logs with numbered names (the host
 scenario's, test_images/host_evtx.py, plus five real logs from
-../shared/corpus/evtx when present), its registry hives (config hives once; an NTUSER.DAT per
+the test corpus's evtx folder when present, docs/test-data.md), its registry hives (config hives once; an NTUSER.DAT per
 user profile), a .wsb per profile and filler files of random data that no
 parser targets. C: also holds the sandbox scenario: the four Windows Sandbox
 disks of test_images/disks under the Containers tree, where sandtrace opens
@@ -29,7 +29,9 @@ sys.path.insert(0, ROOT)
 
 CONTAINERS = os.path.join("ProgramData", "Microsoft", "Windows", "Containers")
 SECTOR = 512
-CORPUS_EVTX = os.path.join(ROOT, "..", "shared", "corpus", "evtx")
+from bench import CORPUS  # noqa: E402
+
+CORPUS_EVTX = os.path.join(CORPUS, "evtx")
 REAL_LOGS = ("plaso/System.evtx", "python-evtx/security.evtx", "python-evtx/system.evtx",
              "omerbenamram-evtx/2-vss_7-System.evtx", "omerbenamram-evtx/post-Security.evtx")
 

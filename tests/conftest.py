@@ -7,15 +7,17 @@ import os
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CORPUS = os.path.abspath(os.path.join(ROOT, "..", "shared", "corpus"))
+# The third-party test corpus (docs/test-data.md): SANDTRACE_CORPUS, else a
+# shared/corpus folder beside the checkout (where this project's CI keeps it).
+CORPUS = os.path.abspath(os.environ.get("SANDTRACE_CORPUS") or os.path.join(ROOT, "..", "shared", "corpus"))
 TEST_IMAGES = os.path.join(ROOT, "test_images")
 
 
 @pytest.fixture
 def corpus():
-    """Path of ../shared/corpus; tests using it skip cleanly when it is absent."""
+    """Path of the test corpus; tests using it skip cleanly when it is absent."""
     if not os.path.isdir(CORPUS):
-        pytest.skip("../shared/corpus is not present")
+        pytest.skip(f"the test corpus is not present ({CORPUS}; set SANDTRACE_CORPUS, docs/test-data.md)")
     return CORPUS
 
 

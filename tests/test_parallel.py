@@ -2,7 +2,7 @@
 
 The cases: a triage folder with two large event logs (one copied, so equal
 records tie across files), a small one the main process keeps, a .wsb and a
-corrupt log; the corpus EVTX folder when ../shared/corpus is there.
+corrupt log; the corpus EVTX folder when the test corpus is there (docs/test-data.md).
 """
 
 from __future__ import annotations
@@ -113,7 +113,7 @@ def test_other_formats_and_reports_stay_in_one_process(triage, tmp_path):
     assert one.read_bytes() == two.read_bytes()
 
 
-@pytest.mark.skipif(not os.path.isdir(os.path.join(CORPUS, "evtx")), reason="needs ../shared/corpus")
+@pytest.mark.skipif(not os.path.isdir(os.path.join(CORPUS, "evtx")), reason="needs the test corpus (docs/test-data.md)")
 def test_the_corpus_event_logs_are_the_same_with_workers(tmp_path):
     folder = tmp_path / "corpus"
     shutil.copytree(os.path.join(CORPUS, "evtx"), folder)

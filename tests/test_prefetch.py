@@ -193,7 +193,7 @@ def test_prefetch_like_files_in_the_corpus_parse(corpus):
         if name.lower().endswith(".pf")
     ]
     if not found:
-        pytest.skip("no Prefetch files in ../shared/corpus")
+        pytest.skip("no Prefetch files in the test corpus (docs/test-data.md)")
     import pyscca
 
     for path in found:

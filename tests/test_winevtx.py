@@ -34,7 +34,7 @@ SMALL_INTACT = [p for p in INTACT if os.path.getsize(p) <= 70_000] + [
 NEUTRAL_TAGS = {"recovered", "recovered_foreign_template", "log_cleared", "system_boot", "system_shutdown",
                 "system_unexpected_shutdown"}
 FT_2025_01_16 = 133814880000000000  # 2025-01-16T00:00:00Z as FILETIME
-needs_corpus = pytest.mark.skipif(not EVTX_FILES, reason="../shared/corpus is not present")
+needs_corpus = pytest.mark.skipif(not EVTX_FILES, reason="the test corpus is not present (docs/test-data.md)")
 
 
 class _Target:

@@ -1,4 +1,4 @@
-"""The winreg parser on real hives (../shared/corpus/registry): SAM agrees with regipy, nothing crashes."""
+"""The winreg parser on real hives (the test corpus's registry folder, docs/test-data.md): SAM agrees with regipy, nothing crashes."""
 
 from __future__ import annotations
 
