@@ -250,14 +250,6 @@ def _part_counts(extractor, path, record) -> dict[str, Any]:
 # -- assemble -----------------------------------------------------------------------
 
 
-class _Counted:
-    """What RunRecord.finish reads from a Timeliner."""
-
-    def __init__(self) -> None:
-        self.counter: Counter = Counter()
-        self.unmapped: Counter = Counter()
-
-
 def _host_name(counter: Counter) -> str | None:
     return counter.most_common(1)[0][0] if counter else None
 
@@ -269,8 +261,9 @@ def assemble(spec: dict[str, Any]) -> dict[str, Any]:
     from sandtrace.batch.manifest import sha256_file
     from sandtrace.core import atomic
     from sandtrace.engine import provenance
-    from sandtrace.pipeline.extraction import ExtractionStats
     from sandtrace.output import manager as output_manager
+    from sandtrace.pipeline.event_path import EventPath
+    from sandtrace.pipeline.extraction import ExtractionStats
 
     out = spec["out"]
     options = output_manager.OutputOptions(
@@ -301,12 +294,11 @@ def assemble(spec: dict[str, Any]) -> dict[str, Any]:
         raise
 
     stats = ExtractionStats()
-    timeliner = _Counted()
+    path = EventPath()  # the parts' counts, summed as extract sums its workers'
     run = provenance.RunRecord(command_line=spec["command_line"], started=spec["started"])
     for result in spec["part_results"]:
         stats.merge(result["stats"])
-        timeliner.counter.update(result["timeliner"])
-        timeliner.unmapped.update(result.get("unmapped") or {})
+        path.add_counts(result)
         run.warnings.extend(result["warnings"])
     source_record = dict(spec["source_record"])
     hashes = spec.get("hashes") or {}
@@ -328,7 +320,7 @@ def assemble(spec: dict[str, Any]) -> dict[str, Any]:
     if folder_files:
         run.add_folder_files(source_record["path"], folder_files, hash_files=spec.get("hash_folder_files", True))
     first_format, first_path = next(iter(spec["outputs"].items()))
-    run.finish(stats, timeliner, writers[0], first_path, first_format)
+    run.finish(stats, path.timeliner, writers[0], first_path, first_format)
     run.summary["outputs"] = {
         fmt: {"path": writer.path, "events_written": writer.events_written,
               "events_dropped": getattr(writer, "events_dropped", 0)}

@@ -73,8 +73,9 @@ class Writer:
         self.events_dropped = 0
         self._pending: list[str] = []
         self._file: IO | None = None
+        self._target: AtomicFile | None = None
         if path is None:  # a formatter only: line() works, nothing is written
-            self.path = self.temp_path = ""
+            self.path = ""
             self._closed = True
             return
         self.path = os.path.abspath(path)
@@ -83,7 +84,6 @@ class Writer:
         self._closed = False
         os.makedirs(os.path.dirname(self.path), exist_ok=True)
         self._target = AtomicFile(self.path)
-        self.temp_path = self._target.temp_path
         try:
             if not self.binary:
                 self._file = self._target.open("w", encoding="utf-8", newline="")
@@ -93,6 +93,11 @@ class Writer:
         except BaseException:
             self.abort()
             raise
+
+    @property
+    def temp_path(self) -> str:
+        """Where the output is written until ``close`` moves it into place ("" for a formatter only)."""
+        return self._target.temp_path if self._target is not None else ""
 
     # Subclass hooks.
     def _open(self) -> None:

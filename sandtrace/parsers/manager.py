@@ -29,17 +29,17 @@ def select(expression: str | None) -> list[str]:
         return sorted(known)
     included: set[str] = set()
     excluded: set[str] = set()
-    for raw in expression.split(","):
-        item = raw.strip().lower()
-        if not item:
-            continue
-        target = excluded if item.startswith("!") else included
-        item = item.lstrip("!")
-        names = _expand(item, known)
-        target.update(names)
+    for item, exclude in _items(expression):
+        (excluded if exclude else included).update(_expand(item, known))
     if not included:
         included = set(known)
     return sorted(included - excluded)
+
+
+def _items(expression: str | None) -> list[tuple[str, bool]]:
+    """The ``--parsers`` items, lower-cased, each with whether it excludes (``!name``)."""
+    items = (raw.strip().lower() for raw in (expression or "").split(","))
+    return [(item.lstrip("!"), item.startswith("!")) for item in items if item]
 
 
 def _expand(item: str, known: set[str]) -> set[str]:
@@ -60,9 +60,8 @@ def plugin_filter(expression: str | None) -> dict[str, set[str]]:
     named on its own, or not at all, runs every plugin)."""
     chosen: dict[str, set[str]] = {}
     whole: set[str] = set()
-    for raw in (expression or "").split(","):
-        item = raw.strip().lower()
-        if not item or item.startswith("!"):
+    for item, exclude in _items(expression):
+        if exclude:
             continue
         parser, _, plugin = item.partition("/")
         if plugin:
