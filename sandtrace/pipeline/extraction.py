@@ -17,24 +17,24 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from dfvfs.lib import errors as dfvfs_errors
-
-from sandtrace.engine.collection import Collector, FileTarget, PathPattern, Request
-from sandtrace.core.events import WARNING_DATA_TYPE, EventData, Provenance, warning
 from dfvfs.lib import definitions as dfvfs_definitions
+from dfvfs.lib import errors as dfvfs_errors
 from dfvfs.path import factory as path_spec_factory
 
-from sandtrace.engine import carving, layers, scratch, vhdi_parents
 from sandtrace.core import display
 from sandtrace.core.errors import SourceError
+from sandtrace.core.events import WARNING_DATA_TYPE, EventData, Provenance, warning
+from sandtrace.engine import carving, layers, scratch, vhdi_parents
+from sandtrace.engine.collection import Collector, FileTarget, PathPattern, Request
 from sandtrace.engine.sources import Source, open_nested
 from sandtrace.engine.templates import TEMPLATE_TAG, MftComparer
-from sandtrace.pipeline import handout
-from sandtrace.pipeline.handout import SourceContext, outer_context, source_context
-from sandtrace.parsers.container_inventory import classify
-from sandtrace.parsers import manager
-from sandtrace.parsers.interface import BaseParser
 from sandtrace.output.sanitize import safe_file_name
+from sandtrace.parsers import manager
+from sandtrace.parsers.container_inventory import classify
+from sandtrace.parsers.interface import BaseParser
+from sandtrace.pipeline.handout import (
+    HAND_OUT_PARSERS, HandedOutDisk, HandedOutFile, SourceContext, outer_context, source_context,
+)
 
 _SIGNATURE_HEAD = 4096
 _VIRTUAL_DISK_SIGNATURES = (b"vhdxfile", b"conectix")
@@ -243,7 +243,7 @@ class Extractor:
         if "winevtx" not in target.parsers or _is_template(target, source) or self._in_scratch(target):
             return None
         names = self._parser_names(target)
-        if "winevtx" not in names or not names <= handout.HAND_OUT_PARSERS:
+        if "winevtx" not in names or not names <= HAND_OUT_PARSERS:
             return None
         try:
             size = target.open_file_entry().size or 0
@@ -251,7 +251,7 @@ class Extractor:
             return None
         if size < self.hand_out_bytes:
             return None
-        return handout.HandedOutFile(target, sorted(names), source_context(source))
+        return HandedOutFile(target, sorted(names), source_context(source))
 
     def _in_scratch(self, target: FileTarget) -> bool:
         """Whether the file is inside a disk --carve rebuilt in this extractor's scratch folder."""
@@ -320,7 +320,7 @@ class Extractor:
             return
         self.stats.nested_sources += 1
         if self._hand_out_disk(target, inner):
-            yield handout.HandedOutDisk(target, label, outer_context(source), layers.snapshot())
+            yield HandedOutDisk(target, label, outer_context(source), layers.snapshot())
             return
         yield from self._inside(target, inner)
 
