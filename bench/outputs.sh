@@ -4,10 +4,15 @@
 # on two checkouts and diff the SUMS files to show a change leaves outputs alone.
 #   bench/outputs.sh CHECKOUT OUT_DIR   (then: diff A/SUMS B/SUMS)
 set -u
-R=$(realpath "$1"); O=$(realpath -m "$2"); mkdir -p "$O"; cd "$R"
+R=$(realpath "$1"); O=$(realpath -m "$2")
+[ -e "$O" ] && { echo "outputs.sh: $O exists: give a new folder" >&2; exit 2; }
+mkdir -p "$O"; cd "$R"
 PY=$(cd "$(dirname "$0")/.." && pwd)/.venv/bin/python
 sandtrace() { PYTHONPATH="$R" "$PY" -c "import sys; from sandtrace.cli import main; sys.exit(main())" "$@"; }
-T=test_images
+# The images through one fixed path: an output names its source, and psort's
+# order of ties hashes the path, so two checkouts compare only at one path.
+T=${SANDTRACE_OUTPUTS_IMAGES:-/tmp/sandtrace-outputs-images}
+[ -e "$T" ] || ln -s "$R/test_images" "$T"
 C=${SANDTRACE_CORPUS:-$R/../shared/corpus}  # the test corpus (docs/test-data.md)
 sandtrace extract $T/host.E01 --carve -q -o $O/host.jsonl --format json_line --report $O/host.report.json
 sandtrace extract $T/host.E01 --carve -q -o $O/host-w0.jsonl --format json_line --workers 0
