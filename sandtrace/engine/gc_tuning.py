@@ -3,12 +3,10 @@
 A parser's records are small dicts and lists that live for one record. By
 default CPython collects its youngest generation after every 700 container
 allocations, and each collection walks what is young and alive at that
-moment (the event log chunk being decoded, the sort's window of events):
-``perf`` put 6.1% of a worker's CPU in the collector on the benchmark case,
-17% of the one-process path's. After 50,000 allocations instead, a
-worker's share is 1.2%, and 0.7% once the objects of its set-up (modules,
-parsers, rules) are frozen out of every collection. Garbage in reference
-cycles is still collected, after at most 50,000 allocations (a few MB).
+moment (the event log chunk being decoded, the sort's window of events),
+and set-up objects (modules, parsers, rules) are frozen out of every
+collection. Garbage in reference cycles is still collected, after at most
+50,000 allocations (a few MB). The measurements: docs/performance.md.
 """
 
 from __future__ import annotations
