@@ -302,10 +302,12 @@ def _extract_with(args: argparse.Namespace, err, workers: int, pool) -> int:
                         pipeline.add(data)
             pipeline.finish()
         else:
-            for event in sorter.sort_events(events(), max_in_memory=args.sort_memory, include_all=args.include_all):
-                writer.write(event)
+            ordered = sorter.sort_events(events(), max_in_memory=args.sort_memory, include_all=args.include_all)
+            for group in sorter.by_event_data(ordered):
+                writer.write_events(group)
                 if report_builder is not None:
-                    report_builder.add_event(event)
+                    for event in group:
+                        report_builder.add_event(event)
         writer.close()
     except BaseException:
         writer.abort()

@@ -8,7 +8,7 @@ import pytest
 
 from sandtrace.output import OutputOptions, create_writer
 from sandtrace.output import plaso_store
-from sandtrace.output.fields import event_values_hash
+from sandtrace.core.plaso_view import PlasoView
 from tests.output_fixtures import realistic_events
 
 
@@ -54,7 +54,7 @@ def test_hash_matches_plaso_for_each_record():
         if event.data.provenance.path_spec is not None:
             stream = plaso_events.EventDataStream()
             stream.path_spec = event.data.provenance.path_spec
-        assert event_values_hash(event.data) == plaso_events.CalculateEventValuesHash(data, stream)
+        assert PlasoView(event.data).values_hash == plaso_events.CalculateEventValuesHash(data, stream)
 
 
 def test_clear_error_without_plaso(tmp_path, monkeypatch):

@@ -8,7 +8,8 @@ import tracemalloc
 from dfdatetime import filetime
 
 from sandtrace.core.events import Event, EventData, Provenance
-from sandtrace.timeline.sorter import event_values_hash, sort_events
+from sandtrace.core.plaso_view import PlasoView
+from sandtrace.timeline.sorter import sort_events
 from tests.output_fixtures import ntfs_path_spec, realistic_events
 
 
@@ -28,7 +29,7 @@ def make_events(count: int, seed: int = 7, payload: int = 0):
 
 
 def key(event):
-    return event.timestamp, event_values_hash(event.data), event.timestamp_desc
+    return event.timestamp, PlasoView(event.data).values_hash, event.timestamp_desc
 
 
 def test_spilled_sort_equals_in_memory_sort():
@@ -60,7 +61,7 @@ def test_path_specs_and_date_times_survive_the_spill():
         assert event.data.provenance.path_spec == original.data.provenance.path_spec
         assert type(event.date_time) is type(original.date_time)
         assert event.date_time.CopyToDateTimeString() == original.date_time.CopyToDateTimeString()
-        assert event_values_hash(event.data) == event_values_hash(original.data)
+        assert PlasoView(event.data).values_hash == PlasoView(original.data).values_hash
 
 
 def test_memory_stays_bounded_for_a_large_input():

@@ -264,6 +264,7 @@ def assemble(spec: dict[str, Any]) -> dict[str, Any]:
     from sandtrace.output import manager as output_manager
     from sandtrace.pipeline.event_path import EventPath
     from sandtrace.pipeline.extraction import ExtractionStats
+    from sandtrace.timeline import sorter
 
     out = spec["out"]
     options = output_manager.OutputOptions(
@@ -279,13 +280,15 @@ def assemble(spec: dict[str, Any]) -> dict[str, Any]:
         offsets = [(item["path"], merge.part_offset(item["order"])) for item in spec["parts"]]
         hosts: Counter = Counter()
         report = _ReportFeed(spec)
-        for event in merge.psort_order(merge.merge_parts(offsets), include_all=out["include_all"]):
-            report.add(event)
-            data = event.data
+        ordered = merge.psort_order(merge.merge_parts(offsets), include_all=out["include_all"])
+        for group in sorter.by_event_data(ordered):
+            for event in group:
+                report.add(event)
+            data = group[0].data
             if data.data_type.startswith("windows:evtx") and not data.provenance.nesting and data.values.get("hostname"):
-                hosts[data.values["hostname"]] += 1
+                hosts[data.values["hostname"]] += len(group)
             for writer in writers:
-                writer.write(event)
+                writer.write_events(group)
         for writer in writers:
             writer.close()
     except BaseException:

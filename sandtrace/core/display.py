@@ -6,9 +6,6 @@ sandtrace timeline and a psort timeline of the same events name files alike.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
 from dfvfs.lib import definitions as dfvfs_definitions
 from dfvfs.path.path_spec import PathSpec
 
@@ -56,31 +53,6 @@ def relative_path(path_spec: PathSpec | None) -> str | None:
     return location.translate(NON_PRINTABLE)
 
 
-def per_path_spec(function: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    """Caches ``function(path_spec)`` per path spec object.
-
-    Every event of a file shares its path spec object, and outputs, the sort
-    and the tagger ask the same questions of it for each event. Results are
-    kept for at most 4096 objects (the object is held, so its id stays its
-    own); callers must not change a result.
-    """
-    cache: dict[int, tuple[Any, Any]] = {}
-
-    def cached(path_spec: Any) -> Any:
-        hit = cache.get(id(path_spec))
-        if hit is not None and hit[0] is path_spec:
-            return hit[1]
-        result = function(path_spec)
-        if len(cache) >= 4096:
-            cache.clear()
-        cache[id(path_spec)] = (path_spec, result)
-        return result
-
-    cached.__doc__, cached.__name__ = function.__doc__, function.__name__
-    return cached
-
-
-@per_path_spec
 def display_name_for_path_spec(path_spec: PathSpec | None) -> str | None:
     """plaso's display name for one path spec (no nesting); None without one."""
     if path_spec is None:

@@ -42,6 +42,8 @@ class EventData:
     parser: str = ""  # parser chain, e.g. "winreg/windows_services"
     provenance: Provenance = field(default_factory=Provenance)
     tags: list[str] = field(default_factory=list)
+    # The plaso view (core/plaso_view.py): made when first asked, once the parser is done with the data.
+    view: Any = field(default=None, repr=False, compare=False)
 
     def date_time_values(self) -> dict[str, dfdatetime_interface.DateTimeValues]:
         return {

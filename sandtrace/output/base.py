@@ -9,6 +9,7 @@ from typing import IO, ClassVar
 
 from sandtrace.core.atomic import AtomicFile
 from sandtrace.core.events import Event
+from sandtrace.core.plaso_view import plaso_view
 from sandtrace.output import fields
 from sandtrace.output.formatting import Formatters, default_formatters
 
@@ -117,9 +118,18 @@ class Writer:
             raise ValueError("writer is closed")
         self._write(event)
 
+    def write_events(self, events: list[Event]) -> None:
+        """The events of one event data, in output order (a format may share work between them)."""
+        for event in events:
+            self.write(event)
+
     def line(self, event: Event) -> str | None:
         """The event's output line (``line_format`` writers; None: the format leaves it out)."""
         raise NotImplementedError
+
+    def lines(self, events: list[Event]) -> list[str | None]:
+        """The lines of one event data's events (a format may share work between them)."""
+        return [self.line(event) for event in events]
 
     def write_formatted(self, line: str | None) -> None:
         """A line ``line()`` made, here or in another process."""
@@ -214,14 +224,15 @@ class Writer:
 
 
 class EventView:
-    """One event with its plaso attributes computed once for every field."""
+    """One event with its event data's plaso view (core/plaso_view.py) and message formatter."""
 
-    __slots__ = ("event", "data", "attributes", "formatter")
+    __slots__ = ("event", "data", "attributes", "formatter", "plaso")
 
     def __init__(self, event: Event, formatters: Formatters) -> None:
         self.event = event
         self.data = event.data
-        self.attributes = fields.plaso_attributes(event.data)
+        self.plaso = plaso_view(event.data)
+        self.attributes = self.plaso.attributes
         self.formatter = formatters.get(event.data.data_type)
 
     def message(self) -> str:
@@ -231,4 +242,4 @@ class EventView:
         return self.formatter.message_short(self.attributes)
 
     def display_name(self) -> str:
-        return fields.display_name(self.data, self.attributes)
+        return self.plaso.display_name

@@ -15,14 +15,12 @@ import re
 import zoneinfo
 from typing import Any
 
-from dfdatetime import interface as dfdatetime_interface
 from dfdatetime import posix_time
 from dfdatetime import serializer as dfdatetime_serializer
-from dfvfs.path import factory as path_spec_factory
 
-from sandtrace.core.display import display_name_for_path_spec, per_path_spec, relative_path
+from sandtrace.core.display import relative_path
 from sandtrace.core.events import Event, EventData
-from sandtrace.timeline.sorter import event_values_hash, plaso_attributes  # noqa: F401 - event_values_hash: the outputs' name for it
+from sandtrace.core.plaso_view import is_date_time  # noqa: F401 - the outputs' name for it
 
 _UTC = dt.timezone.utc
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=_UTC)
@@ -46,13 +44,6 @@ _CREATION_LIKE = frozenset({
 })
 
 
-def is_date_time(value: Any) -> bool:
-    if isinstance(value, dfdatetime_interface.DateTimeValues):
-        return True
-    return isinstance(value, list) and bool(value) and isinstance(
-        value[0], dfdatetime_interface.DateTimeValues)
-
-
 # --- path specs -------------------------------------------------------------
 
 def path_spec_inode(path_spec: Any) -> int | None:
@@ -67,12 +58,6 @@ def path_spec_inode(path_spec: Any) -> int | None:
     if kind in ("EXT", "TSK"):
         return getattr(path_spec, "inode", None)
     return None
-
-
-def display_name(data: EventData, attributes: dict[str, Any] | None = None) -> str:
-    attributes = plaso_attributes(data) if attributes is None else attributes
-    return (attributes.get("display_name")
-            or display_name_for_path_spec(data.provenance.path_spec) or "-")
 
 
 def inode(data: EventData, attributes: dict[str, Any], fallback_path: bool) -> str:
@@ -266,24 +251,6 @@ def bytes_dict(value: bytes) -> dict[str, str]:
     """plaso's JSON form of bytes in outputs: base64url."""
     return {"__encoding__": "base64url", "__type__": "bytes",
             "stream": base64.urlsafe_b64encode(value).decode("ascii")}
-
-
-@per_path_spec
-def path_spec_dict(path_spec: Any) -> dict[str, Any]:
-    """A path spec as plaso's JSON serializer writes it (``pathspec``); shared: do not change it."""
-    return _path_spec_dict(path_spec)
-
-
-def _path_spec_dict(path_spec: Any) -> dict[str, Any]:
-    result: dict[str, Any] = {"__type__": "PathSpec"}
-    for name in path_spec_factory.Factory.PROPERTY_NAMES:
-        value = getattr(path_spec, name, None)
-        if value is not None:
-            result[name] = value
-    if path_spec.parent is not None:
-        result["parent"] = _path_spec_dict(path_spec.parent)
-    result["type_indicator"] = path_spec.type_indicator
-    return result
 
 
 def date_time_dict(date_time: Any) -> dict[str, Any]:

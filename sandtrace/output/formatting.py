@@ -16,9 +16,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from dfdatetime import interface as dfdatetime_interface
-
 from sandtrace import data
+from sandtrace.core.plaso_view import is_date_time
 from sandtrace.data import load_yaml_all
 
 # Same pattern as plaso's EventFormatter: {name}, {name!r}, {name:fmt}.
@@ -242,16 +241,9 @@ class DefaultFormatter(MessageFormatter):
         pieces = [
             f"{name}: {value!s}"
             for name, value in attributes.items()
-            if name not in self._RESERVED and value is not None and not _is_date_time(value)
+            if name not in self._RESERVED and value is not None and not is_date_time(value)
         ]
         return {"attribute_values": " ".join(pieces)}
-
-
-def _is_date_time(value: Any) -> bool:
-    if isinstance(value, dfdatetime_interface.DateTimeValues):
-        return True
-    return isinstance(value, list) and bool(value) and isinstance(
-        value[0], dfdatetime_interface.DateTimeValues)
 
 
 def read_definition(definition: Mapping[str, Any]) -> MessageFormatter:

@@ -14,8 +14,8 @@ import json
 import uuid
 from typing import Any
 
-from sandtrace.core.display import per_path_spec
 from sandtrace.core.events import Event
+from sandtrace.core.plaso_view import plaso_view
 from sandtrace.output import fields
 from sandtrace.output.base import EventView, Writer
 
@@ -23,8 +23,8 @@ _PLAIN = frozenset({str, int, float, bool, type(None)})
 _TEXT = frozenset({str})
 _COMPUTED = frozenset({"display_name", "filename", "inode", "message", "values"})  # shown as psort computes them
 # The keys that differ between the events of one record, and ``pathspec``
-# (the same for every record of a file: encoded once per path spec); the rest
-# is encoded once per record.
+# (the same for every record of a file: encoded once per file, core/plaso_view.py);
+# the rest is encoded once per record.
 _SPLICED = frozenset({"date_time", "pathspec", "tag", "timestamp", "timestamp_desc"})
 _BOUNDS = tuple(sorted(_SPLICED))
 
@@ -57,11 +57,6 @@ def _description(text: str) -> str:
     if encoded is None:
         encoded = _DESCRIPTIONS[text] = _encode(text)
     return encoded
-
-
-@per_path_spec
-def _path_spec_text(path_spec: Any) -> str:
-    return '"pathspec": ' + _encode(fields.path_spec_dict(path_spec))
 
 
 # Place-holders for the spliced keys: the record is encoded once with them and
@@ -119,36 +114,9 @@ class JSONLineWriter(Writer):
     name = "json_line"
     description = "JSON lines with plaso's keys (psort -o json_line)"
 
-    _last: tuple[Any, dict[str, Any]] | None = None
-
     def record(self, event: Event) -> dict[str, Any]:
-        # A record's events (e.g. creation and written time) usually come in a
-        # row and differ only in their time fields: reuse the rest.
-        last = self._last
-        if last is not None and last[0] is event.data:
-            record = dict(last[1])
-            self._set_times(record, event)
-            return record
-        record = self._record(event)
-        self._last = (event.data, record)
-        return record
-
-    @staticmethod
-    def _set_times(record: dict[str, Any], event: Event) -> None:
-        record.pop("tag", None)
-        if event.date_time is not None:
-            record["date_time"] = fields.date_time_dict(event.date_time)
-        else:
-            record.pop("date_time", None)
-        record["timestamp"] = event.timestamp
-        if event.timestamp_desc is not None:
-            record["timestamp_desc"] = event.timestamp_desc
-        else:
-            record.pop("timestamp_desc", None)
-        labels = fields.labels(event)
-        if labels:
-            record["tag"] = {"__container_type__": "event_tag",
-                             "__type__": "AttributeContainer", "labels": labels}
+        """The event's JSON object, as ``json.dumps(record, sort_keys=True)`` gives its line."""
+        return self._record(event)
 
     def _record(self, event: Event) -> dict[str, Any]:
         view = EventView(event, self.formatters)
@@ -174,7 +142,7 @@ class JSONLineWriter(Writer):
         if data.parser:
             record["parser"] = data.parser
         if data.provenance.path_spec is not None:
-            record["pathspec"] = fields.path_spec_dict(data.provenance.path_spec)
+            record["pathspec"] = view.plaso.path.json
         if event.date_time is not None:
             record["date_time"] = fields.date_time_dict(event.date_time)
         record["timestamp"] = event.timestamp
@@ -191,17 +159,14 @@ class JSONLineWriter(Writer):
                              "__type__": "AttributeContainer", "labels": labels}
         return record
 
-    _encoded: tuple[Any, list[str], str] | None = None
-    _last_date_time: tuple[Any, str] = (None, "")
-
-    def _date_time(self, date_time: Any) -> str:
+    @staticmethod
+    def _date_time(date_time: Any, known: dict[tuple, str]) -> str:
         """``"date_time": {...}``; a record's creation and written times are often the same value."""
         key = (type(date_time), getattr(date_time, "_timestamp", None), date_time.time_zone_offset,
                date_time.is_local_time)
-        if key[1] is not None and key == self._last_date_time[0]:
-            return self._last_date_time[1]
-        text = '"date_time": ' + _encode(fields.date_time_dict(date_time))
-        self._last_date_time = (key, text)
+        text = known.get(key) if key[1] is not None else None
+        if text is None:
+            text = known[key] = '"date_time": ' + _encode(fields.date_time_dict(date_time))
         return text
 
     line_format = True
@@ -209,27 +174,35 @@ class JSONLineWriter(Writer):
     def _write(self, event: Event) -> None:
         self.write_formatted(self.line(event))
 
+    def write_events(self, events: list[Event]) -> None:
+        self.write_formatted_lines(self.lines(events))
+
     def line(self, event: Event) -> str:
-        # json.dumps(record, sort_keys=True), assembled: the keys of the event
-        # data are encoded once per record, in runs between the event's own
-        # keys (date_time, tag, timestamp, timestamp_desc) and pathspec (once
-        # per path spec), whose values are spliced in; a record's second
-        # event re-encodes its times only.
-        encoded = self._encoded
-        if encoded is None or encoded[0] is not event.data:
-            record = self._record(event)
-            pathspec = ""
-            if "pathspec" in record:
-                path_spec = event.data.provenance.path_spec
-                pathspec = (_path_spec_text(path_spec) if path_spec is not None
-                            else '"pathspec": ' + _encode(record["pathspec"]))
-            encoded = self._encoded = (event.data, _shared_runs(record), pathspec)
-        runs = encoded[1]
+        return self.lines([event])[0]
+
+    def lines(self, events: list[Event]) -> list[str]:
+        """The lines of one event data's events: ``json.dumps(record, sort_keys=True)``, assembled.
+
+        The keys of the event data are encoded once, in runs between the
+        events' own keys (date_time, tag, timestamp, timestamp_desc) and
+        pathspec (encoded once per file), whose values are spliced in.
+        """
+        record = self._record(events[0])
+        runs = _shared_runs(record)
+        pathspec = ""
+        if "pathspec" in record:
+            data = events[0].data
+            pathspec = '"pathspec": ' + (plaso_view(data).path.json_text if data.provenance.path_spec is not None
+                                         else _encode(record["pathspec"]))
+        known: dict[tuple, str] = {}
+        return [self._line(event, runs, pathspec, known) for event in events]
+
+    def _line(self, event: Event, runs: list[str], pathspec: str, known: dict[tuple, str]) -> str:
         pieces = [runs[0]]
         if event.date_time is not None:
-            pieces.append(self._date_time(event.date_time))
+            pieces.append(self._date_time(event.date_time, known))
         pieces.append(runs[1])
-        pieces.append(encoded[2])
+        pieces.append(pathspec)
         pieces.append(runs[2])
         labels = fields.labels(event)
         if labels:

@@ -97,7 +97,7 @@ class L2TCSVWriter(Writer):
         view = EventView(event, self.formatters)
         group_id = None
         if event.timestamp_desc in fields.MACB_DESCRIPTIONS:
-            group_id = fields.event_values_hash(event.data)
+            group_id = view.plaso.values_hash
         if group_id is None:
             if self._group:
                 self._write_group()

@@ -19,6 +19,7 @@ from collections import OrderedDict
 from typing import Any
 
 from sandtrace.core.events import Event
+from sandtrace.core.plaso_view import plaso_view
 from sandtrace.output import fields
 from sandtrace.output.base import Writer
 
@@ -65,8 +66,7 @@ class PlasoStoreWriter(Writer):
         if len(cache) > _CACHE_SIZE:
             cache.popitem(last=False)
 
-    def _stream_identifier(self, path_spec: Any) -> Any:
-        key = path_spec.comparable
+    def _stream_identifier(self, path_spec: Any, key: str) -> Any:
         identifier = self._stream_ids.get(key)
         if identifier is None:
             stream = self._events.EventDataStream()
@@ -78,19 +78,20 @@ class PlasoStoreWriter(Writer):
 
     def _data_identifier(self, event: Event) -> Any:
         data = event.data
-        values_hash = fields.event_values_hash(data)
+        view = plaso_view(data)
+        values_hash = view.values_hash
         identifier = self._data_ids.get((values_hash, data.parser))
         if identifier is not None:
             return identifier
         event_data = self._events.EventData(data_type=data.data_type)
-        for name, value in fields.plaso_attributes(data).items():
+        for name, value in view.attributes.items():
             if name != "data_type":
                 setattr(event_data, name, _storable(value))
         event_data._parser_chain = data.parser or None  # noqa: SLF001 (plaso's own field)
         event_data._event_values_hash = values_hash  # noqa: SLF001
         if data.provenance.path_spec is not None:
             event_data.SetEventDataStreamIdentifier(
-                self._stream_identifier(data.provenance.path_spec))
+                self._stream_identifier(data.provenance.path_spec, view.path.comparable))
         self._storage.AddAttributeContainer(event_data)
         identifier = event_data.GetIdentifier()
         self._cache(self._data_ids, (values_hash, data.parser), identifier)

@@ -12,12 +12,12 @@ once per event data) and description, and its formatted line.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from typing import Any
 
 from sandtrace.core.events import Event, EventData
+from sandtrace.core.plaso_view import plaso_view
 from sandtrace.pipeline.runs import Item
-from sandtrace.timeline.sorter import event_values_hash
 from sandtrace.timeline.tagger import Tagger
 from sandtrace.timeline.timeliner import Timeliner
 
@@ -28,26 +28,24 @@ class EventPath:
     def __init__(self, tagging_files: Iterable[str] = (), formatter: Any = None) -> None:
         self.timeliner = Timeliner()
         self.tagger = Tagger.with_files(tagging_files)
-        self.formatter = formatter  # a Writer without a file: its line() formats (line formats only)
-        self._data: EventData | None = None
-        self._hash = ""
+        self.formatter = formatter  # a Writer without a file: its lines() format (line formats only)
 
     def events(self, data: EventData) -> list[Event]:
         """The event data's events, labelled."""
-        tag = self.tagger.tag
-        return [tag(event) for event in self.timeliner.events(data)]
+        return self.tagger.tag_events(self.timeliner.events(data))
 
-    def item(self, event: Event, position: int, index: int) -> Item:
-        """``(timestamp, position, index, values hash, description, line)``."""
-        if event.data is not self._data:
-            self._data, self._hash = event.data, event_values_hash(event.data)
-        return (event.timestamp, position, index, self._hash, event.timestamp_desc or "Unknown Time",
-                self.formatter.line(event))
-
-    def items(self, data: EventData, position: int, index: int = 0) -> Iterator[Item]:
+    def items(self, data: EventData, position: int, index: int = 0) -> list[Item]:
         """The event data's items; their indexes run on from ``index``."""
-        for number, event in enumerate(self.events(data)):
-            yield self.item(event, position, index + number)
+        return self.items_of(self.events(data), position, index)
+
+    def items_of(self, events: list[Event], position: int, index: int) -> list[Item]:
+        """Items ``(timestamp, position, index, values hash, description, line)`` of one
+        event data's events, labelled; their indexes run on from ``index``."""
+        if not events:
+            return []
+        values_hash = plaso_view(events[0].data).values_hash
+        return [(event.timestamp, position, index + number, values_hash, event.timestamp_desc or "Unknown Time", line)
+                for number, (event, line) in enumerate(zip(events, self.formatter.lines(events)))]
 
     # -- counts, summed over processes for the sidecar ------------------------------
 

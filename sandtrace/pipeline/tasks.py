@@ -77,8 +77,8 @@ def _work(config: dict[str, Any], stream: Iterator, position: int, base: int | N
         if entry is not None:
             warnings.append(entry)
             keys.append(index)
-        for number, event in enumerate(events):
-            runs.add(path.item(event, position, index + number))
+        for item in path.items_of(events, position, index):
+            runs.add(item)
     runs.flush()
     return WorkerResult(runs=runs.runs, items=runs.count, stats=_WORKER["extractor"].stats, warnings=warnings,
                         warning_keys=keys, counts=path.counts(), handed_out=handed_out)

@@ -8,14 +8,12 @@ order and de-duplication over an external merge sort: sorted runs of at most
 ``max_in_memory`` events are pickled to temporary files and merged with
 heapq, so memory stays bounded whatever the input size.
 
-The event values hash and the plaso view of an event data live here too:
-the order depends on them, and the outputs and the ``.plaso`` writer must
-agree with it.
+The values hash the order depends on is the event data's plaso view's
+(core/plaso_view.py), the one the outputs and the ``.plaso`` writer use.
 """
 
 from __future__ import annotations
 
-import hashlib
 import heapq
 import itertools
 import operator
@@ -24,77 +22,12 @@ import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from typing import IO, Any
 
-from dfdatetime import interface as dfdatetime_interface
-
-from sandtrace.core.display import display_name_for_path_spec, per_path_spec
 from sandtrace.core.events import Event, EventData, Provenance
+from sandtrace.core.plaso_view import plaso_view
 
 # psort flushes its per-timestamp heap once it holds more than this many
 # events; the order inside a timestamp is heap order per flushed chunk.
 PSORT_HEAP_CHUNK = 100_001
-
-_PLAIN_VALUES = frozenset({str, int, bool, float})  # most values: neither unset nor a date-time
-_HASH_SKIPPED = frozenset({
-    "_event_data_stream_identifier", "_event_values_hash", "_parser_chain", "data_type",
-})
-
-
-def plaso_attributes(data: EventData) -> dict[str, Any]:
-    """The attributes of the plaso EventData this event data corresponds to.
-
-    ``data_type`` first, then the set values in order. A provenance display
-    name that plaso could not derive from the path spec is kept as a
-    ``display_name`` attribute, so it also survives in a ``.plaso`` store.
-    The last result is kept (callers must not change it).
-    """
-    last = _LAST_ATTRIBUTES[0]
-    if last is not None and last[0] is data:
-        return last[1]  # the sort's hash, then the output: the same event data, asked twice in a row
-    attributes: dict[str, Any] = {"data_type": data.data_type}
-    attributes.update((k, v) for k, v in data.values.items() if v is not None)
-    provenance = data.provenance
-    if "display_name" not in attributes and provenance.display_name:
-        if provenance.display_name != display_name_for_path_spec(provenance.path_spec):
-            attributes["display_name"] = provenance.display_name
-    _LAST_ATTRIBUTES[0] = (data, attributes)
-    return attributes
-
-
-_LAST_ATTRIBUTES: list[tuple[EventData, dict[str, Any]] | None] = [None]
-
-
-
-
-def _is_date_time(value: Any) -> bool:
-    if isinstance(value, dfdatetime_interface.DateTimeValues):
-        return True
-    return isinstance(value, list) and bool(value) and isinstance(
-        value[0], dfdatetime_interface.DateTimeValues)
-
-
-def event_values_hash(data: EventData) -> str:
-    """plaso's CalculateEventValuesHash for this event data.
-
-    MD5 of "data_type: X, name: value, ..." over the sorted attributes that
-    are neither unset nor date-times, then the data stream's path spec
-    (``comparable``), so copies of one record from two VSS stores differ.
-    """
-    attributes = plaso_attributes(data)
-    parts = [f"data_type: {data.data_type}"]
-    parts += [f"{name}: {value!s}" for name, value in sorted(attributes.items())  # names are unique
-              if name not in _HASH_SKIPPED
-              and (type(value) in _PLAIN_VALUES or (value is not None and not _is_date_time(value)))]
-    path_spec = data.provenance.path_spec
-    if path_spec is not None:
-        parts.append(f"path_spec: {_comparable(path_spec)}")
-    # surrogateescape: a folder name that is not UTF-8 hashes as its own bytes (engine/folder.py)
-    return hashlib.md5(", ".join(parts).encode("utf-8", "surrogateescape")).hexdigest()
-
-
-@per_path_spec
-def _comparable(path_spec: Any) -> str:
-    """``path_spec.comparable`` (its parents' too: dfVFS builds the text each time)."""
-    return path_spec.comparable
 
 
 class _Tie:
@@ -163,16 +96,8 @@ def _psort_chunk(events: list[Event], deduplicate: bool) -> Iterator[Event]:
             last_description = description
             yield events[index]
         return
-    hashes: dict[int, str] = {}  # one record's events share their event data: hash it once
-
-    def entries() -> Iterator[tuple[str, str, Event]]:
-        for event in events:
-            values_hash = hashes.get(id(event.data))
-            if values_hash is None:
-                values_hash = hashes[id(event.data)] = event_values_hash(event.data)
-            yield values_hash, event.timestamp_desc or "Unknown Time", event
-
-    yield from heap_order(entries(), deduplicate)
+    yield from heap_order(((plaso_view(event.data).values_hash, event.timestamp_desc or "Unknown Time", event)
+                           for event in events), deduplicate)
 
 
 class ProvenanceTable:
@@ -307,6 +232,20 @@ def sort_events(
     if max_in_memory < 1:
         raise ValueError("max_in_memory must be at least 1")
     return psort_order(storage_order(events, max_in_memory, tmp_dir), include_all)
+
+
+def by_event_data(events: Iterable[Event]) -> Iterator[list[Event]]:
+    """Neighbouring events that share their event data, a list at a time: a
+    record's events (creation and written time alike) usually sort next to
+    each other, and a writer formats what they share once."""
+    group: list[Event] = []
+    for event in events:
+        if group and event.data is not group[0].data:
+            yield group
+            group = []
+        group.append(event)
+    if group:
+        yield group
 
 
 _EVENT_TIMESTAMP = operator.attrgetter("timestamp")

@@ -237,7 +237,6 @@ class Tagger:
     counter: Counter = field(default_factory=Counter)
     _plans: dict = field(default_factory=dict, repr=False)  # data type -> rules that can apply
     _event_dependent: dict = field(default_factory=dict, repr=False)  # data type -> rules read timestamp_desc
-    _last: tuple | None = field(default=None, repr=False)  # (event data, labels added) of the last event
 
     def _plan(self, data_type: str) -> list[tuple[str, list[Clause]]]:
         """The rules (label, clauses) whose clauses can match this data type, in rule order."""
@@ -294,17 +293,27 @@ class Tagger:
         return answer
 
     def tag(self, event: Event) -> Event:
+        return self.tag_events([event])[0]
+
+    def tag_events(self, events: Iterable[Event]) -> list[Event]:
+        """Labels the events of one event data. Their labels are found once, unless
+        a rule looks at an event's own description or an event carries its own tags."""
+        events = list(events)
+        shared: list[str] | None = None
+        for event in events:
+            data = event.data
+            if event.tags or self._per_event(data.data_type):
+                added = self._labels(event)
+            else:
+                if shared is None:
+                    shared = self._labels(event)
+                added = shared
+            for label in added:
+                event.tags.append(label)
+                self.counter[label] += 1
+        return events
+
+    def _labels(self, event: Event) -> list[str]:
         data = event.data
-        last = self._last
-        if last is not None and last[0] is data and not event.tags and not self._per_event(data.data_type):
-            added = last[1]  # a record's other event: the same values, the same labels
-        else:
-            existing = [*data.tags, *event.tags]
-            added = self.labels_for(
-                data.data_type, event.timestamp_desc or "", data.values, existing,
-                data.provenance.display_name, data.parser)
-            self._last = (data, added) if not event.tags else None
-        for label in added:
-            event.tags.append(label)
-            self.counter[label] += 1
-        return event
+        return self.labels_for(data.data_type, event.timestamp_desc or "", data.values, [*data.tags, *event.tags],
+                               data.provenance.display_name, data.parser)
