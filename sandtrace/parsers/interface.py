@@ -76,6 +76,10 @@ class BaseParser:
         chosen = self.options.get("plugins", {}).get(self.NAME)
         return [plugin for name, plugin in self.plugins().items() if not chosen or name in chosen]
 
+    def parse(self, target: FileTarget) -> Iterator[EventData]:
+        """The file's event data (warnings are raised as exceptions or yielded as warning records)."""
+        raise NotImplementedError
+
 
 def discover(package: str, base: type) -> dict[str, type]:
     """The classes deriving from ``base`` with a NAME that the modules of
@@ -91,6 +95,3 @@ def discover(package: str, base: type) -> dict[str, type]:
                     raise KeyError(f"{name} is defined twice in {package}")
                 found[name] = value
     return found
-
-    def parse(self, target: FileTarget) -> Iterator[EventData]:
-        raise NotImplementedError
