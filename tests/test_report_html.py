@@ -15,7 +15,7 @@ import zlib
 import pytest
 
 from sandtrace import cli
-from sandtrace.report.verdict import CATEGORIES
+from sandtrace.report.findings.chart import CATEGORIES
 from tests.conftest import TEST_IMAGES
 
 HOST = os.path.join(TEST_IMAGES, "host.E01")

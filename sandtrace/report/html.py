@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from sandtrace.output import sanitize
+from sandtrace.report import tables
 
 _WIDTH, _LEFT, _RIGHT, _ROW, _TOP = 1100, 230, 20, 26, 34
 _STYLE = """
@@ -58,6 +59,18 @@ def _evidence(items: list[dict]) -> str:
 
 def _statement(item: dict) -> str:
     return f"<li>{_mark(item.get('confidence'))}{_e(item['text'])}{_evidence(item.get('evidence') or [])}</li>"
+
+
+def _heading(title: str, items: list, none: str, table: tables.Table | None = None) -> str:
+    """A section's heading, then its table if it has one, or the sentence that says it is empty."""
+    if not items:
+        return f"<h2>{title}</h2><p>{none}</p>"
+    return f"<h2>{title}</h2>" + (_table(*table) if table else "")
+
+
+def _statements(title: str, items: list[dict], none: str) -> str:
+    """A section of statements, or the item that says there are none."""
+    return f"<h2>{title}</h2><ul>" + ("".join(_statement(s) for s in items) or f"<li>{none}</li>") + "</ul>"
 
 
 def _table(header: list[str], rows: list[list[Any]]) -> str:
@@ -159,7 +172,7 @@ def _charts(report: dict[str, Any]) -> str:
     return "".join(out)
 
 
-def render(report: dict[str, Any]) -> str:
+def _verdict(report: dict[str, Any]) -> str:
     about, verdict = report["about"], report["verdict"]
     body = [f'<h1>Windows Sandbox findings</h1><div class="verdict {"used" if verdict["sandbox_used"] else "unused"}">'
             f'{_e(verdict["headline"])}</div>']
@@ -170,44 +183,50 @@ def render(report: dict[str, Any]) -> str:
         body.append("<h2>Why</h2><ul>" + "".join(_statement(s) for s in verdict["statements"]) + "</ul>")
     body.append('<p class="muted">Confidence marks (of what each artifact means): <span class="c cC">C</span>primary source, '
                 '<span class="c cS">S</span>secondary source, <span class="c cI">I</span>inference.</p>')
-    body.append("<h2>Sources</h2><ul>" + "".join(f"<li><code>{_e(s)}</code></li>" for s in about["sources"] or ["(unknown)"])
-                + (f"<li>timeline <code>{_e(about['timeline'])}</code></li>" if about.get("timeline") else "")
-                + f"<li>{about['events_seen']} events read, {about['records_kept']} records kept as possible evidence, "
-                  f"{about['template_events_ignored']} template events ignored</li><li>{_e(about['generator'])}</li></ul>")
+    return "".join(body)
 
+
+def _sources(report: dict[str, Any]) -> str:
+    about = report["about"]
+    return ("<h2>Sources</h2><ul>" + "".join(f"<li><code>{_e(s)}</code></li>" for s in about["sources"] or ["(unknown)"])
+            + (f"<li>timeline <code>{_e(about['timeline'])}</code></li>" if about.get("timeline") else "")
+            + f"<li>{about['events_seen']} events read, {about['records_kept']} records kept as possible evidence, "
+              f"{about['template_events_ignored']} template events ignored</li><li>{_e(about['generator'])}</li></ul>")
+
+
+def _feature(report: dict[str, Any]) -> str:
     feature = report["feature"]
-    body.append(f"<h2>Feature state</h2><p>State: <b>{_e(feature['state'])}</b>"
-                + (f", first turned on {_e(feature['enabled_at'])}" if feature.get("enabled_at") else "") + "</p>")
+    body = [f"<h2>Feature state</h2><p>State: <b>{_e(feature['state'])}</b>"
+            + (f", first turned on {_e(feature['enabled_at'])}" if feature.get("enabled_at") else "") + "</p>"]
     body.append("<ul>" + "".join(_statement(s) for s in feature["changes"]) + "</ul>")
     if feature["related_services"]:
         body.append("<p>Services the feature installs (installation, not use):</p>" + _evidence(feature["related_services"]))
+    return "".join(body)
 
-    body.append("<h2>Policy</h2>")
-    if not report["policy"]:
-        body.append("<p>No Windows Sandbox policy key found (defaults apply).</p>")
+
+def _policy(report: dict[str, Any]) -> str:
+    body = [_heading("Policy", report["policy"], "No Windows Sandbox policy key found (defaults apply).")]
     for policy in report["policy"]:
         body.append(f"<p><code>{_e(policy['key'])}</code> (last written {_e(policy['time'])}): explicitly allowed "
                     f"<b>{_e(', '.join(policy['explicitly_allowed']) or 'none')}</b>; explicitly denied "
                     f"{_e(', '.join(policy['explicitly_denied']) or 'none')}</p>" + _evidence(policy["evidence"]))
+    return "".join(body)
 
-    body.append("<h2>Sessions</h2>")
-    if not report["sessions"]:
-        body.append("<p>No sandbox session was found.</p>")
-    else:
-        body.append(_table(["#", "sandbox GUID", "start", "end", "end from", "launched by", "configuration", "disk"],
-                           [[s["number"], s["guid"] or "-", s["start"], s["end"] or "unknown", s["end_basis"],
-                             ", ".join(s["launch_methods"]), ", ".join(s["configurations"]) or "unknown",
-                             ", ".join(s["disks"]) or "-"] for s in report["sessions"]]))
-        for session in report["sessions"]:
-            body.append(f"<h3>Session {session['number']}</h3><p>Start evidence:</p>{_evidence(session['start_evidence'])}"
-                        f"<p>End evidence:</p>{_evidence(session['end_evidence']) or '<p>none: the end is unknown</p>'}"
-                        "<p>How it was launched:</p><ul>" + "".join(_statement(s) for s in session["launch"]) + "</ul>")
-            if session["actions"]:
-                body.append("<p>Actions on the running sandbox:</p>" + _evidence(session["actions"]))
 
-    body.append("<h2>Configurations</h2>")
-    if not report["configurations"]:
-        body.append("<p>No sandbox configuration (.wsb file or inline --config) was found.</p>")
+def _sessions(report: dict[str, Any]) -> str:
+    body = [_heading("Sessions", report["sessions"], "No sandbox session was found.", tables.sessions(report))]
+    for session in report["sessions"]:
+        body.append(f"<h3>Session {session['number']}</h3><p>Start evidence:</p>{_evidence(session['start_evidence'])}"
+                    f"<p>End evidence:</p>{_evidence(session['end_evidence']) or '<p>none: the end is unknown</p>'}"
+                    "<p>How it was launched:</p><ul>" + "".join(_statement(s) for s in session["launch"]) + "</ul>")
+        if session["actions"]:
+            body.append("<p>Actions on the running sandbox:</p>" + _evidence(session["actions"]))
+    return "".join(body)
+
+
+def _configurations(report: dict[str, Any]) -> str:
+    body = [_heading("Configurations", report["configurations"],
+                     "No sandbox configuration (.wsb file or inline --config) was found.")]
     for configuration in report["configurations"]:
         items = [f"<li>kind {_e(configuration['kind'])}; state {_e(configuration['state'])}; created {_e(configuration['created'])}</li>"]
         for name, value in configuration["settings"].items():
@@ -219,22 +238,22 @@ def render(report: dict[str, Any]) -> str:
         items += [f"<li>{_mark(f['confidence'])}risk <b>{_e(f['flag'])}</b>: {_e(f['meaning'])}</li>" for f in configuration["risk_flags"]]
         body.append(f"<h3>{_e(configuration['path'] or configuration['kind'])}</h3><ul>{''.join(items)}</ul>"
                     + _evidence(configuration["evidence"]))
+    return "".join(body)
 
-    body.append("<h2>Sandbox disks</h2>")
-    if not report["disks"]:
-        body.append("<p>No sandbox disk (live, deleted, carved or in a shadow copy) was found.</p>")
-    else:
-        body.append(_table(["disk", "role", "state", "model", "session", "events inside (non-template)"],
-                           [[d["display_name"], d["role"], d["state"], d.get("model"), d.get("session") or "-",
-                             d["contents"]["events"]] for d in report["disks"]]))
-        for disk in report["disks"]:
-            extra = f" - carved: {disk['blocks']['present']} of {disk['blocks']['total']} blocks present" if disk.get("blocks") else ""
-            body.append(f"<p><code>{_e(disk['display_name'])}</code>{_e(extra)}</p>"
-                        + _evidence(disk["evidence"] + disk.get("also_carved", [])))
 
-    body.append("<h2>Inside each sandbox (WDAGUtilityAccount activity)</h2>")
-    if not report["inside_sandboxes"]:
-        body.append("<p>No activity was found inside a sandbox disk (template content is not activity).</p>")
+def _disks(report: dict[str, Any]) -> str:
+    body = [_heading("Sandbox disks", report["disks"], "No sandbox disk (live, deleted, carved or in a shadow copy) was found.",
+                     tables.disks(report))]
+    for disk in report["disks"]:
+        extra = f" - carved: {disk['blocks']['present']} of {disk['blocks']['total']} blocks present" if disk.get("blocks") else ""
+        body.append(f"<p><code>{_e(disk['display_name'])}</code>{_e(extra)}</p>"
+                    + _evidence(disk["evidence"] + disk.get("also_carved", [])))
+    return "".join(body)
+
+
+def _inside(report: dict[str, Any]) -> str:
+    body = [_heading("Inside each sandbox (WDAGUtilityAccount activity)", report["inside_sandboxes"],
+                     "No activity was found inside a sandbox disk (template content is not activity).")]
     for entry in report["inside_sandboxes"]:
         body.append(f"<h3><code>{_e(entry['disk'])}</code> ({_e(entry['state'])}, session {_e(entry.get('session') or '?')})</h3>"
                     f"<p>{entry['events']} events from {_e(entry['first_activity'])} to {_e(entry['last_activity'])}.</p>")
@@ -243,27 +262,41 @@ def render(report: dict[str, Any]) -> str:
                 body.append(f"<p>{title}:</p>" + _evidence(entry[key]))
         if entry["user_files"]:
             body.append("<p>Files written by the sandbox:</p><ul>" + "".join(f"<li><code>{_e(p)}</code></li>" for p in entry["user_files"]) + "</ul>")
+    return "".join(body)
 
-    body.append("<h2>Host-side writes to mapped folders</h2><ul>")
+
+def _host_writes(report: dict[str, Any]) -> str:
+    body = ["<h2>Host-side writes to mapped folders</h2><ul>"]
     for folder in report["mapped_folders"]:
         body.append(f"<li>mapped writable <code>{_e(folder['host_folder'])}</code> ({_e(folder['configuration'])})"
                     + (f" - note: {_e(folder['note'])}" if folder.get("note") else "") + "</li>")
     for write in report["host_writes_to_mapped_folders"]:
         times = ", ".join(f"{t['time']} ({t['timestamp_desc']})" for t in write["times"][:4])
         body.append(f"<li>{_mark(write['confidence'])}<code>{_e(write['path'])}</code>: {_e(write['what'])}; {_e(times)}</li>")
-    body.append("</ul>")
+    return "".join(body) + "</ul>"
 
-    body.append("<h2>Anomalies</h2><ul>" + ("".join(_statement(s) for s in report["anomalies"]) or "<li>None found.</li>") + "</ul>")
-    body.append("<h2>Context (not evidence of use)</h2><ul>" + ("".join(_statement(s) for s in report["context"]) or "<li>Nothing.</li>") + "</ul>")
-    body.append("<h2>What was checked</h2>" + _table(["what", "where", "events found"],
-                                                      [[c["what"], c["where"], c["events"]] for c in report["checked"]]))
-    if about.get("parsers"):
-        body.append(f"<p>Parsers run: {_e(', '.join(about['parsers']))}</p>")
-    body.append("<h2>What could not be read</h2><ul>"
-                + ("".join(f"<li><code>{_e(w['path'])}</code> ({_e(w['parser'])}): {_e(w['error'])}</li>" for w in report["warnings"])
-                   or "<li>No warnings.</li>") + "</ul>")
+
+def _anomalies(report: dict[str, Any]) -> str:
+    return (_statements("Anomalies", report["anomalies"], "None found.")
+            + _statements("Context (not evidence of use)", report["context"], "Nothing."))
+
+
+def _checked(report: dict[str, Any]) -> str:
+    about = report["about"]
+    return ("<h2>What was checked</h2>" + _table(*tables.checked(report))
+            + (f"<p>Parsers run: {_e(', '.join(about['parsers']))}</p>" if about.get("parsers") else "")
+            + "<h2>What could not be read</h2><ul>"
+            + ("".join(f"<li><code>{_e(w['path'])}</code> ({_e(w['parser'])}): {_e(w['error'])}</li>" for w in report["warnings"])
+               or "<li>No warnings.</li>") + "</ul>")
+
+
+_SECTIONS = (_verdict, _sources, _feature, _policy, _sessions, _configurations, _disks, _inside, _host_writes,
+             _anomalies, _checked)
+
+
+def render(report: dict[str, Any]) -> str:
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
             "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; img-src data:\">"
             f"<title>Windows Sandbox findings</title><style>{_STYLE}</style></head><body><main>"
-            + "".join(body) + "</main></body></html>\n")
+            + "".join(section(report) for section in _SECTIONS) + "</main></body></html>\n")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from sandtrace.output import sanitize
+from sandtrace.report import tables
 
 
 def _cell(value: Any) -> str:
@@ -22,12 +23,19 @@ def _evidence_lines(items: list[dict], indent: str = "  ") -> list[str]:
     return lines
 
 
+def _heading(title: str, items: list, none: str, table: tables.Table | None = None) -> list[str]:
+    """A section's heading, then its table if it has one, or the sentence that says it is empty."""
+    if not items:
+        return [f"## {title}", "", none]
+    return [f"## {title}", ""] + (_table(*table) if table else [])
+
+
 def _statements(title: str, items: list[dict], none: str) -> list[str]:
     """A section of statements, or the sentence that says there are none."""
-    out = [f"## {title}", ""]
+    out = _heading(title, items, none)
     for item in items:
         out += _statement(item)
-    return out + ([] if items else [none]) + [""]
+    return out + [""]
 
 
 def _statement(item: dict) -> list[str]:
@@ -41,79 +49,74 @@ def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
     return lines
 
 
-def render(report: dict[str, Any]) -> str:
-    about, verdict = report["about"], report["verdict"]
-    out = ["# Windows Sandbox findings", ""]
-    out += [f"**Verdict: {verdict['headline']}**", ""]
-    for caveat in about.get("caveats") or []:
+def _verdict(report: dict[str, Any]) -> list[str]:
+    verdict = report["verdict"]
+    out = ["# Windows Sandbox findings", "", f"**Verdict: {verdict['headline']}**", ""]
+    for caveat in report["about"].get("caveats") or []:
         out += [f"> **Read this first:** {caveat}", ""]
     for item in verdict["statements"]:
         out += _statement(item)
-    out += ["", "Confidence marks: **[C]** a primary source confirms what the artifact means, **[S]** a secondary "
-            "source reports it, **[I]** inference (see sandtrace's docs/domain.md and docs/report.md).", ""]
+    return out + ["", "Confidence marks: **[C]** a primary source confirms what the artifact means, **[S]** a secondary "
+                  "source reports it, **[I]** inference (see sandtrace's docs/domain.md and docs/report.md).", ""]
 
-    out += ["## Sources", ""]
-    for source in about["sources"] or ["(unknown)"]:
-        out.append(f"- {source}")
+
+def _sources(report: dict[str, Any]) -> list[str]:
+    about = report["about"]
+    out = ["## Sources", ""] + [f"- {source}" for source in about["sources"] or ["(unknown)"]]
     if about.get("timeline"):
         out.append(f"- timeline: {about['timeline']}")
-    out += [f"- {about['events_seen']} events read, {about['records_kept']} records kept as possible evidence, "
-            f"{about['template_events_ignored']} template events ignored (never activity)", f"- {about['generator']}", ""]
+    return out + [f"- {about['events_seen']} events read, {about['records_kept']} records kept as possible evidence, "
+                  f"{about['template_events_ignored']} template events ignored (never activity)", f"- {about['generator']}", ""]
 
+
+def _feature(report: dict[str, Any]) -> list[str]:
     feature = report["feature"]
-    out += ["## Feature state", "", f"State: **{feature['state']}**"
-            + (f", first turned on {feature['enabled_at']}" if feature.get("enabled_at") else ""), ""]
+    out = ["## Feature state", "", f"State: **{feature['state']}**"
+           + (f", first turned on {feature['enabled_at']}" if feature.get("enabled_at") else ""), ""]
     for item in feature["changes"]:
         out += _statement(item)
     if feature["related_services"]:
         out += ["", "Services the feature installs (installation, not use):"]
         out += _evidence_lines(feature["related_services"], "")
-    out.append("")
+    return out + [""]
 
-    out += ["## Policy", ""]
-    if not report["policy"]:
-        out.append("No Windows Sandbox policy key found (defaults apply).")
+
+def _policy(report: dict[str, Any]) -> list[str]:
+    out = _heading("Policy", report["policy"], "No Windows Sandbox policy key found (defaults apply).")
     for policy in report["policy"]:
         out.append(f"- `{policy['key']}` (last written {policy['time']}): explicitly allowed "
                    f"{', '.join(policy['explicitly_allowed']) or 'none'}; explicitly denied "
                    f"{', '.join(policy['explicitly_denied']) or 'none'}")
         out.append("  - effective: " + ", ".join(f"{k}={'on' if v else 'off'}" for k, v in policy["effective"].items()))
         out += _evidence_lines(policy["evidence"], "  ")
-    out.append("")
+    return out + [""]
 
-    out += ["## Sessions", ""]
-    if not report["sessions"]:
-        out.append("No sandbox session was found.")
-    else:
-        out += _table(["#", "sandbox GUID", "start", "end", "end from", "launched by", "configuration", "disk"],
-                      [[s["number"], s["guid"] or "-", s["start"], s["end"] or "unknown", s["end_basis"],
-                        ", ".join(s["launch_methods"]), ", ".join(s["configurations"]) or "unknown",
-                        ", ".join(s["disks"]) or "-"] for s in report["sessions"]])
-        for session in report["sessions"]:
-            out += ["", f"### Session {session['number']}", ""]
-            out.append("Start evidence:")
-            out += _evidence_lines(session["start_evidence"])
-            out.append("End evidence:")
-            out += _evidence_lines(session["end_evidence"]) or ["  - none: the end is unknown"]
-            out.append("How it was launched:")
-            for item in session["launch"]:
-                out += _statement(item)
-            if session["actions"]:
-                out.append("Actions on the running sandbox:")
-                out += _evidence_lines(session["actions"])
-    out.append("")
 
-    out += ["## Configurations", ""]
-    if not report["configurations"]:
-        out.append("No sandbox configuration (.wsb file or inline --config) was found.")
+def _sessions(report: dict[str, Any]) -> list[str]:
+    out = _heading("Sessions", report["sessions"], "No sandbox session was found.", tables.sessions(report))
+    for session in report["sessions"]:
+        out += ["", f"### Session {session['number']}", "", "Start evidence:"]
+        out += _evidence_lines(session["start_evidence"])
+        out.append("End evidence:")
+        out += _evidence_lines(session["end_evidence"]) or ["  - none: the end is unknown"]
+        out.append("How it was launched:")
+        for item in session["launch"]:
+            out += _statement(item)
+        if session["actions"]:
+            out.append("Actions on the running sandbox:")
+            out += _evidence_lines(session["actions"])
+    return out + [""]
+
+
+def _configurations(report: dict[str, Any]) -> list[str]:
+    """Each configuration with its settings, risk flags and evidence (no closing blank line when there is none)."""
+    out = _heading("Configurations", report["configurations"],
+                   "No sandbox configuration (.wsb file or inline --config) was found.")
     for configuration in report["configurations"]:
-        where = configuration["path"] or configuration["kind"]
-        out.append(f"### {where}")
-        out.append("")
+        out += [f"### {configuration['path'] or configuration['kind']}", ""]
         out.append(f"- kind: {configuration['kind']}; state: {configuration['state']}; created {configuration['created']}"
                    + (f"; SHA-256 {configuration['sha256']}" if configuration.get("sha256") else ""))
-        settings = configuration["settings"]
-        for name, value in settings.items():
+        for name, value in configuration["settings"].items():
             if name == "mapped_folders":
                 for folder in value or []:
                     out.append(f"- mapped folder {folder.get('host_folder')} -> {folder.get('sandbox_folder')} "
@@ -123,28 +126,27 @@ def render(report: dict[str, Any]) -> str:
         for flag in configuration["risk_flags"]:
             out.append(f"- risk [{flag['confidence']}] {flag['flag']}: {flag['meaning']}")
         out.append("- evidence:")
-        out += _evidence_lines(configuration["evidence"])
-        out.append("")
+        out += _evidence_lines(configuration["evidence"]) + [""]
+    return out
 
-    out += ["## Sandbox disks", ""]
-    if not report["disks"]:
-        out.append("No sandbox disk (live, deleted, carved or in a shadow copy) was found.")
-    else:
-        out += _table(["disk", "role", "state", "model", "session", "events inside (non-template)"],
-                      [[d["display_name"], d["role"], d["state"], d.get("model"), d.get("session") or "-",
-                        d["contents"]["events"]] for d in report["disks"]])
-        for disk in report["disks"]:
-            out += ["", f"- `{disk['display_name']}`"]
-            if disk.get("blocks"):
-                out.append(f"  - carved: {disk['blocks']['present']} of {disk['blocks']['total']} blocks present")
-            if disk.get("parent"):
-                out.append(f"  - parent: {disk['parent']}")
-            out += _evidence_lines(disk["evidence"] + disk.get("also_carved", []))
-    out.append("")
 
-    out += ["## Inside each sandbox (WDAGUtilityAccount activity)", ""]
-    if not report["inside_sandboxes"]:
-        out.append("No activity was found inside a sandbox disk (template content is not activity).")
+def _disks(report: dict[str, Any]) -> list[str]:
+    out = _heading("Sandbox disks", report["disks"], "No sandbox disk (live, deleted, carved or in a shadow copy) was found.",
+                   tables.disks(report))
+    for disk in report["disks"]:
+        out += ["", f"- `{disk['display_name']}`"]
+        if disk.get("blocks"):
+            out.append(f"  - carved: {disk['blocks']['present']} of {disk['blocks']['total']} blocks present")
+        if disk.get("parent"):
+            out.append(f"  - parent: {disk['parent']}")
+        out += _evidence_lines(disk["evidence"] + disk.get("also_carved", []))
+    return out + [""]
+
+
+def _inside(report: dict[str, Any]) -> list[str]:
+    """What each sandbox disk holds of activity (no closing blank line when there is none)."""
+    out = _heading("Inside each sandbox (WDAGUtilityAccount activity)", report["inside_sandboxes"],
+                   "No activity was found inside a sandbox disk (template content is not activity).")
     for entry in report["inside_sandboxes"]:
         out += [f"### {entry['disk']} ({entry['state']}, session {entry.get('session') or '?'})", "",
                 f"{entry['events']} events from {entry['first_activity']} to {entry['last_activity']}."]
@@ -156,8 +158,11 @@ def render(report: dict[str, Any]) -> str:
             out.append("Files written by the sandbox (profile and data folders):")
             out += [f"  - {path}" for path in entry["user_files"]]
         out.append("")
+    return out
 
-    out += ["## Host-side writes to mapped folders", ""]
+
+def _host_writes(report: dict[str, Any]) -> list[str]:
+    out = ["## Host-side writes to mapped folders", ""]
     for folder in report["mapped_folders"]:
         out.append(f"- mapped writable: {folder['host_folder']} ({folder['configuration']})"
                    + (f" - note: {folder['note']}" if folder.get("note") else ""))
@@ -166,22 +171,30 @@ def render(report: dict[str, Any]) -> str:
         out.append(f"- [{write['confidence']}] `{write['path']}`: {write['what']}; {times}")
     if not report["mapped_folders"]:
         out.append("No writable mapped folder belongs to a configuration that was used.")
-    out.append("")
+    return out + [""]
 
-    out += _statements("Anomalies", report["anomalies"], "None found (WDAGUtilityAccount on the host, policy "
-                       "loosened, logs cleared, SYSTEM tasks, wsb exec as System).")
-    out += _statements("Context (not evidence of use)", report["context"], "Nothing.")
 
-    out += ["## What was checked", ""]
-    out += _table(["what", "where", "events found"], [[c["what"], c["where"], c["events"]] for c in report["checked"]])
-    if about.get("parsers"):
-        out += ["", "Parsers run: " + ", ".join(about["parsers"])]
+def _anomalies(report: dict[str, Any]) -> list[str]:
+    return _statements("Anomalies", report["anomalies"], "None found (WDAGUtilityAccount on the host, policy "
+                       "loosened, logs cleared, SYSTEM tasks, wsb exec as System).") + \
+        _statements("Context (not evidence of use)", report["context"], "Nothing.")
+
+
+def _checked(report: dict[str, Any]) -> list[str]:
+    out = ["## What was checked", ""] + _table(*tables.checked(report))
+    if report["about"].get("parsers"):
+        out += ["", "Parsers run: " + ", ".join(report["about"]["parsers"])]
     out += ["", "## What could not be read", ""]
-    for warning in report["warnings"]:
-        out.append(f"- {warning['path']} ({warning['parser']}): {warning['error']}")
-    if not report["warnings"]:
-        out.append("No warnings.")
-    out.append("")
+    out += [f"- {warning['path']} ({warning['parser']}): {warning['error']}" for warning in report["warnings"]]
+    return out + ([] if report["warnings"] else ["No warnings."]) + [""]
+
+
+_SECTIONS = (_verdict, _sources, _feature, _policy, _sessions, _configurations, _disks, _inside, _host_writes,
+             _anomalies, _checked)
+
+
+def render(report: dict[str, Any]) -> str:
+    out = [line for section in _SECTIONS for line in section(report)]
     # Every line once more: a heading or list item built from evidence text
     # must not carry a control or bidi override (escaping is idempotent).
     return "\n".join(sanitize.escape_text(line) for line in out)

@@ -1,0 +1,24 @@
+"""The report's tables as both renderers show them: a header and rows of plain values each."""
+
+from __future__ import annotations
+
+from typing import Any
+
+Table = tuple[list[str], list[list[Any]]]
+
+
+def sessions(report: dict[str, Any]) -> Table:
+    return (["#", "sandbox GUID", "start", "end", "end from", "launched by", "configuration", "disk"],
+            [[s["number"], s["guid"] or "-", s["start"], s["end"] or "unknown", s["end_basis"],
+              ", ".join(s["launch_methods"]), ", ".join(s["configurations"]) or "unknown",
+              ", ".join(s["disks"]) or "-"] for s in report["sessions"]])
+
+
+def disks(report: dict[str, Any]) -> Table:
+    return (["disk", "role", "state", "model", "session", "events inside (non-template)"],
+            [[d["display_name"], d["role"], d["state"], d.get("model"), d.get("session") or "-",
+              d["contents"]["events"]] for d in report["disks"]])
+
+
+def checked(report: dict[str, Any]) -> Table:
+    return ["what", "where", "events found"], [[c["what"], c["where"], c["events"]] for c in report["checked"]]
