@@ -1,7 +1,7 @@
 """Nested disks as units of work: a disk another process can run alone, run there as here.
 
 pipeline/handout.py: extract and batch hand a nested disk to a worker when nothing inside it
-would touch the state one extractor shares between disks (``Extractor._self_contained``);
+would touch the state one extractor shares between disks (``nested_disks.self_contained``);
 the worker runs it from the marker (``Extractor.run_disk``) with the outer source and
 the base layers registered so far. These tests hold the two ways of running a disk to
 the same event data.
@@ -16,7 +16,7 @@ import os
 import pytest
 
 from sandtrace.engine import layers, sources
-from sandtrace.pipeline import handout
+from sandtrace.pipeline import handout, nested_disks
 from sandtrace.pipeline.extraction import ExtractionOptions, Extractor
 from tests.test_hardening_limits import three_deep  # noqa: F401 - the fixture
 
@@ -71,22 +71,21 @@ def test_a_handed_out_disk_gives_the_event_data_it_gives_inline():
 def test_a_disk_runs_alone_only_when_no_disk_inside_it_would_be_opened():
     host = sources.open_source(HOST)
     as_if_nested = dataclasses.replace(host, depth=1)  # a disk holding the host's volumes, Containers folder and all
-    extractor = Extractor(ExtractionOptions())
-    assert not extractor._self_contained(as_if_nested)  # found though the lookup is lower case
-    sandbox = _opened_sandbox_disk(extractor, host)
-    assert extractor._self_contained(sandbox)
-    assert not Extractor(ExtractionOptions(nested="all"))._self_contained(sandbox)  # a disk could be anywhere
-    assert Extractor(ExtractionOptions(nested="none"))._self_contained(as_if_nested)
-    assert Extractor(ExtractionOptions(max_depth=1))._self_contained(as_if_nested)  # no deeper disk is opened
+    assert not nested_disks.self_contained(as_if_nested, "sandbox", 3)  # found though the lookup is lower case
+    sandbox = _opened_sandbox_disk(host)
+    assert nested_disks.self_contained(sandbox, "sandbox", 3)
+    assert not nested_disks.self_contained(sandbox, "all", 3)  # a disk could be anywhere
+    assert nested_disks.self_contained(as_if_nested, "none", 3)
+    assert nested_disks.self_contained(as_if_nested, "sandbox", 1)  # no deeper disk is opened
 
 
-def _opened_sandbox_disk(extractor: Extractor, host):
+def _opened_sandbox_disk(host):
     from sandtrace.engine.collection import Collector, PathPattern, Request
 
     pattern = PathPattern("\\ProgramData\\Microsoft\\Windows\\Containers\\ContainerStorages\\*\\sandbox.vhdx")
     volume = next(v for v in host.volumes if v.vss_store is None and v.type_indicator == "NTFS")
     target = next(Collector([Request("x", [pattern])], deleted=False).collect(host, volume))
-    return extractor._open_disk(host, target, "p1>sandbox.vhdx")
+    return nested_disks.open_disk(host, target, "p1>sandbox.vhdx", vss=True)
 
 
 @pytest.mark.parametrize("max_depth,handed_out", [(1, "D1.vhdx"), (2, "D2.VHD"), (3, "D3.VHD")])

@@ -35,7 +35,7 @@ def test_signature_parsers_see_collected_files_whatever_their_name():
     source = sources.open_source(f"{TEST_IMAGES}/foundation.E01")
     extractor = Extractor(ExtractionOptions(parsers="filestat", extra_patterns=["**"]))
     extractor.parsers["magic_test"] = _Magic()
-    extractor._by_signature = ["magic_test"]
+    extractor.parsing.by_signature = ["magic_test"]
     found = [d for d in extractor.run(source) if d.data_type == "test:magic"]
     assert [d.values["location"] for d in found] == ["\\Windows\\System32\\config\\SYSTEM"]
     assert found[0].parser == "magic_test/sub"  # plaso-style parser chain

@@ -10,7 +10,8 @@ import time
 import pytest
 
 from sandtrace.engine import sources
-from sandtrace.pipeline.extraction import ExtractionOptions, Extractor, _time_limited
+from sandtrace.pipeline.extraction import ExtractionOptions, Extractor
+from sandtrace.pipeline.file_timeout import FileTimeout, time_limited
 from sandtrace.parsers.wsb import WsbParser
 
 writer = pytest.importorskip("test_images.writers.vhdx")
@@ -45,7 +46,7 @@ def test_the_time_limit_counts_the_parser_only_not_the_consumer():
             yield index
 
     got = []
-    for item in _time_limited(quick(), 0.2):
+    for item in time_limited(quick(), 0.2):
         time.sleep(0.15)  # the consumer is slow; 0.45 s in all, over the 0.2 s budget
         got.append(item)
     assert got == [0, 1, 2]
@@ -54,8 +55,6 @@ def test_the_time_limit_counts_the_parser_only_not_the_consumer():
 def test_the_alarm_stops_the_parser_inside_the_item_that_uses_up_its_budget():
     """Parser time adds up over items while the consumer's time between them does
     not count: 0.1 s per item against 0.35 s is spent inside the fourth item."""
-    from sandtrace.pipeline.extraction import FileTimeout
-
     def slow():
         for index in range(20):
             time.sleep(0.1)
@@ -64,7 +63,7 @@ def test_the_alarm_stops_the_parser_inside_the_item_that_uses_up_its_budget():
     got = []
     started = time.monotonic()
     with pytest.raises(FileTimeout):
-        for item in _time_limited(slow(), 0.35):
+        for item in time_limited(slow(), 0.35):
             time.sleep(0.2)  # 0.6 s of the consumer's over the first three items: not counted
             got.append(item)
     assert got == [0, 1, 2]
@@ -75,8 +74,6 @@ def test_off_the_main_thread_the_budget_is_checked_between_items():
     """No SIGALRM in a thread: the parser is stopped at the first item it yields late."""
     import threading
 
-    from sandtrace.pipeline.extraction import FileTimeout
-
     def slow():
         for index in range(20):
             time.sleep(0.1)  # the parser's own time
@@ -85,7 +82,7 @@ def test_off_the_main_thread_the_budget_is_checked_between_items():
     def quick_consumer_but_slow_parser(result):
         got = []
         try:
-            for item in _time_limited(slow(), 0.35):
+            for item in time_limited(slow(), 0.35):
                 time.sleep(0.2)  # the consumer's time does not count
                 got.append(item)
         except FileTimeout as exception:
@@ -108,9 +105,9 @@ def test_the_alarm_handler_is_put_back_when_the_stream_ends_or_is_dropped():
 
     previous = signal.signal(signal.SIGALRM, mine)
     try:
-        assert list(_time_limited(iter([1, 2]), 5)) == [1, 2]
+        assert list(time_limited(iter([1, 2]), 5)) == [1, 2]
         assert signal.getsignal(signal.SIGALRM) is mine
-        stream = _time_limited(iter([1, 2, 3]), 5)
+        stream = time_limited(iter([1, 2, 3]), 5)
         assert next(stream) == 1
         assert signal.getsignal(signal.SIGALRM) is not mine  # armed while the parser is open
         stream.close()
@@ -121,7 +118,7 @@ def test_the_alarm_handler_is_put_back_when_the_stream_ends_or_is_dropped():
 
 
 def test_no_limit_passes_the_stream_through():
-    assert list(_time_limited(iter([1, 2]), 0)) == [1, 2]
+    assert list(time_limited(iter([1, 2]), 0)) == [1, 2]
 
 
 def test_file_timeout_flag_reaches_the_extractor_and_batch():

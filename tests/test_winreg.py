@@ -13,7 +13,7 @@ from dfvfs.path import factory as path_spec_factory
 
 from sandtrace.engine.collection import FileTarget
 from sandtrace.core.events import WARNING_DATA_TYPE, Provenance
-from sandtrace.pipeline.extraction import Extractor
+from sandtrace.pipeline import parsing
 from sandtrace.timeline.timeliner import Timeliner
 from sandtrace.output.formatting import default_formatters
 from sandtrace.parsers.winreg import WinRegistryParser
@@ -427,7 +427,7 @@ def test_a_plugin_failing_on_one_key_costs_that_key_only(monkeypatch):
 def test_the_extractor_names_the_plugin_in_the_parser_chain(system):
     data = of(system, "windows:registry:bam")[0]
     target = FileTarget(volume=None, path_spec=None, location="\\Windows\\System32\\config\\SYSTEM")
-    assert Extractor._finish(data, "winreg", target, None).parser == "winreg/bam"
+    assert parsing.finish(data, "winreg", target, None).parser == "winreg/bam"
 
 
 def test_hive_type_comes_from_content_not_the_file_name(system):

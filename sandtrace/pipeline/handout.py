@@ -29,7 +29,7 @@ HAND_OUT_MIN_BYTES = 1 << 20
 
 @dataclass(frozen=True)
 class SourceContext:
-    """What every event data from a source gets (``Extractor._finish``), for a
+    """What every event data from a source gets (``parsing.finish``), for a
     file parsed away from its source: a nested disk's container and tags."""
 
     container: dict[str, str] | None = None
@@ -45,7 +45,7 @@ def source_context(source: Source) -> SourceContext | None:
 @dataclass(frozen=True)
 class OuterContext:
     """The source a handed-out disk sits in, as far as opening and running the
-    disk reads it (``open_nested``, ``_open_disk``): another process rebuilds it."""
+    disk reads it (``open_nested``, ``nested_disks.open_disk``): another process rebuilds it."""
 
     path: str
     nesting: tuple[str, ...]
@@ -76,7 +76,7 @@ class HandedOutFile:
 @dataclass
 class HandedOutDisk:
     """What the Extractor yields instead of a nested disk's event data when the
-    disk can run in another process (``Extractor._self_contained``)."""
+    disk can run in another process (``nested_disks.self_contained``)."""
 
     target: FileTarget
     label: str  # the disk's volume label prefix (``p2>sandbox.vhdx@95``)
