@@ -192,10 +192,26 @@ def test_the_table_covers_every_binary_of_the_data_file():
 
 def test_every_name_says_how_specific_how_sure_and_where_from():
     names = sandbox_names.sandbox_names()
-    assert {name.kind for name in names} == {"binary", "alias", "package", "shortcut", "extension"}
+    assert {name.kind for name in names} == {"binary", "alias", "package", "shortcut", "extension", "service", "driver"}
     for name in names:
         assert name.specificity in (SPECIFIC, SHARED), name
         assert name.confidence in ("C", "S", "I"), name
-        assert name.source.startswith("https://"), name
-    shared = {name.name for name in names if name.specificity == SHARED}
+        assert name.source.startswith(("https://", "docs/domain.md", "inferred")), name
+    shared = {name.name for name in names if name.specificity == SHARED and name.kind == "binary"}
     assert shared == {"vmwp.exe", "vmcompute.exe", "cmproxyd.exe", "ManagedWindowsVM.exe"}
+    assert all(name.specificity == SHARED for name in names if name.kind in ("service", "driver"))
+
+
+def test_services_and_drivers_are_not_execution_traces():
+    assert verdict("C:\\Windows\\System32\\drivers\\wcifs.sys", "hns", "CmService", "Hyper-V Host Compute") is None
+
+
+def test_select_picks_names_by_their_properties_in_file_order():
+    launchers = {name.name: name.launcher for name in sandbox_names.select(launcher=True)}
+    assert launchers == {"WindowsSandbox.exe": "start", "WindowsSandboxClient.exe": "window", "wsb.exe": "cli"}
+    assert [name.name for name in sandbox_names.select(kind=("service", "driver"))] == [
+        "CmService", "vmcompute", "hns", "HvHost", "vmms", "CExecSvc", "wcifs", "bindflt"]
+    assert [name.name for name in sandbox_names.select(kind="SERVICE", guest=True)] == ["CExecSvc"]
+    assert [name.name for name in sandbox_names.select(kind="binary", prefetch=False)] == ["ManagedWindowsVM.exe"]
+    with pytest.raises(ValueError, match="no property colour"):
+        sandbox_names.select(colour="red")

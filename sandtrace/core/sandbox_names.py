@@ -1,10 +1,12 @@
-"""What names Windows Sandbox in an execution trace: its binaries, its storage.
+"""What names Windows Sandbox in an execution trace: its binaries, its services, its storage.
 
 The names are data (``data/sandbox_names.yaml``: each with how specific it is,
 its confidence and its source); this module is their only reader. Every
 parser and plugin that tags execution traces asks it (Prefetch, LNK and jump
 lists, scheduled-task XML, the registry's BAM, UserAssist, AppCompatCache,
-Amcache, MRU lists and TaskCache), so one name gets one verdict everywhere:
+Amcache, MRU lists and TaskCache), so one name gets one verdict everywhere;
+the change journal, the services plugin and the EVTX catalogue's launchers
+take their names from ``select``:
 
 - ``specific``: the entry names something only the sandbox uses (a
   WindowsSandbox*.exe binary, wsb.exe or the ``wsb`` command, the Store
@@ -32,7 +34,11 @@ SHARED = "shared"
 # Prefetch keeps at most 29 characters of the executable's name: "WINDOWSSANDBOXREMOTESESSION.E".
 PREFETCH_NAME_LENGTH = 29
 
-# Where a name of each kind may start and what may follow it (data/sandbox_names.yaml, "kind").
+# The launcher values (data/sandbox_names.yaml, "launcher").
+START, WINDOW, CLI = "start", "window", "cli"
+
+# Where a name of each kind may start and what may follow it (data/sandbox_names.yaml, "kind");
+# these kinds are the execution-trace verdict's, the others (services, drivers) are not.
 _AFTER_SEPARATOR = r"(?<![^\\/\s\"'=}:])"  # the text's start, or a path or argument separator
 _END_OF_FILE_NAME = r"(?![\w-]|\.\w)"  # not the start of a longer name (wsb.exe.bak, wsb.exe-1)
 _BOUNDS = {
@@ -52,6 +58,16 @@ class SandboxName:
     confidence: str
     source: str
     note: str = ""
+    launcher: str | None = None
+    event_name: str | None = None
+    session_marker: bool = False
+    prefetch: bool = True
+    guest: bool = False
+
+    @property
+    def is_pattern(self) -> bool:
+        """A name with a ``*``: matched as a pattern, never compared as a name."""
+        return "*" in self.name
 
     def pattern(self) -> str:
         """The name as a regular expression (its ``*`` stands for letters)."""
@@ -63,11 +79,32 @@ def sandbox_names() -> tuple[SandboxName, ...]:
     return tuple(SandboxName(**entry) for entry in data.load("sandbox_names.yaml")["names"])
 
 
+def select(**conditions: object) -> tuple[SandboxName, ...]:
+    """The names, in file order, whose properties meet every condition: a value (a
+    string compares case-insensitively), a tuple of values (any of them), or True (the
+    property is set: not empty, not false)."""
+    fields = SandboxName.__dataclass_fields__
+    unknown = set(conditions) - set(fields)
+    if unknown:
+        raise ValueError(f"sandbox names have no property {', '.join(sorted(unknown))}")
+    return tuple(name for name in sandbox_names()
+                 if all(_meets(getattr(name, key), wanted) for key, wanted in conditions.items()))
+
+
+def _meets(value: object, wanted: object) -> bool:
+    if wanted is True:
+        return bool(value)
+    options = wanted if isinstance(wanted, tuple) else (wanted,)
+    return any(str(value).lower() == str(option).lower() for option in options)
+
+
 @lru_cache(maxsize=1)
 def _in_text() -> dict[str, re.Pattern]:
     """One pattern per specificity, matching any of its names anywhere in a text."""
     patterns: dict[str, list[str]] = {SPECIFIC: [], SHARED: []}
     for name in sandbox_names():
+        if name.kind not in _BOUNDS:
+            continue
         before, after = _BOUNDS[name.kind]
         patterns[name.specificity].append(before + name.pattern() + after)
     return {specificity: re.compile("|".join(parts), re.IGNORECASE) for specificity, parts in patterns.items()}

@@ -19,8 +19,9 @@ import pyfsntfs
 from construct import Bytes, Int16ul, Int32ul, Int64ul, Struct, this
 from dfdatetime import filetime as dfdatetime_filetime
 
-from sandtrace.engine.collection import FileTarget
+from sandtrace.core import sandbox_names
 from sandtrace.core.events import EventData
+from sandtrace.engine.collection import FileTarget
 from sandtrace.parsers.interface import BaseParser
 
 DATA_TYPE = "fs:ntfs:usn_change"
@@ -43,11 +44,16 @@ USN_RECORD_V2 = Struct(
     "name" / Bytes(this.size - 60),
 )
 
-_SANDBOX_NAME = re.compile(
-    r"(\.wsb$|^sandbox\.(vhdx|vmgs)$|^baselayer(\.vhdx)?$|^(snapshotsandbox|systemtemplate)\.vhdx$"
-    r"|^(containerstorages|baseimages)$|^(windowssandbox\w*|wsb|cmproxyd|vmwp|vmcompute)\.exe-[0-9a-f]{8}\.pf$)",
-    re.IGNORECASE,
-)
+@lru_cache(maxsize=1)
+def _sandbox_name() -> re.Pattern:
+    """A sandbox file's name: a .wsb, a sandbox disk or storage folder, or the Prefetch file of
+    a sandbox or Hyper-V binary (data/sandbox_names.yaml: every binary not marked ``prefetch: false``)."""
+    binaries = "|".join(name.pattern() for name in sandbox_names.select(kind="binary", prefetch=True))
+    return re.compile(
+        r"(\.wsb$|^sandbox\.(vhdx|vmgs)$|^baselayer(\.vhdx)?$|^(snapshotsandbox|systemtemplate)\.vhdx$"
+        rf"|^(containerstorages|baseimages)$|^({binaries})-[0-9a-f]{{8}}\.pf$)",
+        re.IGNORECASE,
+    )
 _CONTAINERS = "\\programdata\\microsoft\\windows\\containers"
 
 
@@ -95,7 +101,7 @@ def iter_stream(data: bytes, base_offset: int = 0) -> Iterator[dict]:
 
 
 def is_sandbox_record(values: dict, parent_path: str | None) -> bool:
-    if _SANDBOX_NAME.search(values["filename"] or ""):
+    if _sandbox_name().search(values["filename"] or ""):
         return True
     return bool(parent_path) and parent_path.lower().startswith(_CONTAINERS)
 

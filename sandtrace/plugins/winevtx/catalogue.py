@@ -14,8 +14,10 @@ two dictionary look-ups.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
+from sandtrace.core import sandbox_names
 from sandtrace.core.events import EventData
 from sandtrace.parsers.wsb import WsbError, parse_config
 from sandtrace.plugins.winevtx.interface import CataloguePlugin, Entry, basename
@@ -71,7 +73,7 @@ def _scheduled_task(plugin, values, extra, tags):
     task = (event_data.get("TaskName") or "").lower()
     if event_id in (200, 201):
         action = event_data.get("ActionName") or ""
-        if basename(action) in _SANDBOX_LAUNCHERS or ".wsb" in action.lower():
+        if basename(action) in _launchers() or ".wsb" in action.lower():
             plugin._sandbox_tasks.add(task)
             extra["task_launches_sandbox"] = True
             return True
@@ -79,7 +81,12 @@ def _scheduled_task(plugin, values, extra, tags):
     return "defer" if task else False
 
 
-_SANDBOX_LAUNCHERS = frozenset({"windowssandbox.exe", "windowssandboxclient.exe", "wsb.exe"})
+@lru_cache(maxsize=1)
+def _launchers() -> dict[str, str]:
+    """Each sandbox launcher's file name (lower case) -> how its command line starts a sandbox."""
+    return {name.name.lower(): name.launcher for name in sandbox_names.select(kind="binary", launcher=True)}
+
+
 _WSB_SUBCOMMANDS = ("start", "exec", "share", "map", "connect", "stop", "list", "ip")
 
 
@@ -131,24 +138,25 @@ def split_command_line(command_line: str) -> list[str]:
 def parse_sandbox_command_line(image: str, command_line: str | None) -> tuple[dict[str, Any], list[str], str]:
     """(attributes, tags, sentence) for one sandbox binary's command line."""
     name = basename(image)
+    launcher = _launchers().get(name)
     attributes: dict[str, Any] = {"sandbox_binary": name}
     tags: list[str] = []
     arguments = split_command_line(command_line or "")[1:]
     sentence = f"Windows Sandbox process {name} started"
-    if name in ("windowssandbox.exe", "windowssandboxclient.exe"):
+    if launcher in (sandbox_names.START, sandbox_names.WINDOW):
         wsb_path = next((a for a in arguments if a.lower().endswith(".wsb")), None)
         attributes["wsb_path"] = wsb_path
         inline = next((a for a in arguments if a.lstrip().startswith("<")), None)
         if wsb_path:
             tags.append("sandbox_started_with_wsb")
             sentence = f"Windows Sandbox started with configuration {wsb_path}"
-        elif name == "windowssandbox.exe":
+        elif launcher == sandbox_names.START:
             sentence = "Windows Sandbox started (default configuration)"
         if inline:
             summary = _inline_config(inline, attributes, tags)
             sentence = f"{sentence} with inline configuration ({summary})"
         return attributes, tags, sentence
-    if name != "wsb.exe":
+    if launcher != sandbox_names.CLI:
         return attributes, tags, sentence
     tags.append("wsb_cli")
     subcommand = next((a.lower() for a in arguments if a.lower() in _WSB_SUBCOMMANDS), None)

@@ -1,11 +1,8 @@
-"""The services Windows Sandbox runs on, as plaso's ``windows:registry:service``.
+"""The services and drivers Windows Sandbox runs on, as plaso's ``windows:registry:service``.
 
-Container Manager (CmService) is created with the feature [S] (TRR, citing
-Check Point); the Hyper-V compute, network and host services it needs are
-checked too [I]; CExecSvc runs *inside* a sandbox [C] (LloydLabs/wsb-detect);
-wcifs and bindflt are the filter drivers behind the base layer's placeholders
-and mapped folders [I]. docs/domain.md §3, §4. The key's last-written time is the
-one date; in the feature's services it is usually when the feature was
+Which ones, what each is and how sure that is are data: the ``service`` and
+``driver`` names of ``data/sandbox_names.yaml``. The key's last-written time is
+the one date; in the feature's services it is usually when the feature was
 installed or the service last reconfigured.
 """
 
@@ -13,11 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from sandtrace.core import sandbox_names
 from sandtrace.core.events import EventData
 from sandtrace.plugins.winreg.interface import WinRegistryPlugin
 from sandtrace.plugins.winreg import event
 
-SERVICES = ("CmService", "vmcompute", "hns", "HvHost", "vmms", "CExecSvc", "wcifs", "bindflt")
+SERVICES = tuple(name.name for name in sandbox_names.select(kind=("service", "driver")))
 _SERVICES_KEY = "HKEY_LOCAL_MACHINE\\System\\CurrentControlSet\\Services"
 _SHOWN_APART = ("ErrorControl", "ImagePath", "ObjectName", "Start", "Type")
 
