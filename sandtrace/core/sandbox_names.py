@@ -5,8 +5,8 @@ its confidence and its source); this module is their only reader. Every
 parser and plugin that tags execution traces asks it (Prefetch, LNK and jump
 lists, scheduled-task XML, the registry's BAM, UserAssist, AppCompatCache,
 Amcache, MRU lists and TaskCache), so one name gets one verdict everywhere;
-the change journal, the services plugin and the EVTX catalogue's launchers
-take their names from ``select``:
+the change journal, the services plugin and the rules (``core/rules.py``:
+the EVTX catalogue, the tagging rules) take their names from ``select``:
 
 - ``specific``: the entry names something only the sandbox uses (a
   WindowsSandbox*.exe binary, wsb.exe or the ``wsb`` command, the Store

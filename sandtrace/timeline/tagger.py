@@ -1,28 +1,16 @@
 """Tagging rules: labels added to events from YAML rule files, as plaso's tagging files do.
 
-A rule names a label and one or more clauses; a clause is a set of conditions
-that must all hold, and the label is added when any clause holds. Rules only
-ever add labels: the tags a parser set (catalogue tags, ``carved``,
-``sandbox_template`` ...) are kept. The rule format is documented in
-docs/report.md and at the top of ``data/tagging/windows_sandbox.yaml``.
-
-Conditions of a clause (all optional; all given must hold):
-  data_type      a data type or a list of them
-  timestamp_desc a timestamp description or a list of them
-  tags_any / tags_all / tags_none   labels the event already carries
-  exists / missing                  attribute names that must be set / unset
-  equals         {attribute: value or [values]}; strings compare case-insensitively
-  regex          {attribute: pattern}; Python regex, case-insensitive, searched in
-                 the attribute's text (list items one by one; dicts and lists of
-                 dicts as sorted JSON)
-  not_regex      {attribute: pattern}; the pattern must not match
-Attribute names may go into nested values with dots (``event_data.CommandLine``);
-``display_name``, ``parser`` and ``timestamp_desc`` are attributes too.
+A rule names a label and, under ``when``, one or more clauses; the label is
+added when any clause holds. Clauses are the condition language of
+``core/rules.py`` (the EVTX catalogue's too), documented in docs/report.md
+("Conditions") and at the top of ``data/tagging/windows_sandbox.yaml``; to a
+rule, ``display_name``, ``parser``, ``timestamp_desc`` and ``data_type`` are
+attributes too. Rules only ever add labels: the tags a parser set (catalogue
+tags, ``carved``, ``sandbox_template`` ...) are kept.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from collections import Counter
 from collections.abc import Iterable
@@ -32,102 +20,16 @@ from typing import Any
 import yaml
 
 from sandtrace import data
-from sandtrace.data import load_yaml
 from sandtrace.core.events import Event
+from sandtrace.core.rules import Clause, RuleError, compile_when, lookup_in
+from sandtrace.data import load_yaml
 
-_CLAUSE_KEYS = {
-    "data_type", "timestamp_desc", "tags_any", "tags_all", "tags_none",
-    "exists", "missing", "equals", "regex", "not_regex",
-}
 _RULE_KEYS = {"label", "description", "source", "confidence", "when"}
 _LABEL = re.compile(r"^[A-Za-z0-9_]+$")
 
 
-class TaggingFileError(ValueError):
+class TaggingFileError(RuleError):
     """A rules file that cannot be used (named in the message)."""
-
-
-def _as_list(value: Any) -> list:
-    if value is None:
-        return []
-    return list(value) if isinstance(value, (list, tuple, set)) else [value]
-
-
-@dataclass
-class Clause:
-    data_types: frozenset[str] = frozenset()
-    timestamp_descs: frozenset[str] = frozenset()
-    tags_any: frozenset[str] = frozenset()
-    tags_all: frozenset[str] = frozenset()
-    tags_none: frozenset[str] = frozenset()
-    exists: tuple[str, ...] = ()
-    missing: tuple[str, ...] = ()
-    equals: tuple[tuple[str, tuple], ...] = ()
-    regex: tuple[tuple[str, re.Pattern], ...] = ()
-    not_regex: tuple[tuple[str, re.Pattern], ...] = ()
-
-    def names(self) -> set[str]:
-        """The attribute names this clause reads."""
-        return {*self.exists, *self.missing, *(name for name, _ in self.equals),
-                *(name for name, _ in self.regex), *(name for name, _ in self.not_regex)}
-
-    def matches(self, data_type: str, timestamp_desc: str, labels: set[str], lookup) -> bool:
-        if self.data_types and data_type not in self.data_types:
-            return False
-        if self.timestamp_descs and timestamp_desc not in self.timestamp_descs:
-            return False
-        if self.tags_any and not (labels & self.tags_any):
-            return False
-        if self.tags_all and not self.tags_all <= labels:
-            return False
-        if self.tags_none and labels & self.tags_none:
-            return False
-        for name in self.exists:
-            if lookup(name) in (None, "", [], {}):
-                return False
-        for name in self.missing:
-            if lookup(name) not in (None, "", [], {}):
-                return False
-        for name, wanted in self.equals:
-            if not _equals(lookup(name), wanted):
-                return False
-        for name, pattern in self.regex:
-            if not any(pattern.search(text) for text in _texts(lookup(name))):
-                return False
-        for name, pattern in self.not_regex:
-            if any(pattern.search(text) for text in _texts(lookup(name))):
-                return False
-        return True
-
-
-def _equals(value: Any, wanted: tuple) -> bool:
-    for candidate in _as_list(value) if isinstance(value, list) else [value]:
-        for expected in wanted:
-            if isinstance(expected, str) and isinstance(candidate, str):
-                if candidate.lower() == expected.lower():
-                    return True
-            elif isinstance(expected, bool) or isinstance(candidate, bool):
-                if candidate is expected:
-                    return True
-            elif candidate == expected:
-                return True
-            elif isinstance(candidate, str) and not isinstance(expected, str) and candidate == str(expected):
-                return True
-    return False
-
-
-def _texts(value: Any) -> list[str]:
-    if value is None:
-        return []
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, (list, tuple)):
-        if all(isinstance(item, (str, int, float)) for item in value):
-            return [str(item) for item in value]
-        return [json.dumps(value, sort_keys=True, default=str)]
-    if isinstance(value, dict):
-        return [json.dumps(value, sort_keys=True, default=str)]
-    return [str(value)]
 
 
 @dataclass
@@ -138,36 +40,6 @@ class Rule:
     source: str = ""
     confidence: str = ""
     origin: str = ""  # the file the rule came from
-
-
-def _compile_clause(raw: dict, where: str) -> Clause:
-    if not isinstance(raw, dict):
-        raise TaggingFileError(f"{where}: a clause must be a mapping")
-    unknown = set(raw) - _CLAUSE_KEYS
-    if unknown:
-        raise TaggingFileError(f"{where}: unknown condition(s) {', '.join(sorted(unknown))}")
-
-    def patterns(key: str) -> tuple[tuple[str, re.Pattern], ...]:
-        compiled = []
-        for name, pattern in (raw.get(key) or {}).items():
-            try:
-                compiled.append((name, re.compile(str(pattern), re.IGNORECASE)))
-            except re.error as exception:
-                raise TaggingFileError(f"{where}: bad {key} for {name}: {exception}") from None
-        return tuple(compiled)
-
-    return Clause(
-        data_types=frozenset(_as_list(raw.get("data_type"))),
-        timestamp_descs=frozenset(_as_list(raw.get("timestamp_desc"))),
-        tags_any=frozenset(_as_list(raw.get("tags_any"))),
-        tags_all=frozenset(_as_list(raw.get("tags_all"))),
-        tags_none=frozenset(_as_list(raw.get("tags_none"))),
-        exists=tuple(_as_list(raw.get("exists"))),
-        missing=tuple(_as_list(raw.get("missing"))),
-        equals=tuple((name, tuple(_as_list(value))) for name, value in (raw.get("equals") or {}).items()),
-        regex=patterns("regex"),
-        not_regex=patterns("not_regex"),
-    )
 
 
 def load_rules(text: str, origin: str = "<rules>") -> list[Rule]:
@@ -191,13 +63,13 @@ def load_rules(text: str, origin: str = "<rules>") -> list[Rule]:
         label = str(raw["label"])
         if not _LABEL.match(label):
             raise TaggingFileError(f"{where}: label {label!r} may hold only letters, digits and _")
-        clauses = raw.get("when")
-        clauses = [clauses] if isinstance(clauses, dict) else clauses
-        if not clauses:
-            raise TaggingFileError(f"{where} ({label}): 'when' needs at least one clause")
+        try:
+            clauses = compile_when(raw.get("when"), f"{where} ({label})")
+        except RuleError as exception:
+            raise TaggingFileError(str(exception)) from None
         rules.append(Rule(
             label=label,
-            clauses=[_compile_clause(c, f"{where} ({label})") for c in clauses],
+            clauses=clauses,
             description=str(raw.get("description") or ""),
             source=str(raw.get("source") or ""),
             confidence=str(raw.get("confidence") or ""),
@@ -212,21 +84,6 @@ def default_rules() -> list[Rule]:
     for path, text in data.folder("tagging"):
         rules.extend(load_rules(text, origin=f"sandtrace/data/{path}"))
     return rules
-
-
-def _lookup_in(values: dict[str, Any], extra: dict[str, Any]):
-    def lookup(name: str) -> Any:
-        if name in extra:
-            return extra[name]
-        if name in values:
-            return values[name]
-        head, _, rest = name.partition(".")
-        value = values.get(head)
-        while rest and isinstance(value, dict):
-            head, _, rest = rest.partition(".")
-            value = value.get(head)
-        return None if rest else value
-    return lookup
 
 
 @dataclass
@@ -266,7 +123,7 @@ class Tagger:
                    labels: Iterable[str], display_name: str = "", parser: str = "") -> list[str]:
         """The labels the rules add (in rule order) to an event with these values."""
         present = set(labels)
-        lookup = _lookup_in(values, {"display_name": display_name, "parser": parser,
+        lookup = lookup_in(values, {"display_name": display_name, "parser": parser,
                                      "timestamp_desc": timestamp_desc, "data_type": data_type})
         added: list[str] = []
         # Rules may build on labels other rules add (in file order).

@@ -19,8 +19,9 @@ from typing import Any
 
 from sandtrace.core import sandbox_names
 from sandtrace.core.events import EventData
+from sandtrace.core.rules import basename
 from sandtrace.parsers.wsb import WsbError, parse_config
-from sandtrace.plugins.winevtx.interface import CataloguePlugin, Entry, basename
+from sandtrace.plugins.winevtx.interface import CataloguePlugin, Entry
 
 class EvtxCataloguePlugin(CataloguePlugin):
     """Tags and explains the records the Windows Sandbox catalogue names, and ties

@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 
 from sandtrace import data
 from sandtrace.core.events import EventData
+from sandtrace.core.rules import Clause, Lookup, compile_when, holds, lookup_in
 from sandtrace.data import load_yaml
 from sandtrace.parsers.interface import BasePlugin
 
@@ -30,9 +31,9 @@ _MISSING = "?"
 
 
 class Entry:
-    """One catalogue entry, compiled."""
+    """One catalogue entry, compiled (``when``: the condition language of core/rules.py)."""
 
-    def __init__(self, spec: dict[str, Any], lists: dict[str, list[str]], handlers: dict[str, Callable]) -> None:
+    def __init__(self, spec: dict[str, Any], handlers: dict[str, Callable], where: str = "<catalogue>") -> None:
         self.spec = spec
         self.id: str = spec["id"]
         self.tags: list[str] = list(spec.get("tags") or [])
@@ -40,16 +41,8 @@ class Entry:
         self.action_by_event_id = {int(k): v for k, v in (spec.get("action_by_event_id") or {}).items()}
         self.message: str | None = spec.get("message")
         self.handler: Callable | None = handlers[spec["handler"]] if spec.get("handler") else None
-        when = dict(spec.get("when") or {})
-        for key, value in when.items():
-            if isinstance(value, str) and value.startswith("$"):
-                when[key] = lists[value[1:]]
-        self.fields: list[str] | None = when.get("fields")
-        self.basename_in = frozenset(v.lower() for v in when.get("basename_in") or ())
-        self.equals_any = frozenset(v.lower() for v in when.get("equals_any") or ())
-        self.contains_all = [v.lower() for v in when.get("contains_all") or ()]
-        self.contains_any = [v.lower() for v in when.get("contains_any") or ()]
-        self.provider_any = frozenset(v.lower() for v in when.get("provider_any") or ())
+        when = spec.get("when")
+        self.when: list[Clause] = compile_when(when, f"{where}: entry {self.id}") if when is not None else []
 
     def keys(self) -> list[tuple[str, str, int | None]]:
         spec = self.spec
@@ -60,44 +53,17 @@ class Entry:
         names = [spec["provider"]] if spec.get("provider") else spec["provider_any"]
         return [("provider", name.lower(), event_id) for name in names for event_id in ids]
 
-    def matches(self, values: dict[str, Any]) -> bool:
-        if self.provider_any and (values.get("source_name") or "").lower() not in self.provider_any:
-            return False
-        texts = _texts(values, self.fields)
-        if self.basename_in and not any(basename(t) in self.basename_in for t in texts):
-            return False
-        if self.equals_any and not any(t.lower() in self.equals_any for t in texts):
-            return False
-        if self.contains_all or self.contains_any:
-            joined = "\n".join(texts).lower()
-            if not all(needle in joined for needle in self.contains_all):
-                return False
-            if self.contains_any and not any(needle in joined for needle in self.contains_any):
-                return False
-        return True
+    def matches(self, data: EventData, lookup: Lookup) -> bool:
+        """Whether the record (its attributes read through ``lookup``) meets ``when``; an entry
+        without one takes every record it names."""
+        return not self.when or holds(self.when, data.data_type, "", data.tags, lookup)
 
 
-def _texts(values: dict[str, Any], fields: list[str] | None) -> list[str]:
-    if fields is None:
-        return [s for s in values.get("strings") or () if s]
-    event_data = values.get("event_data") or {}
-    texts = []
-    for name in fields:
-        value = event_data.get(name)
-        if isinstance(value, str) and value:
-            texts.append(value)
-    return texts
-
-
-def basename(path: str) -> str:
-    return path.replace("/", "\\").rsplit("\\", 1)[-1].strip().strip('"').lower()
-
-
-def load_catalogue(text: str, handlers: dict[str, Callable] | None = None) -> tuple[Entry, ...]:
+def load_catalogue(text: str, handlers: dict[str, Callable] | None = None,
+                   where: str = "<catalogue>") -> tuple[Entry, ...]:
     """A catalogue's entries, compiled (``handlers``: the code its entries name)."""
     document = load_yaml(text)
-    lists = document.get("lists") or {}
-    return tuple(Entry(spec, lists, handlers or {}) for spec in document["entries"])
+    return tuple(Entry(spec, handlers or {}, where) for spec in document["entries"])
 
 
 class _Format(dict):
@@ -125,7 +91,7 @@ class CataloguePlugin(EvtxPlugin):
     def load(cls) -> tuple[Entry, ...]:
         """The entries of CATALOGUE, compiled once per class."""
         if "_entries" not in cls.__dict__:
-            cls._entries = load_catalogue(data.read(cls.CATALOGUE), cls.HANDLERS)
+            cls._entries = load_catalogue(data.read(cls.CATALOGUE), cls.HANDLERS, cls.CATALOGUE)
         return cls._entries
 
     def process(self, data: EventData) -> bool:
@@ -144,8 +110,9 @@ class CataloguePlugin(EvtxPlugin):
             return False
         defer = False
         named = values.get("catalogue_id") is not None  # by a catalogue before this one
+        lookup = lookup_in(values)
         for entry in candidates:
-            if not entry.matches(values):
+            if not entry.matches(data, lookup):
                 continue
             extra: dict[str, Any] = {}
             tags = list(entry.tags) + entry.tags_by_event_id.get(event_id, [])
