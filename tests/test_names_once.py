@@ -29,10 +29,8 @@ ALLOWED = {
                                            "has no way to refer to another file",
     "parsers/filestat.py": "collection paths: where the binaries lie on disk (System32, WindowsApps)",
     "plugins/winreg/file_association.py": "registry key paths named after the launcher and the package",
-    "report/": "the launch-method check (findings/launch.py) and sentences; report/ is being rewritten "
-               "(issue 18)",
-    "data/report_kept.yaml": "the report's services, read by report/model.py: the host services of "
-                             "sandbox_names.yaml (kind service, not guest) once report/ reads them from there",
+    "report/": "sentences the report writes (findings/anomalies.py, findings/launch.py): words of the text; "
+               "what the report matches on comes from sandbox_names.yaml",
 }
 
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sandtrace import __version__, data
+from sandtrace.core import sandbox_names
 
 # What is kept for the findings (everything else is counted): data/report_kept.yaml, and the
 # labels data/labels.yaml marks kept.
@@ -28,7 +29,9 @@ _KEPT = data.load("report_kept.yaml")
 KEPT_DATA_TYPES = frozenset(_KEPT["data_types"])
 KEPT_LABELS = frozenset(name for name, label in data.load("labels.yaml")["labels"].items() if label["kept"])
 _SANDTRACE_DATA_TYPES = ("windows:sandbox:", "sandtrace:")
-SANDBOX_SERVICES = frozenset(_KEPT["sandbox_services"])
+# A windows:registry:service record is kept when it is one of the host services the
+# feature installs or uses (its installation shows the feature, not its use).
+SANDBOX_SERVICES = frozenset(name.name.lower() for name in sandbox_names.select(kind="service", guest=False))
 MAX_INNER_RECORDS_PER_DISK = 400
 MAX_HOST_FILE_CANDIDATES = 100_000
 _SYSTEM_PREFIXES = ("\\windows\\", "\\program files", "\\$", "\\programdata\\microsoft\\")

@@ -6,12 +6,14 @@ inline ``--config``): those go into the session's configuration references.
 
 from __future__ import annotations
 
+from sandtrace.core import sandbox_names
 from sandtrace.report.findings.evidence import basename, event_data, what_of
 from sandtrace.report.model import Record
 
 # Methods that show a sandbox ran, not how it was started: named only when nothing else is.
 _TRACES_ONLY = ("process", "interactive user (BAM)", "executed (Prefetch)")
 _TASK_HOSTS = ("svchost.exe", "taskeng.exe", "taskhostw.exe")
+_STARTERS = frozenset(name.name.lower() for name in sandbox_names.select(launcher=sandbox_names.START))
 
 
 def methods(records: list[Record], config_refs: set[str]) -> list[tuple[str, str, Record]]:
@@ -40,7 +42,7 @@ def _method(record: Record, config_refs: set[str]) -> tuple[str, str] | None:
             config_refs.add(f"inline:{v.get('record_number')}")
         return "wsb CLI", f"wsb {v.get('wsb_subcommand') or '?'}{inline}"
     started = basename(event_data(record).get("NewProcessName"))
-    if record.data_type == "windows:evtx:record" and started == "windowssandbox.exe":
+    if record.data_type == "windows:evtx:record" and started in _STARTERS:
         parent = basename(event_data(record).get("ParentProcessName"))
         if parent == "explorer.exe":
             return "Explorer (double-click)", "WindowsSandbox.exe started by explorer.exe"
