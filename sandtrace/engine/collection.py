@@ -97,6 +97,7 @@ class FileTarget:
     mft_entry: int | None = None
     parsers: set[str] = field(default_factory=set)
     provenance: Provenance = field(default_factory=Provenance)
+    template: bool = False  # base-layer content, not written by the sandbox (set by the extractor before parsing)
 
     def open_file_entry(self):
         return resolver.Resolver.OpenFileEntry(self.path_spec)
@@ -168,9 +169,13 @@ class Collector:
 
     def collect(self, source: Source, volume: Volume) -> Iterator[FileTarget]:
         seen: set[int] = set()
+        unanchored = [(parser, pattern) for parser, pattern in self._flat if not pattern.anchored]
         for target in self._walk(source, volume):
             if target.mft_entry is not None:
                 seen.add(target.mft_entry)
+                # The MFT pass skips what the walk found: a "**" pattern that also matches is added here.
+                target.parsers |= {parser for parser, pattern in unanchored
+                                   if parser not in target.parsers and pattern.matches(target.location)}
             yield target
         need_mft = any(not pattern.anchored for _, pattern in self._flat) or self.deleted
         if volume.type_indicator == _NTFS and need_mft:
