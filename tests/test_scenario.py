@@ -259,3 +259,44 @@ def test_nothing_unplanted_is_reported_as_a_sandbox_trace(events):
     wdag = [e for e in events if e["data_type"] == "windows:registry:sam_users" and e.get("account_rid") == 504
             and ">" not in e["display_name"]]
     assert wdag and not any(_labels(e) & {"wdag_anomaly", "wdag_logon"} for e in wdag)
+
+
+@pytest.mark.parametrize("state", ["live", "deleted", "carvable"])
+def test_every_file_the_sandbox_wrote_is_timelined_with_its_hash(events, state):
+    """Issue 19: each planted file of a sandbox disk that is neither template nor a WCI
+    placeholder has its eight fs:stat events ($SI and $FN), labelled and hashed; nothing
+    else in the disk carries the label."""
+    disk = _storage("sandbox_disk", state)
+    outer = "NTFS:\\$Unallocated@" if state == "carvable" else "NTFS:" + disk["host_path"] + ">"
+    written = {f["path"]: f for f in disk["inner_files"] if not f["template"] and f["kind"] != "wci_placeholder"}
+    assert written
+    found = collections.defaultdict(list)
+    for event in events:
+        if event["display_name"].startswith(outer) and "sandbox_written_file" in _labels(event):
+            found[event["display_name"].split(">NTFS:", 1)[1]].append(event)
+    assert set(found) == set(written)
+    for path, truth in written.items():
+        stats = found[path]
+        assert sorted((e["attribute_type"], e["timestamp"]) for e in stats) == sorted(
+            (kind, times["timestamp"]) for kind, key in ((0x10, "standard_information"), (0x30, "file_name"))
+            for times in truth[key].values())
+        assert {e["sha256_hash"] for e in stats} == {truth["sha256"]}
+        assert {e["file_size"] for e in stats} == {truth["size"]}
+        assert all(e["data_type"] == "fs:stat:ntfs" and e["parser"] == "sandbox_files" for e in stats)
+
+
+def test_the_report_lists_the_files_written_inside_each_disk(tmp_path, events):
+    """The report's "files written inside" of the live disk: every written file, with its
+    hash, executables and scripts first."""
+    timeline = tmp_path / "t.jsonl"
+    timeline.write_text("".join(json.dumps(e, sort_keys=True) + "\n" for e in events), encoding="utf-8")
+    report = tmp_path / "r.json"
+    assert cli.main(["report", str(timeline), "-o", str(report), "-q"]) == 0
+    findings = json.loads(report.read_text(encoding="utf-8"))
+    live = _storage("sandbox_disk", "live")
+    [inside] = [d for d in findings["inside_sandboxes"] if d["disk"] == "NTFS:" + live["host_path"]]
+    listed = {f["path"]: f["sha256"] for f in inside["files_written"]}
+    assert listed == {f["path"]: f["sha256"] for f in live["inner_files"]
+                      if not f["template"] and f["kind"] != "wci_placeholder"}
+    assert inside["files_written"][0]["path"].endswith("run.bat") and inside["files_written"][0]["executable"]
+    assert not any(f["executable"] for f in inside["files_written"][1:])

@@ -50,6 +50,13 @@ class FileStatParser(BaseParser):
     )
 
     def parse(self, target: FileTarget) -> Iterator[EventData]:
+        if "sandbox_files" in target.parsers and (not target.is_directory or len(target.parsers) == 1):
+            # Inside a sandbox disk every file is the sweep's (parsers/sandbox_files.py);
+            # a folder only the sweep found is not timelined.
+            return
+        yield from self._stat(target)
+
+    def _stat(self, target: FileTarget) -> Iterator[EventData]:
         file_entry = target.open_file_entry()
         if file_entry is None:
             raise OSError(f"no file entry at {target.location}")

@@ -47,6 +47,7 @@ class BaseParser:
     ALL_TARGETS: ClassVar[bool] = False  # runs on every collected file (filestat)
     WANTS_DIRECTORIES: ClassVar[bool] = False  # also given the folders its patterns match
     NESTED_ONLY: ClassVar[bool] = False  # only inside disks found in the evidence (sandbox disks)
+    ACTIVITY_DISKS_ONLY: ClassVar[bool] = False  # only inside sandbox disks and carved disks, not base layers
 
     PLUGIN_PACKAGE: ClassVar[str] = ""  # the package whose modules hold the plugins, e.g. sandtrace.plugins.winreg
 

@@ -125,13 +125,23 @@ def _time(filetime: int) -> dfdatetime_filetime.Filetime | None:
 
 
 def _tsk(target: FileTarget):
+    return _tsk_at(target.volume.path_spec.parent)
+
+
+def _tsk_at(volume_parent):
     spec = path_spec_factory.Factory.NewPathSpec(
-        dfvfs_definitions.TYPE_INDICATOR_TSK, location="/", parent=target.volume.path_spec.parent
+        dfvfs_definitions.TYPE_INDICATOR_TSK, location="/", parent=volume_parent
     )
     try:
         return resolver.Resolver.OpenFileSystem(spec).GetFsInfo()
     except (dfvfs_errors.Error, OSError):
         return None
+
+
+def reparse_data(target: FileTarget, mft_entry: int) -> bytes:
+    """The $REPARSE_POINT attribute's data of one MFT entry of the target's volume
+    (found through the file's own path spec: a worker's target has no volume)."""
+    return _reparse_data(_tsk_at(target.path_spec.parent), mft_entry)
 
 
 def _reparse_data(tsk, mft_entry: int) -> bytes:

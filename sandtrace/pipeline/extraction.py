@@ -132,7 +132,9 @@ class Extractor:
             yield from self._count(iter(self.source_notes.pop(source.path, [])))
             self._copies.clear()
             layers.clear()
-        requests = [r for r in self._requests if source.depth > 0 or not r.nested_only]
+        activity = nested_disks.holds_activity(source)
+        requests = [r for r in self._requests if (source.depth > 0 or not r.nested_only)
+                    and (activity or not getattr(self.parsers.get(r.parser), "ACTIVITY_DISKS_ONLY", False))]
         for volume in source.volumes:
             volume_requests = rooted_in_layer(requests) if source.depth and is_layer(volume) else requests
             nested: list[FileTarget] = []
@@ -182,7 +184,7 @@ class Extractor:
 
     def parse_target(self, target: FileTarget, source: Source | None = None) -> Iterator[EventData]:
         """One file through its parsers; template content tagged, or left out (``templates`` off)."""
-        template = source is not None and nested_disks.is_template(target, source)
+        template = target.template = source is not None and nested_disks.is_template(target, source)
         if template and not self.options.templates:
             self.stats.template_event_data_skipped += 1
             return

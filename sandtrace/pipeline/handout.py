@@ -24,7 +24,7 @@ from sandtrace.engine.sources import Source
 # Parsers a worker may run on a file (they read the file through its path
 # spec only); a file is handed out when its parsers are among these and
 # include winevtx, and it is at least HAND_OUT_MIN_BYTES long.
-HAND_OUT_PARSERS = frozenset({"winevtx", "filestat"})
+HAND_OUT_PARSERS = frozenset({"winevtx", "filestat", "sandbox_files"})
 HAND_OUT_MIN_BYTES = 1 << 20
 
 @dataclass(frozen=True)

@@ -109,6 +109,17 @@ def expected_absence(target: FileTarget, inner: Source) -> list[EventData]:
     )]
 
 
+def holds_activity(source: Source) -> bool:
+    """Whether a disk holds a sandbox's own activity: a sandbox disk (live, deleted, in a
+    shadow copy) or a disk carved from free space, not a base layer or a template."""
+    if source.depth == 0 or source.all_template:
+        return False
+    if "carved" in source.tags:
+        return True
+    found = classify((source.container or {}).get("container_path", ""))
+    return bool(found) and found[0] == "sandbox_disk"
+
+
 def is_template(target: FileTarget, source: Source) -> bool:
     """Whether a file is template content: in a template disk, or not rewritten by a differencing disk."""
     if source.all_template:

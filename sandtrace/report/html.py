@@ -14,6 +14,7 @@ from typing import Any
 
 from sandtrace.output import sanitize
 from sandtrace.report import tables
+from sandtrace.report.tables import written_file
 
 _WIDTH, _LEFT, _RIGHT, _ROW, _TOP = 1100, 230, 20, 26, 34
 _STYLE = """
@@ -260,8 +261,11 @@ def _inside(report: dict[str, Any]) -> str:
         for title, key in (("Logons", "wdag_logons"), ("Services installed", "services_installed"), ("Commands", "commands")):
             if entry[key]:
                 body.append(f"<p>{title}:</p>" + _evidence(entry[key]))
-        if entry["user_files"]:
-            body.append("<p>Files written by the sandbox:</p><ul>" + "".join(f"<li><code>{_e(p)}</code></li>" for p in entry["user_files"]) + "</ul>")
+        if entry["files_written"]:
+            more = entry["files_written_total"] - len(entry["files_written"])
+            body.append(f"<p>Files written inside ({entry['files_written_total']}; executables and scripts first):</p><ul>"
+                        + "".join(f"<li>{_e(written_file(f))}</li>" for f in entry["files_written"])
+                        + (f"<li>... {more} more (the timeline has them all)</li>" if more > 0 else "") + "</ul>")
     return "".join(body)
 
 

@@ -6,6 +6,7 @@ from typing import Any
 
 from sandtrace.output import sanitize
 from sandtrace.report import tables
+from sandtrace.report.tables import written_file
 
 
 def _cell(value: Any) -> str:
@@ -154,9 +155,11 @@ def _inside(report: dict[str, Any]) -> list[str]:
             if entry[key]:
                 out.append(f"{title}:")
                 out += _evidence_lines(entry[key])
-        if entry["user_files"]:
-            out.append("Files written by the sandbox (profile and data folders):")
-            out += [f"  - {path}" for path in entry["user_files"]]
+        if entry["files_written"]:
+            out.append(f"Files written inside ({entry['files_written_total']}; executables and scripts first):")
+            out += [f"  - {written_file(f)}" for f in entry["files_written"]]
+            if entry["files_written_total"] > len(entry["files_written"]):
+                out.append(f"  - ... {entry['files_written_total'] - len(entry['files_written'])} more (the timeline has them all)")
         out.append("")
     return out
 

@@ -22,3 +22,11 @@ def disks(report: dict[str, Any]) -> Table:
 
 def checked(report: dict[str, Any]) -> Table:
     return ["what", "where", "events found"], [[c["what"], c["where"], c["events"]] for c in report["checked"]]
+
+
+def written_file(entry: dict[str, Any]) -> str:
+    """One file written inside a sandbox disk, on one line: path, state, times, hash."""
+    state = " (deleted record)" if entry["deleted"] else ""
+    digest = f"SHA-256 {entry['sha256']}" if entry.get("sha256") else entry.get("sha256_note") or "no hash"
+    size = f", {entry['size']} bytes" if entry.get("size") is not None else ""
+    return f"{entry['path']}{state}: created {entry['created'] or '?'}, modified {entry['modified'] or '?'}{size}; {digest}"

@@ -95,10 +95,12 @@ def _why(found: dict[str, Any]) -> list[dict]:
             f"{', '.join(item['launch_methods'])}; configuration {', '.join(item['configurations']) or 'unknown'}.",
             (item["start_evidence"] + item["end_evidence"])[:6]))
     for entry in found["inside_sandboxes"]:
-        if entry["wdag_logons"] or entry["commands"] or entry["services_installed"]:
+        if entry["wdag_logons"] or entry["commands"] or entry["services_installed"] or entry["files_written"]:
+            executables = sum(1 for f in entry["files_written"] if f["executable"])
             statements.append(statement(
                 f"Inside {entry['disk']}: {len(entry['wdag_logons'])} WDAGUtilityAccount logon event(s), "
-                f"{len(entry['services_installed'])} service install(s), {len(entry['commands'])} command trace(s).",
+                f"{len(entry['services_installed'])} service install(s), {len(entry['commands'])} command trace(s), "
+                f"{entry['files_written_total']} file(s) written ({executables} executable or script).",
                 (entry["wdag_logons"] + entry["services_installed"] + entry["commands"])[:6]))
     written = [w for w in found["host_writes_to_mapped_folders"] if w["during_sessions"]]
     if written:

@@ -3,7 +3,7 @@
 A carved disk whose disk or data-write identifier equals a listed disk's is
 that disk, carved again ("also carved"). Inside a disk: its non-template
 event counts, WDAGUtilityAccount logons, services installed, commands and
-the user files written.
+the files the sandbox wrote (label sandbox_written_file), executables first.
 """
 
 from __future__ import annotations
@@ -18,7 +18,9 @@ _ROLES = ("base_layer", "sandbox_disk", "snapshot_template", "virtual_disk")
 _LOGONS = {"wdag_logon", "wdag_logon_failed", "wdag_explicit_credentials"}
 _COMMANDS = ("windows:sandbox:psreadline", "windows:registry:mrulist", "windows:registry:userassist",
              "windows:registry:typedurls")
-_USER_FOLDERS = ("\\users\\", "\\programdata\\", "\\temp")
+_EXECUTABLE = (".exe", ".dll", ".sys", ".scr", ".com", ".ps1", ".psm1", ".bat", ".cmd", ".vbs", ".vbe", ".js", ".jse",
+               ".wsf", ".hta", ".msi", ".lnk", ".jar", ".py")
+MAX_FILES_LISTED = 200
 
 
 def find(kept: Kept) -> list[dict]:
@@ -91,6 +93,25 @@ def _carved(kept: Kept, disks: dict[str, dict], identifiers: dict[str, str]) -> 
         }
 
 
+def files_written(inner: list) -> list[dict[str, Any]]:
+    """The files the sandbox wrote inside a disk (label ``sandbox_written_file``), one
+    entry per file from its $STANDARD_INFORMATION record: executables and scripts
+    first, then by path."""
+    files: dict[str, dict[str, Any]] = {}
+    for record in inner:
+        v = record.values
+        if "sandbox_written_file" not in record.tags or v.get("attribute_type") == 0x30:
+            continue
+        path = str(v.get("filename") or "")
+        files.setdefault(path, {
+            "path": path, "sha256": v.get("sha256_hash"), "sha256_note": v.get("sha256_note"),
+            "size": v.get("file_size"), "deleted": v.get("is_allocated") is False,
+            "created": iso(record.time_of("Creation Time")), "modified": iso(record.time_of("Content Modification Time")),
+            "executable": path.lower().endswith(_EXECUTABLE),
+        })
+    return sorted(files.values(), key=lambda f: (not f["executable"], f["path"].lower()))
+
+
 def _contents(kept: Kept, disk_key: str) -> dict[str, Any]:
     counts = kept.builder.inner_counts.get(disk_key, Counter())
     inner = [r for r in kept.records if r.disk_key == disk_key and not r.is_template]
@@ -98,9 +119,7 @@ def _contents(kept: Kept, disk_key: str) -> dict[str, Any]:
     services = [evidence(r, None, None, f"service installed: {event_data(r).get('ServiceName')} ({event_data(r).get('ImagePath')})")
                 for r in inner if r.data_type == "windows:evtx:record" and r.values.get("event_identifier") == 7045]
     commands = [evidence(r) for r in inner if r.data_type in _COMMANDS]
-    files = sorted({r.values.get("filename") for r in inner if r.data_type == "fs:stat:ntfs"
-                    and str(r.values.get("filename") or "").lower().startswith(_USER_FOLDERS)
-                    and not str(r.values.get("filename")).lower().endswith("ntuser.dat")} - {None})
+    files = files_written(inner)
     span = kept.builder.inner_spans.get(disk_key) or [0, 0]
     for item in logons + services + commands:
         kept.point(from_iso(item["time"]), "inside", item["what"])
@@ -109,6 +128,7 @@ def _contents(kept: Kept, disk_key: str) -> dict[str, Any]:
         "events_by_data_type": dict(sorted(counts.items())),
         "first_activity": iso(span[0]), "last_activity": iso(span[1]),
         "wdag_logons": logons, "services_installed": services, "commands": commands,
-        "user_files": files[:200],
+        "files_written": files[:MAX_FILES_LISTED],
+        "files_written_total": len(files),
         "template_only": not counts,
     }
