@@ -18,7 +18,7 @@ import pytest
 
 from sandtrace import cli
 from sandtrace.pipeline import handout, parallel, pool
-from sandtrace.pipeline import runs as run_files
+from sandtrace.timeline import runs as run_files
 from tests.conftest import CORPUS
 
 from test_images.writers.evtx import EvtxLog, HexInt64  # noqa: E402

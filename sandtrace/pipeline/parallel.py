@@ -1,7 +1,7 @@
 """The main process's side of a run with workers: its own events as items, the
 files and disks it hands out, the merge of every run and the writing.
 
-The output is byte-identical to a single-process run (pipeline/runs.py says
+The output is byte-identical to a single-process run (timeline/runs.py says
 why). Each side writes sorted runs of bounded size to a scratch folder; the
 main process merges them and writes the lines. On large cases the merge is
 split at a timestamp: a worker writes the lines before it (the first part)
@@ -28,10 +28,10 @@ from sandtrace.pipeline.event_path import EventPath
 from sandtrace.pipeline.extraction import ExtractionStats
 from sandtrace.pipeline.handout import HandedOutDisk, HandedOutFile, sub_key
 from sandtrace.pipeline.pool import new_pool
-from sandtrace.pipeline.runs import (
+from sandtrace.pipeline.tasks import WorkerResult, parse_disk, parse_file, write_at
+from sandtrace.timeline.runs import (
     _BLOCK, Run, RunWriter, merged, psort_items, reduce_runs, split_point,
 )
-from sandtrace.pipeline.tasks import WorkerResult, parse_disk, parse_file, write_at
 
 SPLIT_MIN_ITEMS = 50_000  # fewer lines: the main process merges them alone
 # The split merge's first part, written by a worker while this process reads

@@ -1,5 +1,5 @@
 """The worker side of hand-out: a worker process parses a file or runs a disk, and
-returns its events as sorted runs of formatted lines (pipeline/runs.py).
+returns its events as sorted runs of formatted lines (timeline/runs.py).
 
 A worker sets itself up once per run (parsers, timeliner, tagger, formatter)
 and counts per task; a disk's large event logs come back to be handed on.
@@ -17,7 +17,7 @@ from sandtrace.engine.collection import FileTarget
 from sandtrace.engine.provenance import warning_entry
 from sandtrace.pipeline.extraction import ExtractionStats
 from sandtrace.pipeline.handout import HandedOutDisk, keyed
-from sandtrace.pipeline.runs import Run, RunWriter, merged, psort_items
+from sandtrace.timeline.runs import Run, RunWriter, merged, psort_items
 
 
 @dataclass

@@ -257,7 +257,7 @@ def psort_order(stored: Iterable[Any], include_all: bool = False, timestamp_of: 
     each timestamp's entries, at most PSORT_HEAP_CHUNK at a time, through psort's heap
     (``order_chunk``), duplicates dropped unless ``include_all``. The one chunker of
     every path: the sorter's events, batch's merged parts, the runs of lines
-    (pipeline/runs.py gives ``timestamp_of`` and ``order_chunk`` for items)."""
+    (timeline/runs.py gives ``timestamp_of`` and ``order_chunk`` for items)."""
     deduplicate = not include_all
     chunk: list = []
     current = None
