@@ -17,7 +17,8 @@ from sandtrace.engine.collection import FileTarget
 from sandtrace.engine.provenance import warning_entry
 from sandtrace.pipeline.extraction import ExtractionStats
 from sandtrace.pipeline.handout import HandedOutDisk, keyed
-from sandtrace.timeline.runs import Run, RunWriter, merged, psort_items
+from sandtrace.timeline.runs import Run, RunWriter, merged
+from sandtrace.timeline.sorter import psort_items
 
 
 @dataclass
@@ -77,8 +78,7 @@ def _work(config: dict[str, Any], stream: Iterator, position: int, base: int | N
         if entry is not None:
             warnings.append(entry)
             keys.append(index)
-        for item in path.items_of(events, position, index):
-            runs.add(item)
+        runs.extend(path.items_of(events, position, index))
     runs.flush()
     return WorkerResult(runs=runs.runs, items=runs.count, stats=_WORKER["extractor"].stats, warnings=warnings,
                         warning_keys=keys, counts=path.counts(), handed_out=handed_out)

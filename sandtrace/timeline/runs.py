@@ -1,12 +1,21 @@
-"""Sorted run files of items and their merge in psort's order: the one external sort.
+"""The one external sort: sorted run files of items, and their merge.
 
-An item is ``(timestamp, position, index, values hash, description, payload)``:
-(position, index) is the event's production key (pipeline/handout.py), so
-that sorting on (timestamp, key) gives exactly the order one process would
-have produced; psort's per-timestamp order and de-duplication then work on
-(hash, description) (``psort_items``). Runs are written in blocks whose keys
-can be read without their payloads, which is how a split merge learns where
-its second part starts in the output file.
+An item is a tuple whose first fields are its sort key, unique per item:
+(timestamp, production order). Two payloads travel this way:
+
+- lines: ``(timestamp, position, index, values hash, description, line)``,
+  (position, index) the production key of extract's workers
+  (pipeline/handout.py), the line formatted where the event was made;
+- events: ``(timestamp, sequence, number, event)``, ``number`` telling apart
+  two events of one production key (timeline/sorter.py).
+
+Sorting on the key gives exactly the order one process would have produced;
+psort's per-timestamp order and de-duplication then run on top
+(timeline/sorter.py, the one chunker). A run file is blocks of ``BLOCK``
+items: a header (the byte lengths of the two pickles), the items' keys, then
+their payloads, each written by the payload's codec. Keys alone can be read
+(a split merge sums line lengths from them), and a timestamp range starts at
+its block.
 """
 
 from __future__ import annotations
@@ -14,130 +23,226 @@ from __future__ import annotations
 import bisect
 import concurrent.futures
 import heapq
-import operator
+import itertools
 import os
 import pickle
 import struct
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
-from typing import Any
+from typing import IO, Any, Protocol
 
-from sandtrace.timeline.sorter import heap_order, psort_order
+from sandtrace.core.events import Event, EventData
+from sandtrace.engine import scratch
 
-# An item: (timestamp, position, index, values hash, description, line).
+# An item: (timestamp, production key..., payload).
 Item = tuple
 
-_BLOCK = 64  # items per pickle in a run file: what a merge holds per run (~200 KB of json_line)
-# Runs merged at once (a block of each in memory, ~75 MB at 384); more runs:
-# the smallest are merged first. One event log is one run (the measurements
-# behind the number: docs/performance.md).
+BLOCK = 64  # items per block: what a merge holds per run (~200 KB of json_line)
+# Runs merged at once (a block of each in memory, ~75 MB of lines at 384);
+# more runs: the smallest are merged first. One event log is one run (the
+# measurements behind the number: docs/performance.md).
 _FAN_IN = 384
 _SPLIT_REDUCE_MIN = 32  # runs to merge beforehand from which a worker merges half of them
-
-
-@dataclass
-class Run:
-    """A run file: blocks of sorted items, with each block's first timestamp and offset.
-
-    A block is a header (the byte lengths of the two pickles), the items' keys
-    ``(timestamp, position, index, hash, description, line bytes)`` and their
-    lines: the keys alone can be read (``_read_run(keys_only=True)``), and a
-    timestamp range can start at its block.
-    """
-
-    path: str
-    firsts: list = field(default_factory=list)
-    offsets: list[int] = field(default_factory=list)
-
-
 _HEADER = struct.Struct("<II")
 
 
+class Codec(Protocol):
+    """How one payload kind is written: a block's keys and payloads, and back."""
+
+    @staticmethod
+    def keys(block: list[Item]) -> list: ...
+
+    @staticmethod
+    def payloads(block: list[Item]) -> list: ...
+
+    @staticmethod
+    def items(keys: list, payloads: list) -> list[Item]: ...
+
+
+class Lines:
+    """Formatted lines: each key carries its line's UTF-8 length (-1: a line the format leaves out)."""
+
+    @staticmethod
+    def keys(block: list[Item]) -> list:
+        return [(*item[:5], _line_bytes(item[5])) for item in block]
+
+    @staticmethod
+    def payloads(block: list[Item]) -> list:
+        return [item[5] for item in block]
+
+    @staticmethod
+    def items(keys: list, payloads: list) -> list[Item]:
+        return [(*key[:5], line) for key, line in zip(keys, payloads)]
+
+
 def _line_bytes(line: str | None) -> int:
-    """The line's UTF-8 length (-1: a line the format leaves out)."""
     if line is None:
         return -1
     return len(line) if line.isascii() else len(line.encode("utf-8", "surrogatepass"))
 
 
-class RunWriter:
-    """Items kept up to ``window``, then sorted and written as one run file."""
+class Events:
+    """Events as plain tuples, pickled a block at a time: neighbours sharing their
+    event data (a record's events usually sort together) share one tuple, and
+    every event data of a file shares its provenance, so pickle's memo writes
+    each once per block. A block is read on its own: nothing refers across blocks."""
 
-    def __init__(self, directory: str, window: int, prefix: str) -> None:
-        self.directory, self.window, self.prefix = directory, max(window, 1), prefix
+    @staticmethod
+    def keys(block: list[Item]) -> list:
+        return [item[:3] for item in block]
+
+    @staticmethod
+    def payloads(block: list[Item]) -> list:
+        payloads, data, shared = [], None, None
+        for item in block:
+            event = item[3]
+            if event.data is not data:
+                data = event.data
+                shared = (data.data_type, data.values, data.parser, data.provenance, data.tags)
+            payloads.append((event.timestamp_desc, event.date_time, event.tags, shared))
+        return payloads
+
+    @staticmethod
+    def items(keys: list, payloads: list) -> list[Item]:
+        items, data, shared = [], None, None
+        for (timestamp, sequence, number), (description, date_time, tags, record) in zip(keys, payloads):
+            if record is not shared:
+                shared, data = record, EventData(*record)
+            items.append((timestamp, sequence, number, Event(timestamp, description, date_time, data, tags, sequence)))
+        return items
+
+
+@dataclass
+class Run:
+    """A run file of one codec's blocks, with each block's first timestamp and offset
+    (a run read by its path alone, without them, is read whole)."""
+
+    path: str
+    codec: type[Codec] = Lines
+    firsts: list = field(default_factory=list)
+    offsets: list[int] = field(default_factory=list)
+
+
+def write_run(stream: IO[bytes], items: Iterable[Item], run: Run) -> int:
+    """Sorted ``items`` as blocks at the end of ``stream`` (``run``'s file), noted in ``run``; the count."""
+    keys, payloads, dumps = run.codec.keys, run.codec.payloads, pickle.dumps
+    items = iter(items)
+    count = 0
+    while block := list(itertools.islice(items, BLOCK)):
+        key_bytes = dumps(keys(block), pickle.HIGHEST_PROTOCOL)
+        payload_bytes = dumps(payloads(block), pickle.HIGHEST_PROTOCOL)
+        run.firsts.append(block[0][0])
+        run.offsets.append(stream.tell())
+        stream.write(_HEADER.pack(len(key_bytes), len(payload_bytes)) + key_bytes + payload_bytes)
+        count += len(block)
+    return count
+
+
+def _new_run(directory: str, prefix: str, codec: type[Codec]) -> tuple[IO[bytes], Run]:
+    handle, path = tempfile.mkstemp(dir=directory, prefix=prefix, suffix=".run")
+    return os.fdopen(handle, "wb"), Run(path, codec)
+
+
+class RunWriter:
+    """Items kept up to ``window``, then sorted and written as one run file.
+
+    The files go to ``directory``; None: to a scratch folder of the writer's
+    own (swept if the run is killed), made in ``tmp_dir`` at its first run
+    and removed by ``close``.
+    """
+
+    def __init__(self, directory: str | None, window: int, prefix: str, codec: type[Codec] = Lines,
+                 tmp_dir: str | None = None) -> None:
+        self.directory, self.window, self.prefix, self.codec = directory, max(window, 1), prefix, codec
+        self.tmp_dir = tmp_dir
+        self._scratch: scratch.Folder | None = None
         self.items: list[Item] = []
         self.runs: list[Run] = []
         self.count = 0
 
-    def add(self, item: Item) -> None:
-        self.items.append(item)
-        self.count += 1
-        if len(self.items) >= self.window:
+    def extend(self, items: Iterable[Item]) -> None:
+        """Keeps ``items``, writing a run each time the window fills."""
+        items = iter(items)
+        while True:
+            before = len(self.items)
+            self.items.extend(itertools.islice(items, self.window - before))
+            self.count += len(self.items) - before
+            if len(self.items) < self.window:
+                return
             self.flush()
 
     def flush(self) -> None:
         """The items kept, sorted, as a new run."""
         if not self.items:
             return
-        self.items.sort()  # (timestamp, position, index) is unique: the rest is never compared
-        self._new_run()
-        self.append_sorted()
-
-    def _new_run(self) -> None:
-        handle, path = tempfile.mkstemp(dir=self.directory, prefix=self.prefix, suffix=".run")
-        os.close(handle)
-        self.runs.append(Run(path))
-
-    def append_sorted(self) -> None:
-        """The items kept, already in order, at the end of the last run (a merge writes in rounds)."""
-        if not self.runs:
-            self._new_run()
-        run = self.runs[-1]
-        dumps = pickle.dumps
-        with open(run.path, "ab") as handle:
-            for start in range(0, len(self.items), _BLOCK):
-                block = self.items[start:start + _BLOCK]
-                keys = dumps([(*item[:5], _line_bytes(item[5])) for item in block], pickle.HIGHEST_PROTOCOL)
-                lines = dumps([item[5] for item in block], pickle.HIGHEST_PROTOCOL)
-                run.firsts.append(block[0][0])
-                run.offsets.append(handle.tell())
-                handle.write(_HEADER.pack(len(keys), len(lines)) + keys + lines)
+        self.items.sort()  # the keys are unique: the payloads are never compared
+        if self.directory is None:
+            self._scratch = scratch.Folder("sandtrace-sort-", self.tmp_dir)
+            self.directory = self._scratch.name
+        stream, run = _new_run(self.directory, self.prefix, self.codec)
+        with stream:
+            write_run(stream, self.items, run)
+        self.runs.append(run)
         self.items = []
 
+    def close(self) -> None:
+        """Removes the writer's own scratch folder and its runs (a given ``directory`` is its owner's)."""
+        if self._scratch is not None:
+            self._scratch.cleanup()
+            self._scratch = self.directory = None
 
-def _read_run(run: Run, low: Any = None, high: Any = None, keys_only: bool = False) -> Iterator[Item]:
-    """A run's items with ``low <= timestamp < high`` (None: unbounded); with
-    ``keys_only`` their keys, whose last field is the line's byte length."""
+
+def sort(items: Iterable[Item], window: int, codec: type[Codec], tmp_dir: str | None = None) -> Iterator[Item]:
+    """``items`` in key order, holding at most ``window`` of them (and a block of
+    each run while merging); no file at all when they fit in one window."""
+    writer = RunWriter(None, window, "sort-", codec, tmp_dir)
+    try:
+        writer.extend(items)
+        if not writer.runs:
+            writer.items.sort()
+            yield from writer.items
+            return
+        writer.flush()
+        yield from merged(reduce_runs(writer.runs, writer.directory))
+    finally:
+        writer.close()
+
+
+def read_run(run: Run, low: Any = None, high: Any = None, keys_only: bool = False) -> Iterator[Item]:
+    """A run's items with ``low <= timestamp < high`` (None: unbounded; a range
+    needs the run's block index); with ``keys_only`` their keys."""
     first = 0
     if low is not None:  # the block before the first one starting at or after ``low`` may hold some
         first = max(bisect.bisect_left(run.firsts, low) - 1, 0)
-    loads = pickle.loads
+    loads, decode = pickle.loads, run.codec.items
     with open(run.path, "rb") as handle:
-        if run.offsets:
+        if first:
             handle.seek(run.offsets[first])
-        for number in range(first, len(run.offsets)):
+        number = first
+        while header := handle.read(_HEADER.size):
             if high is not None and run.firsts[number] >= high:
                 return
-            key_size, line_size = _HEADER.unpack(handle.read(_HEADER.size))
+            key_size, payload_size = _HEADER.unpack(header)
             keys = loads(handle.read(key_size))
             if keys_only:
-                handle.seek(line_size, os.SEEK_CUR)
+                handle.seek(payload_size, os.SEEK_CUR)
                 block = keys
             else:
-                block = [(*key[:5], line) for key, line in zip(keys, loads(handle.read(line_size)))]
+                block = decode(keys, loads(handle.read(payload_size)))
             if low is not None and number == first:
                 block = [item for item in block if item[0] >= low]
             if high is not None and block and block[-1][0] >= high:
                 yield from (item for item in block if item[0] < high)
                 return
             yield from block
+            number += 1
 
 
 def merged(runs: list[Run], low: Any = None, high: Any = None, keys_only: bool = False) -> Iterator[Item]:
-    """The runs' items (within ``[low, high)``) in (timestamp, production key) order."""
-    return heapq.merge(*(_read_run(run, low, high, keys_only) for run in runs))
+    """The runs' items (within ``[low, high)``) in key order."""
+    return heapq.merge(*(read_run(run, low, high, keys_only) for run in runs))
 
 
 def reduce_runs(runs: list[Run], directory: str, pool: concurrent.futures.Executor | None = None) -> list[Run]:
@@ -171,15 +276,12 @@ def reduce_runs(runs: list[Run], directory: str, pool: concurrent.futures.Execut
 
 def merge_runs(chosen: list[Run], directory: str) -> Run:
     """``chosen`` merged into one new run; their files are removed."""
-    writer = RunWriter(directory, 1 << 62, f"merge{os.getpid()}-")
-    for item in merged(chosen):
-        writer.items.append(item)
-        if len(writer.items) >= _BLOCK * 64:
-            writer.append_sorted()
-    writer.append_sorted()
-    for run in chosen:
-        os.unlink(run.path)
-    return writer.runs[0]
+    stream, run = _new_run(directory, f"merge{os.getpid()}-", chosen[0].codec)
+    with stream:
+        write_run(stream, merged(chosen), run)
+    for old in chosen:
+        os.unlink(old.path)
+    return run
 
 
 def split_point(runs: list[Run], share: float = 0.5) -> Any:
@@ -193,16 +295,3 @@ def split_point(runs: list[Run], share: float = 0.5) -> Any:
         return None
     point = firsts[min(int(len(firsts) * share), len(firsts) - 1)]
     return point if point > firsts[0] else None
-
-
-def psort_items(items: Iterator[Item], include_all: bool) -> Iterator[Item]:
-    """psort's per-timestamp order and de-duplication, on items (the sorter's one chunker)."""
-    return psort_order(items, include_all, _TIMESTAMP, _chunk)
-
-
-_TIMESTAMP = operator.itemgetter(0)
-
-
-def _chunk(chunk: list[Item], deduplicate: bool) -> Iterator[Item]:
-    """One timestamp's items in psort's heap order."""
-    return heap_order(((item[3], item[4], item) for item in chunk), deduplicate)
