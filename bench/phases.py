@@ -31,7 +31,8 @@ def _say(what: str) -> None:
 
 def main() -> int:
     from sandtrace import cli
-    from sandtrace.pipeline import parallel, runs
+    from sandtrace.pipeline import parallel
+    from sandtrace.timeline import runs
 
     finish, results, reduce, halves = (parallel.LinePipeline.finish, parallel.LinePipeline._results,
                                        runs.reduce_runs, parallel.LinePipeline._write_halves)

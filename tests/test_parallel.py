@@ -18,7 +18,8 @@ import pytest
 
 from sandtrace import cli
 from sandtrace.pipeline import handout, parallel, pool
-from sandtrace.pipeline import runs as run_files
+from sandtrace.timeline import runs as run_files
+from sandtrace.timeline import sorter
 from tests.conftest import CORPUS
 
 from test_images.writers.evtx import EvtxLog, HexInt64  # noqa: E402
@@ -287,7 +288,6 @@ def test_batch_runs_sandbox_disks_and_their_event_logs_as_tasks_of_their_own(tmp
 def test_psort_items_chunks_each_timestamp_as_psort_does(monkeypatch, include_all):
     """Unique timestamps pass through; a timestamp's items are heap-ordered in chunks of at most
     PSORT_HEAP_CHUNK, duplicates (same hash and description) dropped unless include_all."""
-    from sandtrace.timeline import sorter
     from sandtrace.timeline.sorter import heap_order
 
     monkeypatch.setattr(sorter, "PSORT_HEAP_CHUNK", 3)
@@ -295,7 +295,7 @@ def test_psort_items_chunks_each_timestamp_as_psort_does(monkeypatch, include_al
              (2, 2, 0, "a", "Creation Time", "l3"), (2, 3, 0, "a", "Creation Time", "l4"),  # l4 repeats l3
              (2, 4, 0, "0", "Creation Time", "l5"), (2, 5, 0, "0", "Access Time", "l6"),  # 4th+ of ts 2: next chunk
              (3, 6, 0, "z", "Creation Time", "l7")]
-    got = [item[5] for item in run_files.psort_items(iter(items), include_all)]
+    got = [item[5] for item in sorter.psort_items(iter(items), include_all)]
     chunks = [[items[0]], items[1:4], items[4:6], [items[6]]]
     expected = [entry[5] for chunk in chunks
                 for entry in heap_order(((e[3], e[4], e) for e in chunk), not include_all)]
@@ -316,14 +316,14 @@ def test_many_runs_are_merged_smallest_first_into_one_order(tmp_path, monkeypatc
         writer = run_files.RunWriter(str(tmp_path), 1 << 30, f"r{number}-")
         for index in range(size):
             item = (rng.randrange(1000), number, index, "h", "d", f"line {number}/{index}" if index % 5 else None)
-            writer.add(item)
+            writer.extend([item])
             everything.append(item)
         writer.flush()
         runs.extend(writer.runs)
     big = {run.path for run, size in zip(runs, sizes) if size > 100}
     read = []
-    real = run_files._read_run
-    monkeypatch.setattr(run_files, "_read_run", lambda run, *rest: read.append(run.path) or real(run, *rest))
+    real = run_files.read_run
+    monkeypatch.setattr(run_files, "read_run", lambda run, *rest: read.append(run.path) or real(run, *rest))
     reduced = run_files.reduce_runs(runs, str(tmp_path))
     assert len(reduced) == 4
     assert list(run_files.merged(reduced)) == sorted(everything)
@@ -336,16 +336,15 @@ def test_many_runs_are_merged_smallest_first_into_one_order(tmp_path, monkeypatc
 def test_a_run_reads_a_timestamp_range_and_its_keys_alone(tmp_path):
     writer = run_files.RunWriter(str(tmp_path), 1 << 30, "r-")
     items = [(t // 3, 0, t, "h", "d", "é" * (t % 4) if t % 7 else None) for t in range(1000)]
-    for item in items:
-        writer.add(item)
+    writer.extend(items)
     writer.flush()
     run, = writer.runs
-    blocks = -(-1000 // run_files._BLOCK)
-    assert len(run.offsets) == blocks > 2 and run.firsts[1] == run_files._BLOCK // 3
+    blocks = -(-1000 // run_files.BLOCK)
+    assert len(run.offsets) == blocks > 2 and run.firsts[1] == run_files.BLOCK // 3
     for low, high in [(None, None), (None, 100), (100, None), (42, 43), (200, 201), (400, 500)]:
         expected = [i for i in items if (low is None or i[0] >= low) and (high is None or i[0] < high)]
-        assert list(run_files._read_run(run, low, high)) == expected
-        keys = list(run_files._read_run(run, low, high, keys_only=True))
+        assert list(run_files.read_run(run, low, high)) == expected
+        keys = list(run_files.read_run(run, low, high, keys_only=True))
         assert keys == [(*i[:5], -1 if i[5] is None else len(i[5].encode())) for i in expected]
 
 
@@ -398,7 +397,7 @@ def test_merge_in_halves_writes_what_one_merge_writes(tmp_path, monkeypatch, cas
         for index in range(300):
             stamp = rng.randrange(400)
             line = None if index % 11 == 0 else f'{{"n": "{number}-{index}", "x": "{"ü" * (index % 3)}"}}'
-            writer.add((stamp, number, index, rng.choice("ab"), "Creation Time", line))
+            writer.extend([(stamp, number, index, rng.choice("ab"), "Creation Time", line)])
         writer.flush()
         runs.extend(writer.runs)
     point = run_files.split_point(runs)
@@ -411,11 +410,11 @@ def test_merge_in_halves_writes_what_one_merge_writes(tmp_path, monkeypatch, cas
         return out
 
     serial = manager.create_writer("json_line", str(tmp_path / "serial.jsonl"))
-    serial.write_formatted_lines(item[5] for item in run_files.psort_items(run_files.merged(runs), False))
+    serial.write_formatted_lines(item[5] for item in sorter.psort_items(run_files.merged(runs), False))
     serial.close()
     if case == "keys-miscount":
-        real = run_files._read_run
-        monkeypatch.setattr(run_files, "_read_run", lambda run, low=None, high=None, keys_only=False: (
+        real = run_files.read_run
+        monkeypatch.setattr(run_files, "read_run", lambda run, low=None, high=None, keys_only=False: (
             (*key[:5], key[5] + 1 if key[5] >= 0 else key[5]) for key in real(run, low, high, keys_only))
             if keys_only else real(run, low, high))
     halves = write(tmp_path / "halves.jsonl", _InProcessPool(fail=case == "worker-fails"))
@@ -486,7 +485,7 @@ def test_a_worker_merges_half_of_the_runs_of_a_reduce_pass(tmp_path, monkeypatch
         writer = run_files.RunWriter(str(tmp_path), 1 << 30, f"r{number}-")
         for index in range(size):
             item = (rng.randrange(500), number, index, "h", "d", f"line {number}/{index}")
-            writer.add(item)
+            writer.extend([item])
             everything.append(item)
         writer.flush()
         runs.extend(writer.runs)

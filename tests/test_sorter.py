@@ -88,3 +88,47 @@ def test_same_timestamp_chunks_follow_psort_heap_bound(monkeypatch):
               for i, d in enumerate([data, other, data, other, data, other])]
     # chunks [d, o, d, o] and [d, o]: duplicates only collapse inside a chunk
     assert len(list(sorter.sort_events(events))) == 4
+
+
+def test_more_runs_than_are_read_at_once_are_merged_first(monkeypatch):
+    from sandtrace.timeline import runs
+    monkeypatch.setattr(runs, "_FAN_IN", 3)
+    events = list(make_events(2000))
+    assert [e.sequence for e in sort_events(events, max_in_memory=100)] == [e.sequence for e in sort_events(events)]
+
+
+def test_the_sort_spills_into_a_scratch_folder_of_its_own_and_removes_it(tmp_path):
+    events = list(make_events(500))
+    assert len(list(sort_events(events, max_in_memory=500, tmp_dir=str(tmp_path)))) > 0
+    assert list(tmp_path.iterdir()) == []  # everything fit: no file at all
+    ordered = sort_events(events, max_in_memory=100, tmp_dir=str(tmp_path))
+    next(ordered)
+    folder, = tmp_path.iterdir()
+    assert folder.name.startswith("sandtrace-sort-") and len(list(folder.glob("*.run"))) == 5
+    list(ordered)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_block_of_events_shares_their_event_data_and_provenances(tmp_path):
+    """A record's events come back with one event data, a file's records with one provenance."""
+    from sandtrace.timeline import runs
+
+    provenance = Provenance(path_spec=ntfs_path_spec("\\f", 5), display_name="NTFS:\\f")
+    items = []
+    for record in range(10):
+        data = EventData("fs:stat", {"n": record}, parser="filestat", provenance=provenance)
+        for number, description in enumerate(["Creation Time", "Last Access Time"]):
+            date_time = filetime.Filetime(timestamp=116444736000000000 + record * 10)
+            items.append((record, 2 * record + number, 0, Event(record, description, date_time, data,
+                                                               sequence=2 * record + number)))
+    run = runs.Run(str(tmp_path / "r.run"), runs.Events)
+    with open(run.path, "wb") as stream:
+        assert runs.write_run(stream, items, run) == 20
+    back = list(runs.read_run(run))
+    assert [item[:3] for item in back] == [item[:3] for item in items]
+    events = [item[3] for item in back]
+    assert all(a.data is b.data for a, b in zip(events[::2], events[1::2]))
+    assert len({id(e.data) for e in events}) == 10 and len({id(e.data.provenance) for e in events}) == 1
+    assert events[0].data.provenance.path_spec == provenance.path_spec
+    assert [(e.timestamp, e.timestamp_desc, e.sequence, e.data.values) for e in events] == [
+        (e.timestamp, e.timestamp_desc, e.sequence, e.data.values) for _, _, _, e in items]

@@ -1,18 +1,17 @@
 """Merges: a source's parts into psort's order, and sources into one super-timeline.
 
-A part (the events of some of a source's volumes) is stored as pickled
-events in storage order, (timestamp, production order), like the sorter's
-spill files. Production order across parts is the part order, because one
-``extract`` run walks the volumes in that same order. Inside a part, the key
-is (position, index): a large event log or a nested disk the part handed to
-a task of its own keeps the position it had in the part, so its events slot
-in where the part would have made them; inside a disk task each event data's
-index starts at its own position there (``handout.sub_key``), and an event
-log the disk task hands on keeps that start. Merging the parts on
-(timestamp, part offset + key) and then applying psort's per-timestamp heap
-and de-duplication gives exactly the
-events, in exactly the order, of a single ``sandtrace extract`` of the whole
-source.
+A part (the events of some of a source's volumes) is a run file of events
+in storage order, (timestamp, production order), written by the one external
+sort (timeline/runs.py). Production order across parts is the part order,
+because one ``extract`` run walks the volumes in that same order. Inside a
+part, the key is (position, index): a large event log or a nested disk the
+part handed to a task of its own keeps the position it had in the part, so
+its events slot in where the part would have made them; inside a disk task
+each event data's index starts at its own position there
+(``handout.sub_key``), and an event log the disk task hands on keeps that
+start. Merging the parts on (timestamp, part offset + key) and then applying
+psort's per-timestamp heap and de-duplication gives exactly the events, in
+exactly the order, of a single ``sandtrace extract`` of the whole source.
 
 The super-timeline merges the per-source JSON-lines timelines on their
 ``timestamp`` (ties: source order, then line order), adding ``source`` (the
@@ -34,10 +33,9 @@ import os
 import shutil
 from collections.abc import Callable, Iterable, Iterator
 
-
-from sandtrace.timeline import sorter
 from sandtrace.core.atomic import atomic_file
 from sandtrace.core.events import Event
+from sandtrace.timeline import runs, sorter
 
 # Formats whose lines carry a ``timestamp``: what the super-timeline is made from.
 LINE_FORMATS = ("json_line", "timesketch")
@@ -60,16 +58,17 @@ def part_offset(order: int) -> int:
 
 
 def write_part(events: Iterable[Event], path: str, max_in_memory: int, tmp_dir: str | None = None) -> int:
-    """Writes ``events`` to ``path`` in storage order (external sort), as the sorter's runs; returns the count."""
+    """Writes ``events`` to ``path`` in storage order, as one run file of events; returns the count."""
+    stored = sorter.storage_order(events, max_in_memory, tmp_dir)
     with atomic_file(path) as stream:
-        return sorter.dump_groups(stream, ((None, event) for event in
-                                           sorter.storage_order(events, max_in_memory, tmp_dir)))
+        return runs.write_run(stream, stored, runs.Run(path, runs.Events))
 
 
 def read_part(path: str, offset: int) -> Iterator[Event]:
     """A part's events with their sequence moved past the earlier parts'."""
-    with open(path, "rb") as stream:
-        yield from (event for _, event in sorter.load_groups(stream, offset))
+    for _, _, _, event in runs.read_run(runs.Run(path, runs.Events)):
+        event.sequence += offset
+        yield event
 
 
 def merge_parts(parts: list[tuple[str, int]]) -> Iterator[Event]:

@@ -17,7 +17,7 @@ import shutil
 import tempfile
 
 LOCK_NAME = ".sandtrace-owner.lock"
-PREFIXES = ("sandtrace-parallel-", "sandtrace-carved-")
+PREFIXES = ("sandtrace-parallel-", "sandtrace-sort-", "sandtrace-carved-")
 
 _held: dict[str, int] = {}  # folder -> descriptor holding its lock
 

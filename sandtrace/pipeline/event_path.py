@@ -4,7 +4,7 @@ Every process of a run takes the same path, so that every output is the
 same whichever process made an event: the CLI's own process, extract's
 workers (pipeline/tasks.py) and batch's tasks (batch/worker.py). The
 timeliner turns an event data into one event per date-time attribute, the
-tagger labels each event, and for the sort of lines (pipeline/runs.py) each
+tagger labels each event, and for the sort of lines (timeline/runs.py) each
 event becomes an item: its production key, psort's values hash (computed
 once per event data) and description, and its formatted line.
 """
@@ -17,7 +17,7 @@ from typing import Any
 
 from sandtrace.core.events import Event, EventData
 from sandtrace.core.plaso_view import plaso_view
-from sandtrace.pipeline.runs import Item
+from sandtrace.timeline.runs import Item
 from sandtrace.timeline.tagger import Tagger
 from sandtrace.timeline.timeliner import Timeliner
 

@@ -1,7 +1,7 @@
 """The main process's side of a run with workers: its own events as items, the
 files and disks it hands out, the merge of every run and the writing.
 
-The output is byte-identical to a single-process run (pipeline/runs.py says
+The output is byte-identical to a single-process run (timeline/runs.py says
 why). Each side writes sorted runs of bounded size to a scratch folder; the
 main process merges them and writes the lines. On large cases the merge is
 split at a timestamp: a worker writes the lines before it (the first part)
@@ -28,10 +28,9 @@ from sandtrace.pipeline.event_path import EventPath
 from sandtrace.pipeline.extraction import ExtractionStats
 from sandtrace.pipeline.handout import HandedOutDisk, HandedOutFile, sub_key
 from sandtrace.pipeline.pool import new_pool
-from sandtrace.pipeline.runs import (
-    _BLOCK, Run, RunWriter, merged, psort_items, reduce_runs, split_point,
-)
 from sandtrace.pipeline.tasks import WorkerResult, parse_disk, parse_file, write_at
+from sandtrace.timeline.runs import BLOCK, Run, RunWriter, merged, reduce_runs, split_point
+from sandtrace.timeline.sorter import psort_items
 
 SPLIT_MIN_ITEMS = 50_000  # fewer lines: the main process merges them alone
 # The split merge's first part, written by a worker while this process reads
@@ -71,8 +70,7 @@ class LinePipeline:
         entry = warning_entry(data)
         if entry is not None:
             self.warnings.append((position, 0, 0, entry))
-        for item in self.path.items(data, position):
-            self.runs.add(item)
+        self.runs.extend(self.path.items(data, position))
 
     # A file or a nested disk for a worker.
     def submit(self, handed_out: HandedOutFile | HandedOutDisk) -> None:
@@ -108,7 +106,7 @@ class LinePipeline:
         runs = reduce_runs(self.runs.runs + runs, self._scratch.name, self._pool)
         include_all = self.config["include_all"]
         blocks = sum(len(run.firsts) for run in runs)
-        point = (split_point(runs, FIRST_SHARE) if self._pool is not None and blocks * _BLOCK >= SPLIT_MIN_ITEMS
+        point = (split_point(runs, FIRST_SHARE) if self._pool is not None and blocks * BLOCK >= SPLIT_MIN_ITEMS
                  else None)
         if point is None:
             self.writer.write_formatted_lines(item[5] for item in psort_items(merged(runs), include_all))
@@ -179,8 +177,7 @@ class LinePipeline:
         data = warning(f"parallel worker failed: {reason}", parser=",".join(handed_out.parsers),
                        provenance=handed_out.target.provenance)
         runs = RunWriter(self._scratch.name, 1 << 30, "fail-")
-        for item in self.path.items(data, position, base):
-            runs.add(item)
+        runs.extend(self.path.items(data, position, base))
         runs.flush()
         stats = ExtractionStats(event_data=1, warnings=1, per_data_type=Counter({data.data_type: 1}))
         return WorkerResult(runs=runs.runs, items=runs.count, stats=stats, warnings=[warning_entry(data)],

@@ -1,5 +1,5 @@
 """The worker side of hand-out: a worker process parses a file or runs a disk, and
-returns its events as sorted runs of formatted lines (pipeline/runs.py).
+returns its events as sorted runs of formatted lines (timeline/runs.py).
 
 A worker sets itself up once per run (parsers, timeliner, tagger, formatter)
 and counts per task; a disk's large event logs come back to be handed on.
@@ -17,7 +17,8 @@ from sandtrace.engine.collection import FileTarget
 from sandtrace.engine.provenance import warning_entry
 from sandtrace.pipeline.extraction import ExtractionStats
 from sandtrace.pipeline.handout import HandedOutDisk, keyed
-from sandtrace.pipeline.runs import Run, RunWriter, merged, psort_items
+from sandtrace.timeline.runs import Run, RunWriter, merged
+from sandtrace.timeline.sorter import psort_items
 
 
 @dataclass
@@ -77,8 +78,7 @@ def _work(config: dict[str, Any], stream: Iterator, position: int, base: int | N
         if entry is not None:
             warnings.append(entry)
             keys.append(index)
-        for item in path.items_of(events, position, index):
-            runs.add(item)
+        runs.extend(path.items_of(events, position, index))
     runs.flush()
     return WorkerResult(runs=runs.runs, items=runs.count, stats=_WORKER["extractor"].stats, warnings=warnings,
                         warning_keys=keys, counts=path.counts(), handed_out=handed_out)
