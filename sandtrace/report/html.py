@@ -294,7 +294,16 @@ def _checked(report: dict[str, Any]) -> str:
                or "<li>No warnings.</li>") + "</ul>")
 
 
-_SECTIONS = (_verdict, _sources, _feature, _policy, _sessions, _configurations, _disks, _inside, _host_writes,
+def _sequence(report: dict[str, Any]) -> str:
+    """The MirrorFace sequence: each step found with its evidence, or its gap."""
+    sequence = report["mirrorface_sequence"]
+    items = [f"<li><strong>{_e(step['step'])}</strong>: {_e(step['time'])}<ul>{_statement(step)}</ul></li>" if step["found"]
+             else f"<li><strong>{_e(step['step'])}</strong>: not found - {_e(step['text'])}</li>"
+             for step in sequence["steps"]]
+    return f"<h2>The MirrorFace sequence</h2><p>{_e(sequence['summary'])}</p><ol>" + "".join(items) + "</ol>"
+
+
+_SECTIONS = (_verdict, _sources, _feature, _policy, _sessions, _sequence, _configurations, _disks, _inside, _host_writes,
              _anomalies, _checked)
 
 

@@ -192,7 +192,19 @@ def _checked(report: dict[str, Any]) -> list[str]:
     return out + ([] if report["warnings"] else ["No warnings."]) + [""]
 
 
-_SECTIONS = (_verdict, _sources, _feature, _policy, _sessions, _configurations, _disks, _inside, _host_writes,
+def _sequence(report: dict[str, Any]) -> list[str]:
+    """The MirrorFace sequence: each step found with its evidence, or its gap."""
+    sequence = report["mirrorface_sequence"]
+    out = ["## The MirrorFace sequence", "", sequence["summary"], ""]
+    for number, step in enumerate(sequence["steps"], 1):
+        if step["found"]:
+            out += [f"{number}. {step['step']}: {step['time']}", *("   " + line for line in _statement(step))]
+        else:
+            out.append(f"{number}. {step['step']}: not found - {step['text']}")
+    return out + [""]
+
+
+_SECTIONS = (_verdict, _sources, _feature, _policy, _sessions, _sequence, _configurations, _disks, _inside, _host_writes,
              _anomalies, _checked)
 
 

@@ -190,6 +190,8 @@ class ReportBuilder:
         if not keep and data_type == "windows:registry:sam_users":
             values = values_of()
             keep = str(values.get("username", "")).lower() == "wdagutilityaccount"
+        if not keep and data_type == "fs:stat:ntfs" and display_name.lower().endswith(".wsb"):
+            keep = True  # a configuration file's $SI and $FN times: when it was planted, and whether its times were changed
         if not keep and data_type == "windows:prefetch:execution":
             keep = "sandbox_execution_trace" in label_set
         if not keep and inner and not template and "sandbox_inner_activity" in label_set:

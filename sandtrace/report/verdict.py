@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sandtrace.report.findings import anomalies, checked, configurations, disks, feature, folders, sessions
+from sandtrace.report.findings import anomalies, checked, configurations, disks, feature, folders, sequence, sessions
 from sandtrace.report.findings.chart import chart
 from sandtrace.report.findings.evidence import statement
 from sandtrace.report.findings.kept import Kept
@@ -35,6 +35,7 @@ def compute(builder: ReportBuilder) -> dict[str, Any]:
         "sessions": found["sessions"],
         "disks": found["disks"],
         "inside_sandboxes": found["inside_sandboxes"],
+        "mirrorface_sequence": found["mirrorface_sequence"],
         "mapped_folders": found["mapped_folders"],
         "host_writes_to_mapped_folders": found["host_writes_to_mapped_folders"],
         "anomalies": found["anomalies"],
@@ -58,6 +59,7 @@ def _sections(kept: Kept) -> dict[str, Any]:
     found["inside_sandboxes"] = disks.inside(found["disks"])
     found["mapped_folders"] = folders.mapped(kept, found["configurations"], found["sessions"])
     found["host_writes_to_mapped_folders"] = folders.host_writes(kept, found["mapped_folders"], found["sessions"])
+    found["mirrorface_sequence"] = sequence.find(kept, found)
     found["anomalies"] = loosened + anomalies.find(kept)
     found["context"] = anomalies.context(kept)
     found["checked"] = checked.rows(kept)
@@ -102,6 +104,9 @@ def _why(found: dict[str, Any]) -> list[dict]:
                 f"{len(entry['services_installed'])} service install(s), {len(entry['commands'])} command trace(s), "
                 f"{entry['files_written_total']} file(s) written ({executables} executable or script).",
                 (entry["wdag_logons"] + entry["services_installed"] + entry["commands"])[:6]))
+    sequence = found["mirrorface_sequence"]
+    if sequence["matched"]:
+        statements.append(statement(sequence["summary"], [s["evidence"][0] for s in sequence["steps"] if s["evidence"]]))
     written = [w for w in found["host_writes_to_mapped_folders"] if w["during_sessions"]]
     if written:
         statements.append({"text": f"{len(written)} file(s) in writable mapped folders were written during sessions.",
