@@ -63,6 +63,7 @@ class SandboxName:
     session_marker: bool = False
     prefetch: bool = True
     guest: bool = False
+    process_role: str | None = None
 
     @property
     def is_pattern(self) -> bool:

@@ -41,6 +41,7 @@ class FileStatParser(BaseParser):
         "\\Windows\\System32\\WindowsSandbox*.exe",
         "\\Windows\\System32\\wsb.exe",
         "\\Users\\*\\AppData\\Local\\Microsoft\\WindowsApps\\wsb.exe",
+        "\\Program Files\\WindowsApps\\MicrosoftWindows.WindowsSandbox_*\\*.exe",
         "\\Users\\WDAGUtilityAccount",
         "\\Windows\\System32\\winevt\\Logs\\*.evtx",
         "\\Windows\\System32\\config\\SYSTEM",

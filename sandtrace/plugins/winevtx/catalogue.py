@@ -14,6 +14,7 @@ two dictionary look-ups.
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from typing import Any
 
@@ -229,8 +230,29 @@ def _inline_config(text: str, attributes: dict[str, Any], tags: list[str]) -> st
     return config.summary()
 
 
+@lru_cache(maxsize=1)
+def _binaries() -> tuple[frozenset[str], re.Pattern | None]:
+    """The sandbox binaries' file names (lower case), and one pattern for those written
+    with a ``*`` (WindowsSandbox*.exe), which a rule's ``$kind=binary`` leaves out."""
+    names = sandbox_names.select(kind="binary")
+    patterns = [name.pattern() for name in names if name.is_pattern]
+    return (frozenset(name.name.lower() for name in names if not name.is_pattern),
+            re.compile("|".join(patterns), re.IGNORECASE) if patterns else None)
+
+
+def is_sandbox_binary(path: object) -> bool:
+    """Whether a path's last part is a binary of sandbox_names.yaml, a pattern's match included."""
+    if not isinstance(path, str) or not path:
+        return False
+    name = basename(path)
+    exact, pattern = _binaries()
+    return name in exact or bool(pattern and pattern.fullmatch(name))
+
+
 def _sandbox_command_line(plugin, values, extra, tags):
     event_data = values.get("event_data") or {}
+    if not any(is_sandbox_binary(event_data.get(field)) for field in ("NewProcessName", "Image", "OriginalFileName")):
+        return False
     image = event_data.get("NewProcessName") or event_data.get("Image") or event_data.get("OriginalFileName") or ""
     command_line = event_data.get("CommandLine")
     attributes, more_tags, sentence = parse_sandbox_command_line(image, command_line)
