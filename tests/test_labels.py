@@ -130,7 +130,8 @@ def test_the_report_keeps_exactly_the_labels_marked_kept():
 
 def test_the_report_s_checklist_counts_listed_labels():
     rows = data.load("report_checklist.yaml")["checklist"]
-    assert rows and all({"what", "where"} <= set(row) <= {"what", "where", "data_types", "labels", "channels"}
+    assert rows and all({"what", "where"} <= set(row) <= {"what", "where", "data_types", "labels", "channels",
+                                                          "parsers", "in", "needs", "not_with"}
                         for row in rows)
     assert {label for row in rows for label in row.get("labels", ())} <= set(LABELS)
 

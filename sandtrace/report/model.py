@@ -22,6 +22,7 @@ from typing import Any
 
 from sandtrace import __version__, data
 from sandtrace.core import sandbox_names
+from sandtrace.report.presence import Presence, Search, command_option, selection
 
 # What is kept for the findings (everything else is counted): data/report_kept.yaml, and the
 # labels data/labels.yaml marks kept.
@@ -97,6 +98,7 @@ class ReportBuilder:
 
     sources: list[str] = field(default_factory=list)
     parsers: list[str] = field(default_factory=list)
+    parsers_complete: bool = True  # ``parsers`` is the run's selection (not only those that wrote something)
     command_line: list[str] = field(default_factory=list)
     timeline_path: str = ""
     records: dict[tuple, Record] = field(default_factory=dict)
@@ -108,6 +110,7 @@ class ReportBuilder:
     inner_spans: dict[str, list[int]] = field(default_factory=dict)
     host_files: list[tuple[str, int, str, str, bool]] = field(default_factory=list)
     host_files_dropped: int = 0
+    presence: Presence = field(default_factory=Presence)
     events_seen: int = 0
     template_events: int = 0
     # What the examiner must know about the input before reading any finding.
@@ -120,8 +123,12 @@ class ReportBuilder:
 
     @classmethod
     def for_timeline(cls, path: str) -> ReportBuilder:
-        """A builder for a json_line timeline; sources and parsers from its .meta.json sidecar."""
-        builder = cls(timeline_path=os.path.abspath(path))
+        """A builder for a json_line timeline; sources and parsers from its .meta.json sidecar.
+
+        The parsers are those the recorded ``extract`` command line selected;
+        of another command, those that wrote something (not all that ran).
+        """
+        builder = cls(timeline_path=os.path.abspath(path), parsers_complete=False)
         sidecar = path + ".meta.json"
         if os.path.exists(sidecar):
             try:
@@ -130,7 +137,11 @@ class ReportBuilder:
                 builder.sources = [s.get("path", "") for s in meta.get("sources", [])]
                 builder.command_line = list(meta.get("command_line") or [])
                 summary = meta.get("summary") or {}
-                builder.parsers = list(summary.get("parsers") or summary.get("event_data_per_parser") or [])
+                selected = selection(builder.command_line)
+                if selected is not None:
+                    builder.parsers, builder.parsers_complete = selected[0], True
+                else:
+                    builder.parsers = list(summary.get("parsers") or summary.get("event_data_per_parser") or [])
                 builder.written_by_sandtrace = "sandtrace" in meta
                 if isinstance(summary.get("events_written"), int):
                     builder.recorded_events = summary["events_written"]
@@ -172,6 +183,7 @@ class ReportBuilder:
         if template:
             self.template_events += 1
         inner = ">" in display_name
+        self.presence.note(display_name, data_type, parser, host=not inner)
         if inner and not template:
             disk = display_name.partition(">")[0]
             self.inner_counts[disk][data_type] += 1
@@ -251,6 +263,17 @@ class ReportBuilder:
                 "records, no event catalogue matches (catalogue_id) and no sandtrace .meta.json beside it. It was "
                 "probably not written by sandtrace (plaso's psort, for one, writes none of these): 'no evidence' "
                 "here means nothing could be looked for. Run sandtrace extract on the evidence itself.")
+
+    def search(self) -> Search:
+        """What the run searched: its parser selection when known, with the plugins its --parsers chose."""
+        known = self.parsers_complete and bool(self.parsers)
+        expression = command_option(self.command_line, "--parsers")
+        plugins: dict[str, set[str]] = {}
+        if known and isinstance(expression, str):
+            from sandtrace.parsers import manager
+
+            plugins = manager.plugin_filter(expression)
+        return Search(frozenset(self.parsers) if known else None, plugins, list(self.command_line), self.presence)
 
     def about(self) -> dict[str, Any]:
         return {

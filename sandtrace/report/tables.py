@@ -21,7 +21,9 @@ def disks(report: dict[str, Any]) -> Table:
 
 
 def checked(report: dict[str, Any]) -> Table:
-    return ["what", "where", "events found"], [[c["what"], c["where"], c["events"]] for c in report["checked"]]
+    return (["what", "where", "in the evidence", "result"],
+            [[c["what"], c["where"], "; ".join(f"{a['artifact']}: {a['state']}" for a in c["in_evidence"]) or "-",
+              c["result"]] for c in report["checked"]])
 
 
 def written_file(entry: dict[str, Any]) -> str:
