@@ -24,6 +24,7 @@ h1{font-size:24px;margin:0 0 12px} h2{font-size:19px;margin:28px 0 8px;border-bo
 h3{font-size:15px;margin:16px 0 6px}
 .verdict{padding:12px 16px;border-radius:6px;font-weight:600;font-size:16px;margin-bottom:10px}
 .used{background:#fde8e4;border-left:6px solid #d7301f}.unused{background:#e6f4ea;border-left:6px solid #1b9e77}
+.risky{background:#fff4dc;border-left:6px solid #d98e04}
 table{border-collapse:collapse;margin:6px 0;width:100%;background:#fff}
 th,td{border:1px solid #d8dee6;padding:4px 6px;text-align:left;vertical-align:top;font-size:13px}
 th{background:#eef2f6}
@@ -175,13 +176,14 @@ def _charts(report: dict[str, Any]) -> str:
 
 def _verdict(report: dict[str, Any]) -> str:
     about, verdict = report["about"], report["verdict"]
-    body = [f'<h1>Windows Sandbox findings</h1><div class="verdict {"used" if verdict["sandbox_used"] else "unused"}">'
-            f'{_e(verdict["headline"])}</div>']
+    kind = "used" if verdict["sandbox_used"] else "risky" if verdict.get("risky_configurations") else "unused"
+    body = [f'<h1>Windows Sandbox findings</h1><div class="verdict {kind}">{_e(verdict["headline"])}</div>']
     body += [f'<div class="verdict caveat"><strong>Read this first:</strong> {_e(caveat)}</div>'
              for caveat in about.get("caveats") or []]
     body.append("<h2>Timeline</h2>" + _charts(report))
     if verdict["statements"]:
-        body.append("<h2>Why</h2><ul>" + "".join(_statement(s) for s in verdict["statements"]) + "</ul>")
+        title = "Why" if verdict["sandbox_used"] else "Risky configurations"
+        body.append(f"<h2>{title}</h2><ul>" + "".join(_statement(s) for s in verdict["statements"]) + "</ul>")
     body.append('<p class="muted">Confidence marks (of what each artifact means): <span class="c cC">C</span>primary source, '
                 '<span class="c cS">S</span>secondary source, <span class="c cI">I</span>inference.</p>')
     return "".join(body)

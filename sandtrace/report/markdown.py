@@ -55,6 +55,8 @@ def _verdict(report: dict[str, Any]) -> list[str]:
     out = ["# Windows Sandbox findings", "", f"**Verdict: {verdict['headline']}**", ""]
     for caveat in report["about"].get("caveats") or []:
         out += [f"> **Read this first:** {caveat}", ""]
+    if verdict["statements"] and not verdict["sandbox_used"]:
+        out.append("Risky configurations:")
     for item in verdict["statements"]:
         out += _statement(item)
     return out + ["", "Confidence marks: **[C]** a primary source confirms what the artifact means, **[S]** a secondary "

@@ -67,21 +67,65 @@ def _sections(kept: Kept) -> dict[str, Any]:
 
 
 def _verdict(builder: ReportBuilder, found: dict[str, Any]) -> dict[str, Any]:
-    """Used when there is a session or activity inside a sandbox disk; the headline says so, the statements why."""
+    """Used when there is a session or activity inside a sandbox disk; the headline says so, the statements why.
+
+    Unused, the headline still names the configurations found and how many are
+    risky (a logon command, a writable mapped folder), each then a statement:
+    a planted .wsb is worth reading even when it never ran.
+    """
     used = bool(found["sessions"]) or bool(found["inside_sandboxes"])
+    risky = [c for c in found["configurations"] if c["risky"]]
     if used:
         headline = (f"Windows Sandbox was used: {len(found['sessions'])} session(s), "
                     f"{len(found['configurations'])} configuration(s), {len(found['disks'])} sandbox disk(s) found.")
     elif found["feature"]["state"] == "enabled" or any(found["feature"]["changes"]):
-        headline = "The Windows Sandbox feature is installed, but no evidence of Windows Sandbox use was found."
+        headline = "The Windows Sandbox feature is installed, but no evidence of Windows Sandbox use was found"
+        headline += _configurations_found(found["configurations"], risky, "; ") + "."
     else:
-        headline = "No evidence of Windows Sandbox use was found."
+        headline = "No evidence of Windows Sandbox use was found"
+        headline += _configurations_found(found["configurations"], risky, ", but ") + "."
     if builder.foreign and not used:
         headline = ("No findings could be computed: this timeline lacks the records sandtrace's findings are "
                     "computed from (it was probably not written by sandtrace).")
     if builder.incomplete:
         headline += " The timeline read is incomplete: see the caveat below."
-    return {"sandbox_used": used, "headline": headline, "statements": _why(found) if used else []}
+    statements = _why(found) if used else [_risky(c) for c in risky]
+    return {"sandbox_used": used, "risky_configurations": len(risky), "headline": headline, "statements": statements}
+
+
+def _configurations_found(configurations: list[dict], risky: list[dict], joint: str) -> str:
+    """What an unused case still holds: the configurations, how many are risky and why ('' for none)."""
+    if not configurations:
+        return ""
+    total = len(configurations)
+    if not risky:
+        return (f"{joint}{_count(total, 'configuration')} {_were(total)} found (none with a logon command or a "
+                "writable mapped folder)")
+    kinds = [(sum(1 for c in risky if any(f["flag"] == flag for f in c["risk_flags"])), one, many)
+             for flag, one, many in (("logon_command", "a logon command", "logon commands"),
+                                     ("writable_mapped_folder", "a writable mapped folder", "writable mapped folders"))]
+    kinds = [(number, one if number == 1 else many) for number, one, many in kinds if number]
+    of = "" if len(risky) == total else f" of {total}"
+    if all(number == len(risky) for number, _ in kinds):
+        return (f"{joint}{_count(len(risky), 'configuration')}{of} with {' and '.join(name for _, name in kinds)} "
+                f"{_were(len(risky))} found")
+    return (f"{joint}{_count(len(risky), 'risky configuration')}{of} {_were(len(risky))} found "
+            f"({', '.join(f'{number} with {name}' for number, name in kinds)})")
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
+def _were(number: int) -> str:
+    return "was" if number == 1 else "were"
+
+
+def _risky(configuration: dict) -> dict:
+    """A risky configuration of an unused case: its flags, on its evidence."""
+    flags = ", ".join(f["flag"].replace("_", " ") for f in configuration["risk_flags"]) or "none"
+    where = configuration["path"] or configuration["kind"]
+    return statement(f"Configuration {where} ({configuration['state']}), risk flags: {flags}.", configuration["evidence"][:1])
 
 
 def _why(found: dict[str, Any]) -> list[dict]:
