@@ -9,6 +9,7 @@ levels: the whole timeline, the sandbox period, and one chart per session.
 from __future__ import annotations
 
 import html as _html
+import re
 from datetime import datetime, timezone
 from typing import Any
 
@@ -17,6 +18,7 @@ from sandtrace.report import tables
 from sandtrace.report.tables import written_file
 
 _WIDTH, _LEFT, _RIGHT, _ROW, _TOP = 1100, 230, 20, 26, 34
+_TIME = re.compile(r"\d{4}-\d\d-\d\dT[\d:.]+Z")
 _STYLE = """
 body{font:14px/1.45 system-ui,-apple-system,'Segoe UI',sans-serif;margin:0;color:#1d2430;background:#fafbfc}
 main{max-width:1180px;margin:0 auto;padding:24px}
@@ -26,13 +28,14 @@ h3{font-size:15px;margin:16px 0 6px}
 .used{background:#fde8e4;border-left:6px solid #d7301f}.unused{background:#e6f4ea;border-left:6px solid #1b9e77}
 .risky{background:#fff4dc;border-left:6px solid #d98e04}
 table{border-collapse:collapse;margin:6px 0;width:100%;background:#fff}
-th,td{border:1px solid #d8dee6;padding:4px 6px;text-align:left;vertical-align:top;font-size:13px}
+th,td{border:1px solid #d8dee6;padding:4px 6px;text-align:left;vertical-align:top;font-size:13px;overflow-wrap:break-word}
+td.long{overflow-wrap:anywhere} td span[title]{text-decoration:underline dotted}
 th{background:#eef2f6}
 code{font:12px ui-monospace,Consolas,monospace;word-break:break-all}
 ul.ev{margin:2px 0 8px 0;padding-left:20px;font-size:13px}
 .c{display:inline-block;min-width:22px;text-align:center;border-radius:3px;font-weight:700;font-size:11px;padding:0 3px;margin-right:4px;color:#fff}
 .cC{background:#1b7f3b}.cS{background:#b8860b}.cI{background:#8a5a9e}
-.chart{background:#fff;border:1px solid #d8dee6;margin:8px 0}
+.chart{background:#fff;border:1px solid #d8dee6;margin:8px 0;max-width:100%;height:auto}
 .chart text{font:11px system-ui,sans-serif;fill:#333}
 .muted{color:#667}
 """
@@ -75,9 +78,22 @@ def _statements(title: str, items: list[dict], none: str) -> str:
     return f"<h2>{title}</h2><ul>" + ("".join(_statement(s) for s in items) or f"<li>{none}</li>") + "</ul>"
 
 
+def _cell(value: Any) -> str:
+    """A cell that wraps to fit the page: a shortened one keeps its whole text as a tooltip and may break
+    anywhere; a time may break after its date."""
+    if isinstance(value, tables.Short):
+        wrap = ' class="long"' if len(value.text) > 12 else ""
+        if value.text == value.full:
+            return f"<td{wrap}>{_e(value.text)}</td>"
+        return f'<td{wrap}><span title="{_e(value.full)}">{_e(value.text)}</span></td>'
+    if isinstance(value, str) and _TIME.fullmatch(value):
+        return f"<td>{_e(value).replace('T', 'T<wbr>', 1)}</td>"
+    return f"<td>{_e(value)}</td>"
+
+
 def _table(header: list[str], rows: list[list[Any]]) -> str:
     head = "".join(f"<th>{_e(h)}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f"<td>{_e(v)}</td>" for v in row) + "</tr>" for row in rows)
+    body = "".join("<tr>" + "".join(_cell(v) for v in row) + "</tr>" for row in rows)
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
@@ -219,7 +235,11 @@ def _policy(report: dict[str, Any]) -> str:
 def _sessions(report: dict[str, Any]) -> str:
     body = [_heading("Sessions", report["sessions"], "No sandbox session was found.", tables.sessions(report))]
     for session in report["sessions"]:
-        body.append(f"<h3>Session {session['number']}</h3><p>Start evidence:</p>{_evidence(session['start_evidence'])}"
+        names = [f"sandbox GUID <code>{_e(session['guid'] or 'none')}</code>",
+                 f"configuration <code>{_e(', '.join(session['configurations']) or 'unknown')}</code>",
+                 *[f"disk <code>{_e(disk)}</code>" for disk in session["disks"]]]
+        body.append(f"<h3>Session {session['number']}</h3><ul>" + "".join(f"<li>{n}</li>" for n in names) + "</ul>"
+                    f"<p>Start evidence:</p>{_evidence(session['start_evidence'])}"
                     f"<p>End evidence:</p>{_evidence(session['end_evidence']) or '<p>none: the end is unknown</p>'}"
                     "<p>How it was launched:</p><ul>" + "".join(_statement(s) for s in session["launch"]) + "</ul>")
         if session["actions"]:

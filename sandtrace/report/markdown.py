@@ -98,7 +98,7 @@ def _policy(report: dict[str, Any]) -> list[str]:
 def _sessions(report: dict[str, Any]) -> list[str]:
     out = _heading("Sessions", report["sessions"], "No sandbox session was found.", tables.sessions(report))
     for session in report["sessions"]:
-        out += ["", f"### Session {session['number']}", "", "Start evidence:"]
+        out += ["", f"### Session {session['number']}", ""] + _session_names(session) + ["", "Start evidence:"]
         out += _evidence_lines(session["start_evidence"])
         out.append("End evidence:")
         out += _evidence_lines(session["end_evidence"]) or ["  - none: the end is unknown"]
@@ -109,6 +109,13 @@ def _sessions(report: dict[str, Any]) -> list[str]:
             out.append("Actions on the running sandbox:")
             out += _evidence_lines(session["actions"])
     return out + [""]
+
+
+def _session_names(session: dict[str, Any]) -> list[str]:
+    """The names the sessions table shortens, in full."""
+    return [f"- sandbox GUID: {session['guid'] or 'none'}",
+            f"- configuration: {', '.join(session['configurations']) or 'unknown'}",
+            *[f"- disk: `{disk}`" for disk in session["disks"]]]
 
 
 def _configurations(report: dict[str, Any]) -> list[str]:
