@@ -19,6 +19,7 @@ from sandtrace.report.tables import written_file
 
 _WIDTH, _LEFT, _RIGHT, _ROW, _TOP = 1100, 230, 20, 26, 34
 _TIME = re.compile(r"\d{4}-\d\d-\d\dT[\d:.]+Z")
+_SECONDS_AXIS = 60  # a chart spanning less than this many seconds counts seconds on its axis
 _STYLE = """
 body{font:14px/1.45 system-ui,-apple-system,'Segoe UI',sans-serif;margin:0;color:#1d2430;background:#fafbfc}
 main{max-width:1180px;margin:0 auto;padding:24px}
@@ -103,7 +104,11 @@ def _ts(text: str | None) -> float:
     return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc).timestamp()
 
 
-def _tick_label(seconds: float, span: float) -> str:
+def _tick_label(seconds: float, start: float, span: float) -> str:
+    """A tick: seconds after the chart's start under a minute (a clock time would repeat), else date or time."""
+    if span < _SECONDS_AXIS:
+        decimals = 0 if span >= 10 else 1 if span >= 1 else 3
+        return f"{seconds - start:.{decimals}f} s"
     moment = datetime.fromtimestamp(seconds, tz=timezone.utc)
     if span > 3 * 86400:
         return moment.strftime("%Y-%m-%d")
@@ -112,13 +117,20 @@ def _tick_label(seconds: float, span: float) -> str:
     return moment.strftime("%H:%M:%S")
 
 
+def _axis_title(start: float, span: float) -> str:
+    if span < _SECONDS_AXIS:
+        moment = datetime.fromtimestamp(start, tz=timezone.utc)
+        return f"seconds after {moment.strftime('%Y-%m-%d %H:%M:%S.%f')[:-3]} UTC"
+    return "UTC"
+
+
 def chart_svg(chart: dict[str, Any], start: float, end: float, title: str, chart_id: str) -> str:
     """One SVG timeline: a row for sessions, then a row per category; points and spans."""
     categories = chart["categories"]
     if end <= start:
         start, end = start - 60, start + 60
     rows = 1 + len(categories)
-    height = _TOP + rows * _ROW + 30
+    height = _TOP + rows * _ROW + 44
     plot = _WIDTH - _LEFT - _RIGHT
 
     def x(seconds: float) -> float:
@@ -139,7 +151,10 @@ def chart_svg(chart: dict[str, Any], start: float, end: float, title: str, chart
         tx = x(seconds)
         parts.append(f'<line x1="{tx:.1f}" y1="{_TOP}" x2="{tx:.1f}" y2="{bottom}" stroke="#d8dee6"/>')
         anchor = "start" if step == 0 else "end" if step == 5 else "middle"
-        parts.append(f'<text x="{tx:.1f}" y="{bottom + 16}" text-anchor="{anchor}">{_e(_tick_label(seconds, end - start))}</text>')
+        parts.append(f'<text x="{tx:.1f}" y="{bottom + 16}" text-anchor="{anchor}">'
+                     f'{_e(_tick_label(seconds, start, end - start))}</text>')
+    parts.append(f'<text class="axis" x="{_WIDTH - _RIGHT}" y="{bottom + 32}" text-anchor="end">'
+                 f'{_e(_axis_title(start, end - start))}</text>')
     for session in chart["sessions"]:
         s0, s1 = _ts(session["start"]), _ts(session["end"])
         if s1 < start or s0 > end:
