@@ -9,7 +9,7 @@ WDAGUtilityAccount, the .wsb file association, the Store package).
 
 from __future__ import annotations
 
-from sandtrace.report.findings.evidence import evidence, iso, statement, what_of
+from sandtrace.report.findings.evidence import cleared_log, evidence, iso, statement, what_of
 from sandtrace.report.findings.kept import Kept
 from sandtrace.report.model import Record
 
@@ -20,8 +20,7 @@ def find(kept: Kept) -> list[dict]:
         found.append(_anomaly(kept, record, f"WDAGUtilityAccount activity on the host: {what_of(record)}",
                               "wdag_on_host", "WDAGUtilityAccount on host"))
     for record in kept.tagged("log_cleared"):
-        where = f" inside {record.disk_key}" if record.disk_key else ""
-        found.append(_anomaly(kept, record, f"Event log cleared{where}: {what_of(record)}", "log_cleared", "log cleared"))
+        found.append(_anomaly(kept, record, cleared_log(record, where=True), "log_cleared", "log cleared"))
     for record in kept.tagged("wsb_command_as_system", "wsb_exec_system", host_only=True):
         found.append(_anomaly(kept, record, f"Command run inside a sandbox as SYSTEM: {what_of(record)}",
                               "exec_as_system", "wsb exec as System"))

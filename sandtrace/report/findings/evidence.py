@@ -80,6 +80,8 @@ def reference(record: Record) -> str:
 def what_of(record: Record) -> str:
     """What the record shows, in one line."""
     v = record.values
+    if "log_cleared" in record.tags and record.data_type == "windows:evtx:record":
+        return cleared_log(record)
     for name in ("catalogue_message", "sandbox_summary", "summary"):
         if v.get(name):
             return str(v[name])
@@ -100,6 +102,18 @@ def what_of(record: Record) -> str:
         return f"feature {v.get('feature')} {v.get('state')}"
     # The json_line message is not available while extracting: keep both reports equal.
     return record.data_type
+
+
+def cleared_log(record: Record, where: bool = False) -> str:
+    """An event log clearing, naming the log: 104 names it in its data; 1102 is the Security log's own
+    (``where``: and the sandbox disk it is in, if any)."""
+    fields, v = event_data(record), record.values
+    log = fields.get("Channel")
+    if not log and str(v.get("event_identifier")) == "1102":
+        log = v.get("channel") or "Security"
+    inside = f" inside {record.disk_key}" if where and record.disk_key else ""
+    user = "\\".join(str(fields[name]) for name in ("SubjectDomainName", "SubjectUserName") if fields.get(name))
+    return f"Event log {log or '(not named in the record)'} cleared{inside}" + (f" by {user}" if user else "")
 
 
 def evidence(record: Record, timestamp: int | None = None, description: str | None = None,
