@@ -210,6 +210,34 @@ def test_markdown_and_html_carry_the_verdict_and_the_evidence(reports):
     assert "<script" not in reports["html"] and "http://" not in reports["html"].split("<main>")[0]
 
 
+def test_what_was_checked_says_found_absent_or_nothing_found(reports):
+    rows = {row["what"].split(" (")[0]: row for row in reports["during"]["checked"]}
+    assert reports["during"]["checked"] == reports["after"]["checked"]
+    assert rows["Feature state"]["state"] == "found" and rows["Feature state"]["events"] == 3
+    assert rows["Feature state"]["in_evidence"][0]["state"] == "present"
+    # The scenario's volume has no change journal and no Prefetch: absent, not 0.
+    assert rows["Change journal"]["state"] == "absent" and rows["Change journal"]["events"] is None
+    traces = {a["artifact"]: a["state"] for a in rows["Execution traces"]["in_evidence"]}
+    assert traces == {"NTUSER.DAT": "present", "SYSTEM hive": "present", "Prefetch files": "absent"}
+    assert rows["Event logs cleared"]["state"] == "nothing found" and rows["Event logs cleared"]["events"] == 0
+    assert rows["Deleted disks carved from free space"]["state"] == "found"
+    assert "| $UsnJrnl: absent | absent: not in the evidence |" in reports["markdown"]
+
+
+def test_the_sessions_table_fits_the_page(reports):
+    markdown = reports["markdown"]
+    table = markdown.split("## Sessions\n\n")[1].split("\n\n")[0].splitlines()
+    assert len(table) == 2 + len(reports["after"]["sessions"])
+    cells = [cell.strip() for line in table[2:] for cell in line.strip("|").split(" | ")]
+    assert max(len(cell) for cell in cells) <= 30, max(cells, key=len)
+    for session in reports["after"]["sessions"]:  # the full names follow the table
+        guid = session["guid"]
+        assert f"| {guid[:8]}… |" in markdown and f"- sandbox GUID: {guid}" in markdown
+        assert all(f"- disk: `{disk}`" in markdown for disk in session["disks"])
+        assert f'<span title="{guid}">{guid[:8]}…</span>' in reports["html"]
+    assert "overflow-wrap:anywhere" in reports["html"]
+
+
 def test_a_user_error_names_the_problem(tmp_path):
     assert cli.main(["report", str(tmp_path / "absent.jsonl"), "-o", str(tmp_path / "r.html"), "-q"]) == cli.EXIT_USAGE
     timeline = tmp_path / "t.jsonl"
@@ -230,3 +258,22 @@ def test_an_image_without_the_sandbox_has_no_evidence(tmp_path):
     checked = {row["what"] for row in report["checked"]}
     assert any("Configurations" in c for c in checked) and any("AppModel" in c for c in checked)
     assert len(report["checked"]) >= 10
+    # Nothing of Windows is on this volume: every artifact is absent (carving was not asked for).
+    assert {row["state"] for row in report["checked"]} == {"absent", "not checked"}
+
+
+def test_the_foundation_image_has_no_use_but_risky_configurations(tmp_path):
+    image = os.path.join(TEST_IMAGES, "foundation.E01")
+    if not os.path.exists(image):
+        pytest.skip("test_images/foundation.E01 is missing")
+    output = tmp_path / "report.json"
+    assert cli.main(["extract", image, "-o", str(tmp_path / "t.jsonl"), "--format", "json_line", "--no-hash", "-q",
+                     "--report", str(output)]) == 0
+    report = json.loads(output.read_text("utf-8"))
+    assert report["verdict"]["sandbox_used"] is False
+    assert report["verdict"]["headline"] == ("No evidence of Windows Sandbox use was found, but 2 configurations of 3 "
+                                             "with logon commands and writable mapped folders were found.")
+    rows = {row["what"].split(" (")[0]: row for row in report["checked"]}
+    assert rows["Feature state"]["state"] == "absent"  # no SOFTWARE hive in this image: absent, not 0
+    assert rows["Sandbox services"]["state"] == "not cleanly read"  # its SYSTEM hive is not a hive
+    assert rows["Configurations"]["state"] == "found"
