@@ -76,7 +76,8 @@ def test_no_evidence_lists_what_was_absent_as_absent(tmp_path):
         {"artifact": "SOFTWARE hive", "path": "\\Windows\\System32\\config\\SOFTWARE", "state": "present"}]
     # Setup.evtx, the .wsb files, the Containers tree, the sandbox logs are not there: absent, not 0.
     for what in ("Feature turned on/off", "Configurations", "Sandbox storage", "Session start/end", "Sandbox lifecycle",
-                 "Inside sandbox disks", "Change journal"):
+                 "Inside sandbox disks", "Change journal", "Store package", "wsb.exe execution aliases",
+                 "Host Compute Service"):
         assert rows[what]["state"] == "absent" and rows[what]["events"] is None, what
         assert rows[what]["result"] == "absent: not in the evidence"
     process = rows["Sandbox process creation, wsb.exe command lines"]
