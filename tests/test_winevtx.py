@@ -371,6 +371,10 @@ def test_no_sandbox_tag_lands_on_ordinary_corpus_records():
     assert ids.count(4624) > 500 and ids.count(7045) > 40
     cleared = [d for p in EVTX_FILES for d in records(parsed(p)) if "log_cleared" in d.tags]
     assert cleared and {d.values["event_identifier"] for d in cleared} <= {104, 1102}
+    # The log is named: 1102 is Security's own, 104 names it in its data (never "Event log ? cleared").
+    for data in cleared:
+        expected = data.values["channel"] if data.values["event_identifier"] == 1102 else data.values["event_data"]["Channel"]
+        assert data.values["cleared_log"] == expected and data.values["catalogue_message"].startswith(f"Event log {expected} cleared")
 
 
 def test_command_line_splitting_follows_windows_rules():

@@ -69,6 +69,15 @@ def _feature_command(plugin, values, extra, tags):
     return True
 
 
+def _cleared_log(plugin, values, extra, tags):
+    """The log a clearing record names: 104 carries it in its data, 1102 is the Security log's own."""
+    channel = (values.get("event_data") or {}).get("Channel")
+    if not isinstance(channel, str) or not channel:
+        channel = values.get("channel") if values.get("event_identifier") == 1102 else None
+    extra["cleared_log"] = channel
+    return True
+
+
 def _scheduled_task(plugin, values, extra, tags):
     event_data = values.get("event_data") or {}
     event_id = values.get("event_identifier")
@@ -266,5 +275,6 @@ EvtxCataloguePlugin.HANDLERS = {
     "servicing_update": _servicing_update,
     "feature_command": _feature_command,
     "scheduled_task": _scheduled_task,
+    "cleared_log": _cleared_log,
     "sandbox_command_line": _sandbox_command_line,
 }
