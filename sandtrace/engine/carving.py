@@ -1,9 +1,9 @@
 """Sandbox disks that survive only as blocks in unallocated clusters.
 
 When a sandbox closes its ``sandbox.vhdx`` is deleted; once its MFT record is
-reused nothing names it any more, but its clusters may still hold it. This
-scans a host NTFS volume's free clusters (from ``$Bitmap``) for the VHDX file
-identifier ``vhdxfile`` at cluster boundaries, reads the header, region
+reused nothing names it any more, but its clusters may still hold it. The
+scan of a host NTFS volume's free clusters (engine/free_space.py) finds the
+VHDX file identifier ``vhdxfile`` at cluster boundaries; this reads the header, region
 table, metadata and BAT with the package's construct structures, and
 rebuilds the virtual disk from the payload blocks whose clusters are still
 free. Blocks whose clusters were reallocated count as missing (zeros in the

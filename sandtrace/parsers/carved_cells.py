@@ -27,44 +27,28 @@ from sandtrace.parsers.winreg_hive import REG_MULTI_SZ, REG_QWORD, REG_SZ, TYPE_
 
 BIN_ALIGNMENT = 4096
 MAX_BIN_SIZE = 16 * 1024 * 1024  # a bin holds one cell at most this large (a big value is split in segments)
-HBIN = Struct(
-    "signature" / Const(b"hbin"),
-    "offset" / Int32ul,  # of this bin in the hive's bins data
-    "size" / Int32ul,
-    Padding(8),
-    "timestamp" / Int64ul,
-    "spare" / Int32ul,
-)
+MAX_WRAPPED = 512 * 1024 * 1024  # a copy spanning more is not wrapped for libregf (it is built in memory)
+# Only the fields read here; the rest is padding (libyal's names in the comments).
+HBIN = Struct("signature" / Const(b"hbin"), "offset" / Int32ul, "size" / Int32ul, Padding(20))  # reserved, time, spare
 _HBIN_HEADER_SIZE = 32
 NK = Struct(
     "signature" / Const(b"nk"),
     "flags" / Int16ul,
     "last_written" / Int64ul,
-    "access_bits" / Int32ul,
+    Padding(4),  # access bits
     "parent_offset" / Int32ul,
-    "number_of_subkeys" / Int32ul,
-    "number_of_volatile_subkeys" / Int32ul,
-    "subkeys_list_offset" / Int32ul,
-    "volatile_subkeys_list_offset" / Int32ul,
+    Padding(16),  # sub key counts and lists
     "number_of_values" / Int32ul,
     "values_list_offset" / Int32ul,
-    "security_offset" / Int32ul,
-    "class_name_offset" / Int32ul,
-    Padding(20),  # largest name and data sizes, work variable
+    Padding(28),  # security, class name, largest sizes, work variable
     "name_size" / Int16ul,
-    "class_name_size" / Int16ul,
+    Padding(2),  # class name size
     "name" / Bytes(this.name_size),
 )
-VK = Struct(
-    "signature" / Const(b"vk"),
-    "name_size" / Int16ul,
-    "data_size" / Int32ul,
-    "data_offset" / Int32ul,
-    "data_type" / Int32ul,
-    "flags" / Int16ul,
-    "spare" / Int16ul,
-    "name" / Bytes(this.name_size),
-)
+VK = Struct("signature" / Const(b"vk"), "name_size" / Int16ul, "data_size" / Int32ul, "data_offset" / Int32ul,
+            "data_type" / Int32ul, "flags" / Int16ul, Padding(2), "name" / Bytes(this.name_size))
+_NK_PARSER = NK.compile()  # the same structure, parsed many times faster
+_VK_PARSER = VK.compile()
 _ROOT = 0x0004  # nk flag: the hive's root key
 _COMPRESSED_KEY_NAME = 0x0020
 _COMPRESSED_VALUE_NAME = 0x0001
@@ -95,11 +79,13 @@ class HiveCopy:
     base: int  # volume offset of the bins data (a bin's volume offset minus its own offset)
     bins: dict[int, bytes] = field(default_factory=dict)
     _starts: list[int] = field(default_factory=list)
+    _parsed: dict | None = None
 
     def add(self, bin_offset: int, data: bytes) -> None:
         if bin_offset not in self.bins:
             bisect.insort(self._starts, bin_offset)
         self.bins[bin_offset] = data
+        self._parsed = None
 
     def bin_of(self, offset: int) -> int:
         """The offset of the bin holding ``offset`` (bins data offsets)."""
@@ -135,59 +121,77 @@ class HiveCopy:
                     yield start + at, data[at + 4:at + length]
                 at += length
 
-    def keys(self) -> Iterator[CarvedKey]:
-        """Every key cell of the copy, with its path as far as the copy rebuilds it."""
-        for offset, cell in self.cells():
-            node = _nk(cell)
-            if node is not None:
-                yield self._key(offset, node)
+    def keys(self, with_values: bool = True) -> Iterator[CarvedKey]:
+        """Every key cell of the copy, with its path as far as the copy rebuilds it (and its values)."""
+        nodes = self._nodes()
+        paths: dict[int, tuple[tuple[str, ...], bool]] = {}
+        for offset, node in nodes.items():
+            path, complete = self._path(offset, nodes, paths)
+            values, missing = self._values(node) if with_values else (None, False)
+            yield CarvedKey(offset, self.base + offset, _name(node, _COMPRESSED_KEY_NAME), node.last_written,
+                            list(path), complete, bool(node.flags & _ROOT), values, missing)
 
     def root_offset(self) -> int | None:
-        return next((offset for offset, cell in self.cells() if (node := _nk(cell)) and node.flags & _ROOT), None)
+        return next((offset for offset, node in self._nodes().items() if node.flags & _ROOT), None)
 
     def hive_type(self) -> str:
         """SYSTEM, SOFTWARE, ... by the root's sub keys (winreg_hive.hive_type); UNKNOWN without the root."""
         root = self.root_offset()
         if root is None:
             return "UNKNOWN"
-        children = [_Named(_name(node, _COMPRESSED_KEY_NAME)) for _, cell in self.cells()
-                    if (node := _nk(cell)) and node.parent_offset == root and not node.flags & _ROOT]
-        root_node = _nk(self.cell(root))
-        return hive_type(_Named(_name(root_node, _COMPRESSED_KEY_NAME), children), "", _Named(""))
+        nodes = self._nodes()
+        children = [_Named(_name(node, _COMPRESSED_KEY_NAME)) for node in nodes.values()
+                    if node.parent_offset == root and not node.flags & _ROOT]
+        return hive_type(_Named(_name(nodes[root], _COMPRESSED_KEY_NAME), children), "", _Named(""))
 
     def wrapped(self) -> bytes | None:
         """The copy as a hive libregf opens: a rebuilt base block, the bins at their
-        offsets, empty bins where bins are missing; None without a root key."""
+        offsets, empty bins where bins are missing; None without a root key, or when
+        the bins would span more than ``MAX_WRAPPED`` bytes."""
         if not self.bins or self.root_offset() is None:
             return None
         end = max(start + len(data) for start, data in self.bins.items())
+        if end > MAX_WRAPPED:
+            return None
         data = bytearray(end)
         for start in range(0, end, BIN_ALIGNMENT):
-            data[start:start + _HBIN_HEADER_SIZE] = HBIN.build(dict(offset=start, size=BIN_ALIGNMENT, timestamp=0, spare=0))
+            data[start:start + _HBIN_HEADER_SIZE] = HBIN.build(dict(offset=start, size=BIN_ALIGNMENT))
             struct.pack_into("<i", data, start + _HBIN_HEADER_SIZE, BIN_ALIGNMENT - _HBIN_HEADER_SIZE)
         for start, bin_data in self.bins.items():
             data[start:start + len(bin_data)] = bin_data
         return rebuild_base_block(bytes(BASE_BLOCK_SIZE) + bytes(data))
 
-    def _key(self, offset: int, node) -> CarvedKey:
-        name = _name(node, _COMPRESSED_KEY_NAME)
-        path, complete = [name], False
-        parent, seen = node.parent_offset, {offset}
-        is_root = bool(node.flags & _ROOT)
-        if is_root:
-            path, complete = [], True
-        while not complete and len(path) < _MAX_DEPTH and parent not in seen:
-            seen.add(parent)
-            above = _nk(self.cell(parent))
-            if above is None:
+    def _nodes(self) -> dict:
+        """Offset -> parsed key cell, each parsed once (a copy of a large hive has a million cells)."""
+        if self._parsed is None:
+            self._parsed = {offset: node for offset, cell in self.cells() if (node := _nk(cell)) is not None}
+        return self._parsed
+
+    @staticmethod
+    def _path(offset: int, nodes: dict, paths: dict) -> tuple[tuple[str, ...], bool]:
+        """(names below the root, complete) of a key: up its parents until the root, a key
+        already resolved, a missing parent or a loop; every key on the way is resolved too."""
+        chain, at, seen = [], offset, set()
+        found: tuple[tuple[str, ...], bool] = ((), False)
+        while len(chain) < _MAX_DEPTH:
+            if at in paths:
+                found = paths[at]
                 break
-            if above.flags & _ROOT:
-                complete = True
+            node = nodes.get(at)
+            if node is None or at in seen:
                 break
-            path.insert(0, _name(above, _COMPRESSED_KEY_NAME))
-            parent = above.parent_offset
-        values, missing = self._values(node)
-        return CarvedKey(offset, self.base + offset, name, node.last_written, path, complete, is_root, values, missing)
+            if node.flags & _ROOT:
+                found = ((), True)
+                paths[at] = found
+                break
+            seen.add(at)
+            chain.append((at, _name(node, _COMPRESSED_KEY_NAME)))
+            at = node.parent_offset
+        names, complete = found
+        for at, name in reversed(chain):
+            names = (*names, name)
+            paths[at] = (names, complete)
+        return paths.get(offset, found)
 
     def _values(self, node) -> tuple[list | None, bool]:
         count = node.number_of_values
@@ -210,7 +214,7 @@ class HiveCopy:
         if cell is None or cell[:2] != b"vk":
             return None
         try:
-            node = VK.parse(cell)
+            node = _VK_PARSER.parse(cell)
         except (ConstructError, ValueError):
             return None
         name = _name(node, _COMPRESSED_VALUE_NAME)
@@ -238,7 +242,7 @@ def _nk(cell: bytes | None):
     if cell is None or cell[:2] != b"nk":
         return None
     try:
-        return NK.parse(cell)
+        return _NK_PARSER.parse(cell)
     except (ConstructError, ValueError):
         return None
 

@@ -54,19 +54,19 @@ class Ledger:
         self.keys: set[tuple] = set()  # key identities (``_identities``) with their last written time
         self.given: set[Any] = set()  # what free space gave already
 
-    def add_file(self, file_object, size: int) -> None:
-        """Notes a live event log or hive by its first bytes; anything else is ignored."""
+    def add_file(self, file_object, size: int, logs: bool = True, hives: bool = True) -> None:
+        """Notes a live event log or hive (when ``logs``, ``hives``) by its first bytes; anything else is ignored."""
         file_object.seek(0)
         head = file_object.read(recovery.FILE_HEADER_SIZE)
-        if head[:8] == _LOG_SIGNATURE:
+        if head[:8] == _LOG_SIGNATURE and logs:
             for _, chunk, _ in recovery.chunks_of(file_object):
                 self.records.update(recovery.record_keys(chunk).values())
-        elif head[:4] == b"regf" and size <= _MAX_LIVE_HIVE:
+        elif head[:4] == b"regf" and hives and size <= _MAX_LIVE_HIVE:
             copy = carved_cells.HiveCopy(base=0)
             for start, data in hive_bins(file_object.read(max(size - BASE_BLOCK_SIZE, 0))):
                 self.bins.add(hashlib.sha1(data).digest())
                 copy.add(start, data)
-            for key in copy.keys():
+            for key in copy.keys(with_values=False):
                 self.keys.update(_identities(key.path, key.complete, key.last_written, every=True))
 
     def first_time(self, item: Any) -> bool:
@@ -224,10 +224,10 @@ def _stable(values: dict) -> str:
     return repr(sorted((name, plain(value)) for name, value in values.items()))
 
 
-def read_live_file(ledger: Ledger, target) -> None:
+def read_live_file(ledger: Ledger, target, logs: bool = True, hives: bool = True) -> None:
     """Notes one collected file in the ledger; a file that cannot be read is not noted."""
     try:
         size = target.open_file_entry().size or 0
-        ledger.add_file(target.open_file_object(), size)
+        ledger.add_file(target.open_file_object(), size, logs, hives)
     except (dfvfs_errors.Error, OSError, ValueError, struct.error):
         return

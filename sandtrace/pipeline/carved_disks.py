@@ -139,6 +139,7 @@ class PendingVolume:
     volume: Volume
     space: carving.FreeSpace
     kinds: tuple[str, ...]
+    collected: list[FileTarget]
     exclusions: free_space.Exclusions = field(default_factory=free_space.Exclusions)
     candidates: list[free_space.Candidate] = field(default_factory=list)
 
@@ -173,20 +174,17 @@ class FreeSpaceRecords:
 
     def volume(self, source: Source, volume: Volume, space: carving.FreeSpace,
                collected: list[FileTarget]) -> PendingVolume:
-        """A volume to carve, with the files collected on it: the live logs and hives
-        go in the ledger, and a deleted one read as a log, hive or disk is left out
-        of the carving."""
-        pending = PendingVolume(source, volume, space, self.kinds)
-        for target in collected:
-            carved_records.read_live_file(self.ledger, target)
-            if not target.is_allocated and _read_as_file(target):
-                for offset, size in _extents(target):
-                    pending.exclusions.add(offset, size)
+        """A volume to carve, with the files collected on it (read when something was
+        found in the source's free space: ``_read_collected``)."""
+        pending = PendingVolume(source, volume, space, self.kinds, collected)
         self._pending.append(pending)
         return pending
 
     def records(self, source: Source) -> Iterator[EventData]:
         """Every volume's carved records, in volume order, completed as a parser's are."""
+        found = {candidate.kind for pending in self._pending for candidate in pending.candidates}
+        if found:
+            self._read_collected(free_space.EVTX_CHUNK in found, free_space.HIVE_BIN in found)
         for pending in self._pending:
             wanted = [c for c in pending.candidates if not pending.exclusions.holds(c.offset)]
             if self.event_logs:
@@ -200,6 +198,17 @@ class FreeSpaceRecords:
                     yield from self._completed(source, "winreg", pending, lambda: carved_records.hive_records(
                         self.registry, copy, self.ledger, pending.provenance_at))
         self._pending = []
+
+    def _read_collected(self, logs: bool, hives: bool) -> None:
+        """The live logs and hives into the ledger; a deleted file read as a log, hive or
+        disk left out of its volume's carving (its clusters are read as that file)."""
+        for pending in self._pending:
+            for target in pending.collected:
+                carved_records.read_live_file(self.ledger, target, logs, hives)
+                if not target.is_allocated and _read_as_file(target):
+                    for offset, size in _extents(target):
+                        pending.exclusions.add(offset, size)
+            pending.collected = []
 
     @staticmethod
     def _completed(source: Source, name: str, pending: PendingVolume, make) -> Iterator[EventData]:
