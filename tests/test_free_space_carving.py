@@ -158,3 +158,31 @@ def test_damaged_bins_cost_their_cells_not_the_run():
         assert all(isinstance(key.path, list) for key in keys)
         copy.hive_type()
         copy.wrapped()
+
+
+def test_chunks_in_the_clusters_of_deleted_disks_are_read_as_those_disks_not_carved():
+    """On the committed host image both chunks in the host's free clusters lie in deleted
+    sandbox disks (one opened from its MFT record, one rebuilt): their records come from the
+    disks' own logs, none again from free space. When the first disk is not opened (no
+    parser asks for disks), its chunk is all there is of its log: then it is carved, once."""
+    from tests.conftest import ROOT
+
+    path = f"{ROOT}/test_images/host.E01"
+    volume = next(v for v in sources.open_source(path).volumes if v.type_indicator == "NTFS")
+    assert len(list(free_space.scan(carving.open_space(volume), (free_space.EVTX_CHUNK,)))) == 2
+
+    def free_space_records(parsers):
+        extractor = Extractor(ExtractionOptions(parsers=parsers, carve=True))
+        try:
+            data = list(extractor.run(sources.open_source(path)))
+        finally:
+            extractor.close()
+        return data, [d for d in data if "volume_offset" in d.values and d.data_type != "windows:sandbox:carved_disk"]
+
+    data, carved = free_space_records(None)
+    assert not carved
+    assert [d for d in data if d.data_type == "windows:evtx:record" and "8e2a6c1d" in d.provenance.display_name]
+    data, carved = free_space_records("winevtx,winreg")
+    assert carved and {d.values["computer_name"] for d in carved} == {"A8DC5139-5E6D-4"}
+    assert len({d.values["record_number"] for d in carved}) == len(carved)
+    assert not [d for d in data if "8e2a6c1d" in d.provenance.display_name]

@@ -22,15 +22,13 @@ from typing import Any
 
 from sandtrace.core.errors import SourceError
 from sandtrace.core.events import WARNING_DATA_TYPE, EventData, warning
-from sandtrace.engine import layers
+from sandtrace.engine import carving, layers
 from sandtrace.engine.collection import Collector, FileTarget, Request
 from sandtrace.engine.sources import Source, Volume
 from sandtrace.engine.templates import TEMPLATE_TAG
-from sandtrace.parsers import manager
+from sandtrace.parsers import carved_records, manager
 from sandtrace.parsers.interface import BaseParser
 from sandtrace.pipeline import handout_rules, nested_disks
-from sandtrace.engine import carving
-from sandtrace.parsers import carved_records
 from sandtrace.pipeline.carved_disks import CARVED_DISK, CarveScratch, FreeSpaceRecords, carve, unreadable, worth_noting
 from sandtrace.pipeline.collection_requests import (
     is_layer, mapped_folders_request, mapped_host_folders, parser_requests, rooted_in_layer,
