@@ -54,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     extract.add_argument("--evtx-anywhere", action="store_true", help="parse .evtx files anywhere, not only under Windows\\System32\\winevt\\Logs")
     extract.add_argument("--nested-disks", choices=("sandbox", "all", "none"), default="sandbox", help="virtual disks to open and parse inside: those in the Windows Sandbox Containers tree (default), every .vhd/.vhdx, or none")
     extract.add_argument("--max-depth", type=int, default=3, metavar="N", help="how deep disks inside disks are opened (default 3)")
-    extract.add_argument("--carve", action="store_true", help="search NTFS free space for deleted sandbox disks (VHDX) and parse what can be rebuilt; reads every free cluster")
+    extract.add_argument("--carve", action="store_true", help="search NTFS free space for deleted sandbox disks (VHDX), event log chunks and hive bins, and parse what can be rebuilt; reads every free cluster")
     extract.add_argument("--no-templates", dest="templates", action="store_false", help="leave out base-layer template content found in sandbox disks (otherwise tagged sandbox_template)")
     extract.add_argument("--timezone", default="UTC", help="time zone for the l2tcsv and dynamic outputs (default UTC)")
     extract.add_argument("--fields", help="dynamic output: comma-separated field list")

@@ -1,9 +1,9 @@
 """Sandbox disks that survive only as blocks in unallocated clusters.
 
 When a sandbox closes its ``sandbox.vhdx`` is deleted; once its MFT record is
-reused nothing names it any more, but its clusters may still hold it. This
-scans a host NTFS volume's free clusters (from ``$Bitmap``) for the VHDX file
-identifier ``vhdxfile`` at cluster boundaries, reads the header, region
+reused nothing names it any more, but its clusters may still hold it. The
+scan of a host NTFS volume's free clusters (engine/free_space.py) finds the
+VHDX file identifier ``vhdxfile`` at cluster boundaries; this reads the header, region
 table, metadata and BAT with the package's construct structures, and
 rebuilds the virtual disk from the payload blocks whose clusters are still
 free. Blocks whose clusters were reallocated count as missing (zeros in the
@@ -14,20 +14,15 @@ nested disk; the evidence is only read.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-import pyfsntfs
-from dfvfs.lib import definitions as dfvfs_definitions
 from dfvfs.lib import errors as dfvfs_errors
-from dfvfs.path import factory as path_spec_factory
-from dfvfs.resolver import resolver
 
-from sandtrace.engine import vhdx
+from sandtrace.engine import free_space, vhdx
+from sandtrace.engine.free_space import FreeSpace
 from sandtrace.engine.sources import Volume
 
-_READ = 4 * 1024 * 1024
 _PRESENT = (6, 7)  # PAYLOAD_BLOCK_FULLY_PRESENT, PARTIALLY_PRESENT
 
 
@@ -42,66 +37,12 @@ class CarvedDisk:
     blocks_missing: list[int] = field(default_factory=list)  # allocated to something else since
     blocks_absent: int = 0  # never written (sparse), not a loss
     raw_path: str | None = None  # the rebuilt virtual disk (a temporary file)
-
-
-class FreeSpace:
-    """Free clusters of an NTFS volume, from its $Bitmap."""
-
-    def __init__(self, volume: Volume) -> None:
-        self.file_object = resolver.Resolver.OpenFileObject(volume.path_spec.parent)
-        ntfs = pyfsntfs.volume()
-        ntfs.open_file_object(self.file_object)
-        self.cluster_size = ntfs.cluster_block_size
-        spec = path_spec_factory.Factory.NewPathSpec(
-            dfvfs_definitions.TYPE_INDICATOR_NTFS, location="\\$Bitmap", parent=volume.path_spec.parent
-        )
-        bitmap_object = resolver.Resolver.OpenFileObject(spec)
-        bitmap_object.seek(0)
-        self.bitmap = bitmap_object.read(bitmap_object.get_size())
-        self.clusters = min(len(self.bitmap) * 8, self.file_object.get_size() // self.cluster_size)
-
-    def is_free(self, cluster: int) -> bool:
-        if cluster >= self.clusters:
-            return False
-        return not (self.bitmap[cluster >> 3] >> (cluster & 7)) & 1
-
-    def range_free(self, offset: int, size: int) -> bool:
-        first, last = offset // self.cluster_size, (offset + size - 1) // self.cluster_size
-        return all(self.is_free(cluster) for cluster in range(first, last + 1))
-
-    def runs(self) -> Iterator[tuple[int, int]]:
-        """(first cluster, count) of stretches holding free clusters, 8-cluster grained.
-
-        Found with a regular expression over the bitmap bytes (not bit by bit:
-        a large volume has hundreds of millions of clusters); a stretch may
-        hold a few allocated clusters, which the callers check per cluster.
-        """
-        for match in re.finditer(rb"[^\xff]+", self.bitmap):
-            first = match.start() * 8
-            count = min((match.end() - match.start()) * 8, self.clusters - first)
-            if count > 0:
-                yield first, count
-
-    def read(self, offset: int, size: int) -> bytes:
-        self.file_object.seek(offset)
-        return self.file_object.read(size)
+    read_ranges: list[tuple[int, int]] = field(default_factory=list)  # (volume offset, size) of the blocks read
 
 
 def find_vhdx(space: FreeSpace) -> Iterator[int]:
     """Volume offsets of ``vhdxfile`` identifiers at free cluster boundaries."""
-    signature = vhdx.FILE_TYPE_SIGNATURE
-    for first, count in space.runs():
-        start, end = first * space.cluster_size, (first + count) * space.cluster_size
-        offset = start
-        while offset < end:
-            data = space.read(offset, min(_READ, end - offset))
-            position = data.find(signature)
-            while position != -1:
-                found = offset + position
-                if found % space.cluster_size == 0 and space.is_free(found // space.cluster_size):
-                    yield found
-                position = data.find(signature, position + 1)
-            offset += len(data)
+    return (candidate.offset for candidate in free_space.scan(space, (free_space.VHDX,)))
 
 
 def carve(space: FreeSpace, offset: int, directory: str) -> CarvedDisk:
@@ -135,18 +76,21 @@ def carve(space: FreeSpace, offset: int, directory: str) -> CarvedDisk:
             raw.seek(block * block_size)
             raw.write(space.read(where, size))
             carved.blocks_present.append(block)
+            carved.read_ranges.append((where, size))
     return carved
 
 
-def carve_volume(volume: Volume, directory: str) -> Iterator[CarvedDisk | str]:
-    """Every VHDX recoverable from one NTFS volume's free space; problems as strings."""
+def open_space(volume: Volume) -> FreeSpace | str:
+    """The volume's free clusters, or why they cannot be read."""
     try:
-        space = FreeSpace(volume)
+        return FreeSpace(volume)
     except (dfvfs_errors.Error, OSError) as exception:
-        yield f"cannot read the free-space bitmap of volume {volume.label}: {exception}"
-        return
-    for offset in find_vhdx(space):
-        try:
-            yield carve(space, offset, directory)
-        except (vhdx.VhdxError, ValueError, OSError) as exception:
-            yield f"VHDX identifier at volume offset {offset:#x} cannot be rebuilt: {exception}"
+        return f"cannot read the free-space bitmap of volume {volume.label}: {exception}"
+
+
+def carve_at(space: FreeSpace, offset: int, directory: str) -> CarvedDisk | str:
+    """The disk whose identifier sits at ``offset``, or why it cannot be rebuilt."""
+    try:
+        return carve(space, offset, directory)
+    except (vhdx.VhdxError, ValueError, OSError) as exception:
+        return f"VHDX identifier at volume offset {offset:#x} cannot be rebuilt: {exception}"

@@ -435,3 +435,31 @@ def checksum_problems(chunk: bytes, free_space: int) -> list[str]:
         problems.append(f"record data checksum mismatch (stored 0x{stored_data:08x}, "
                         f"computed 0x{computed:08x}): records changed after they were written, or damaged; read anyway")
     return problems
+
+
+# -- chunks carved from free space -------------------------------------------------
+
+
+def header_checksum_ok(chunk: bytes) -> bool:
+    """Whether the chunk header's CRC32 (bytes 0-120 and 128-512) is the one stored."""
+    return chunk[:8] == CHUNK_SIGNATURE and _UINT32.unpack_from(chunk, 124)[0] == _crc_chunk_header(chunk)
+
+
+def record_keys(chunk: bytes) -> dict[int, tuple[int, int, int]]:
+    """Chunk offset -> (record id, written FILETIME, CRC32 of the record's bytes) of
+    every record a reader or the carver can find in the chunk: its chain and its
+    slack. The same record in two copies of a chunk has the same key, whichever
+    copy is a live log's; another record sharing an id and a time does not."""
+    import zlib
+
+    free_space = _UINT32.unpack_from(chunk, 48)[0] if chunk[:8] == CHUNK_SIGNATURE else CHUNK_HEADER_SIZE
+    slots = walk_records(chunk, CHUNK_HEADER_SIZE, free_space) + carve_records(chunk)
+    return {slot.offset: (slot.record_id, slot.written, zlib.crc32(chunk[slot.offset:slot.offset + slot.size]))
+            for slot in slots}
+
+
+def worth_reading(chunk: bytes) -> bool:
+    """Whether a chunk found by its signature can give records: its header checksum
+    holds, or a record can be carved from it. A stray ``ElfChnk`` (the string in a
+    program, a chunk whose clusters were reused) is skipped without a word."""
+    return header_checksum_ok(chunk) or bool(carve_records(chunk))

@@ -22,14 +22,14 @@ from typing import Any
 
 from sandtrace.core.errors import SourceError
 from sandtrace.core.events import WARNING_DATA_TYPE, EventData, warning
-from sandtrace.engine import layers
+from sandtrace.engine import carving, layers
 from sandtrace.engine.collection import Collector, FileTarget, Request
 from sandtrace.engine.sources import Source, Volume
 from sandtrace.engine.templates import TEMPLATE_TAG
-from sandtrace.parsers import manager
+from sandtrace.parsers import carved_records, manager
 from sandtrace.parsers.interface import BaseParser
 from sandtrace.pipeline import handout_rules, nested_disks
-from sandtrace.pipeline.carved_disks import CARVED_DISK, CarveScratch, carve
+from sandtrace.pipeline.carved_disks import CARVED_DISK, CarveScratch, FreeSpaceRecords, carve, unreadable, worth_noting
 from sandtrace.pipeline.collection_requests import (
     is_layer, mapped_folders_request, mapped_host_folders, parser_requests, rooted_in_layer,
 )
@@ -39,7 +39,7 @@ from sandtrace.pipeline.parsing import TargetParsing
 
 # Data types the extraction itself makes (not a parser): timelined and
 # formatted like any parser's (tests/test_data_types.py).
-ENGINE_DATA_TYPES = (CARVED_DISK, DISK_COPY, nested_disks.EXPECTED_ABSENCE)
+ENGINE_DATA_TYPES = (CARVED_DISK, DISK_COPY, nested_disks.EXPECTED_ABSENCE, *carved_records.DATA_TYPES)
 
 
 @dataclass
@@ -52,7 +52,7 @@ class ExtractionOptions:
     nested: str = "sandbox"  # which virtual disks to open: sandbox (Containers tree), all, none
     max_depth: int = 3  # disks inside disks inside disks
     templates: bool = True  # keep base-layer template content (tagged sandbox_template)
-    carve: bool = False  # search NTFS free space for deleted VHDX disks (reads all free clusters)
+    carve: bool = False  # search NTFS free space for deleted VHDX disks, event log chunks, hive bins (reads all free clusters)
     file_timeout: float = 900.0  # --file-timeout: seconds one parser may spend on one file (0 = no limit)
 
 
@@ -135,33 +135,42 @@ class Extractor:
         activity = nested_disks.holds_activity(source)
         requests = [r for r in self._requests if (source.depth > 0 or not r.nested_only)
                     and (activity or not getattr(self.parsers.get(r.parser), "ACTIVITY_DISKS_ONLY", False))]
+        records = self._free_space_records(source)
         for volume in source.volumes:
             volume_requests = rooted_in_layer(requests) if source.depth and is_layer(volume) else requests
             nested: list[FileTarget] = []
             seen: set[int] = set()
             mapped: set[str] = set()
-            yield from self._collect(source, volume, volume_requests, nested, seen, mapped)
+            carved_here = self.options.carve and volume.type_indicator == "NTFS" and (source.depth == 0 or records)
+            collected: list[FileTarget] | None = [] if carved_here and records else None
+            yield from self._collect(source, volume, volume_requests, nested, seen, mapped, collected=collected)
             if mapped and "filestat" in self.parsers and volume.type_indicator != "OS":
                 # Host folders a .wsb maps: what the sandbox wrote there persists on the host.
                 second = [mapped_folders_request(mapped)]
-                yield from self._collect(source, volume, second, nested, seen, set(), tag="wsb_mapped_folder")
+                yield from self._collect(source, volume, second, nested, seen, set(), tag="wsb_mapped_folder",
+                                         collected=collected)
             for target in sorted(nested, key=nested_disks.base_layers_first):
                 yield from self._nested(source, target)
-            if self.options.carve and volume.type_indicator == "NTFS" and source.depth == 0:
-                yield from self._carve(source, volume)
+            if carved_here:
+                yield from self._carve(source, volume, records, collected or [])
+        if records:
+            yield from self._count(records.records(source))
         if self._progress and source.depth == 0:
             self._progress(self.stats, "")
 
     def _collect(self, source: Source, volume: Volume, requests: list[Request], nested: list[FileTarget], seen: set,
-                 mapped: set[str], tag: str | None = None) -> Iterator[EventData]:
+                 mapped: set[str], tag: str | None = None, collected: list[FileTarget] | None = None) -> Iterator[EventData]:
         """One collection pass over ``volume``: disk files found go to ``nested``, folders a
-        .wsb maps to ``mapped``; a second pass (``tag``) skips the files in ``seen``."""
+        .wsb maps to ``mapped``, the files free-space carving needs to know to ``collected``
+        (when given); a second pass (``tag``) skips the files in ``seen``."""
         collector = Collector(requests, deleted=self.options.deleted, report_corrupt=tag is None)
         for target in collector.collect(source, volume):
             key = target.mft_entry if target.mft_entry is not None else target.location
             if tag and key in seen:
                 continue
             seen.add(key)
+            if collected is not None and worth_noting(target):
+                collected.append(target)
             self.stats.files += 1
             _note_folder_file(self.folder_files, source, target)
             self.stats.per_volume[volume.label] += 1
@@ -237,9 +246,26 @@ class Extractor:
             inner.comparers = nested_disks.parent_comparers(target, inner)
         yield from self.run(inner)
 
-    def _carve(self, source: Source, volume: Volume) -> Iterator[EventData]:
-        """Sandbox disks rebuilt from the volume's free clusters, then run as sources of their own."""
-        for found in carve(source, volume, self._carved.new(source, volume.label), self._copies):
+    def _free_space_records(self, source: Source) -> FreeSpaceRecords | None:
+        """What ``--carve`` decodes from a source's free space besides disks: event log
+        chunks and hive bins, when their parsers run; not in a base layer (template content)."""
+        if not self.options.carve or source.all_template:
+            return None
+        records = FreeSpaceRecords(self.parsers)
+        return records if records.kinds else None
+
+    def _carve(self, source: Source, volume: Volume, records: FreeSpaceRecords | None,
+               collected: list[FileTarget]) -> Iterator[EventData]:
+        """One pass over the volume's free clusters: sandbox disks rebuilt from them (on the
+        evidence itself, not inside a disk) run as sources of their own; event log chunks and
+        hive bins wait in ``records`` for the end of the source."""
+        space = carving.open_space(volume)
+        if isinstance(space, str):
+            yield from self._count(iter([unreadable(source, volume, space)]))
+            return
+        directory = self._carved.new(source, volume.label) if source.depth == 0 else None
+        pending = records.volume(source, volume, space, collected) if records else None
+        for found in carve(source, volume, space, directory, self._copies, pending):
             if isinstance(found, Source):
                 self.stats.nested_sources += 1
                 yield from self.run(found)
