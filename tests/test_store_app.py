@@ -229,6 +229,26 @@ def test_a_server_without_its_window_is_tagged_for_a_headless_session(host):
     assert _labels(security[4]) == set()
 
 
+def _sessions(tmp_path, events: list[dict]) -> list[dict]:
+    tmp_path.mkdir()
+    timeline, report = tmp_path / "t.jsonl", tmp_path / "r.json"
+    timeline.write_text("".join(json.dumps(e, sort_keys=True) + "\n" for e in events), encoding="utf-8")
+    assert cli.main(["report", str(timeline), "-o", str(report), "-q"]) == 0
+    return json.loads(report.read_text(encoding="utf-8"))["sessions"]
+
+
+def test_the_report_calls_a_session_without_its_window_headless_and_one_with_it_connected(tmp_path, host):
+    [session] = _sessions(tmp_path / "headless", host)
+    assert session["connection"]["state"] == "headless"
+    assert {e["ref"] for e in session["connection"]["evidence"]} >= {"Security event 4688, record 2"}
+    # The same host where the window also ran: connected.
+    server = next(e for e in host if e.get("channel") == "Security" and e.get("record_number") == 2)
+    window = dict(server, record_number=99, tag={"labels": ["sandbox_remote_session"]},
+                  timestamp=server["timestamp"] + 3_000_000)
+    [session] = _sessions(tmp_path / "connected", host + [window])
+    assert session["connection"]["state"] == "connected"
+
+
 def test_sysmon_process_records_of_every_sandbox_binary_and_the_inline_configuration(host):
     sysmon = _records(host, "Microsoft-Windows-Sysmon/Operational")
     start = sysmon[1]

@@ -153,7 +153,29 @@ def _summary(kept: Kept, number: int, entry: dict, tasks: list[Record], configur
         "start_evidence": [e for _, e in sorted(entry["starts"], key=lambda item: item[0])],
         "end_evidence": [dict(e, end_basis=how) for _, e, how in ends],
         "actions": [evidence(r) for _, r in sorted(entry["actions"], key=lambda item: item[0])],
+        "connection": _connection(kept, entry),
     }
+
+
+def _connection(kept: Kept, entry: dict) -> dict[str, Any]:
+    """Whether a person connected (Windows 11 24H2 and later): WindowsSandboxServer.exe runs in every
+    session, WindowsSandboxRemoteSession.exe only when someone opens its window; a server without a
+    window in the session's span is a headless session (``wsb start`` without connecting)."""
+    low, high = entry["start"] - LAUNCH_WINDOW, (entry["end"] or entry["start"]) + END_SLACK
+
+    def within(label: str) -> list[Record]:
+        return [r for r in kept.tagged(label, host_only=True) if low <= r.first_time <= high]
+
+    servers, windows = within("sandbox_server_process"), within("sandbox_remote_session")
+    if windows:
+        return {"state": "connected", "text": "WindowsSandboxRemoteSession.exe ran: a person opened the session's window",
+                "evidence": [evidence(r) for r in (servers + windows)[:4]]}
+    if servers:
+        return {"state": "headless", "text": "WindowsSandboxServer.exe ran without WindowsSandboxRemoteSession.exe: "
+                "no one opened the session's window (as 'wsb start' without connecting gives)",
+                "evidence": [evidence(r) for r in servers[:4]]}
+    return {"state": "unknown", "text": "no Store app server or window process record in the session's span "
+            "(before Windows 11 24H2, or process auditing off)", "evidence": []}
 
 
 def _configurations(configurations: list[dict], config_refs: set[str]) -> list[str]:
