@@ -244,17 +244,10 @@ def test_the_report_checked_each_24h2_artifact_and_found_it(case):
     assert write["path"] == "\\Users\\alice\\Documents\\loot\\payload.exe" and write["confidence"] == "I"
 
 
-# What the report cites as evidence of each 24H2 trace. KNOWN GAP (issue 19, item 2): the report
-# counts the package folder, the alias, the server's process records, the worker's Sysmon 11
-# write and the two channels under "checked" ("found N") but cites none of them as evidence
-# with its confidence (no evidence item names their file or record; the session is "wsb CLI",
-# cited by the wsb.exe record only, and is not called headless). Strict xfail: when the report
-# cites them, these cases pass and the mark must go.
-_NOT_CITED = pytest.mark.xfail(strict=True, reason="the report does not cite this 24H2 trace as evidence (issue 19)")
-
-
-@pytest.mark.parametrize("what, data_type, where, record, labels, mark",
-                         [pytest.param(*t, marks=() if t[0] == ".wsb" else _NOT_CITED, id=t[0]) for t in TRACES])
+# What the report cites as evidence of each 24H2 trace: the package folder (the feature's state),
+# the alias (context), the server's process records (the session is headless), the worker's
+# Sysmon 11 write (under the written file) and the two channels (host traces of the session).
+@pytest.mark.parametrize("what, data_type, where, record, labels, mark", [pytest.param(*t, id=t[0]) for t in TRACES])
 def test_the_report_cites_every_planted_trace_with_its_confidence(case, what, data_type, where, record, labels, mark):
     cited = [e for e in _evidence(case["report"]) if e["artifact"].endswith(where)
              and (record is None or e["ref"].endswith(f", record {record}"))]

@@ -259,6 +259,8 @@ def _sessions(report: dict[str, Any]) -> str:
                     "<p>How it was launched:</p><ul>" + "".join(_statement(s) for s in session["launch"]) + "</ul>")
         if session["actions"]:
             body.append("<p>Actions on the running sandbox:</p>" + _evidence(session["actions"]))
+        if session["host_traces"]:
+            body.append("<p>Host traces during the session:</p>" + _evidence(session["host_traces"]))
         if session["connection"]["state"] != "unknown":
             body.append(f"<p>Connected: {_e(session['connection']['state'])} - {_e(session['connection']['text'])}</p>"
                         + _evidence(session["connection"]["evidence"]))

@@ -108,6 +108,9 @@ def _sessions(report: dict[str, Any]) -> list[str]:
         if session["actions"]:
             out.append("Actions on the running sandbox:")
             out += _evidence_lines(session["actions"])
+        if session["host_traces"]:
+            out.append("Host traces during the session:")
+            out += _evidence_lines(session["host_traces"])
         if session["connection"]["state"] != "unknown":
             out.append(f"Connected: {session['connection']['state']} - {session['connection']['text']}")
             out += _evidence_lines(session["connection"]["evidence"])

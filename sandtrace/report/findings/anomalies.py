@@ -58,6 +58,11 @@ def context(kept: Kept) -> list[dict]:
     for record in kept.by_type("windows:sandbox:file_association")[:1]:
         items.append(statement("The .wsb file association exists - it ships with the feature and proves installation, not use",
                                [evidence(record)]))
+    for record in kept.by_type("windows:sandbox:execution_alias"):
+        if not record.disk_key:
+            items.append(statement(f"wsb.exe execution alias of user {record.values.get('user_name') or '?'}: the Store "
+                                   "app's command line was available to that user - installation, not use",
+                                   [evidence(record)]))
     for record in kept.by_type("windows:sandbox:appx_package")[:1]:
         items.append(statement(f"Store package {record.values.get('package_full_name')} registered (wsb.exe CLI available)",
                                [evidence(record)]))

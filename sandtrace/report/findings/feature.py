@@ -23,6 +23,13 @@ def find(kept: Kept) -> dict[str, Any]:
     for record in kept.by_type("windows:sandbox:feature"):
         state = _recorded_state(record, state)
         changes.append(_recorded_change(kept, record))
+    for record in kept.by_type("windows:sandbox:package_folder"):
+        if record.disk_key:
+            continue
+        installed = record.values.get("is_allocated", True)
+        if installed and state == "unknown":
+            state = "enabled"
+        changes.append(_package_change(kept, record, installed))
     for record in kept.tagged(*_FEATURE_LABELS, host_only=True):
         if record.data_type != "windows:evtx:record":
             continue
@@ -32,7 +39,7 @@ def find(kept: Kept) -> dict[str, Any]:
     services = [evidence(r, r.last_time, "Content Modification Time",
                          f"service {r.values.get('name')} ({r.values.get('image_path')})")
                 for r in kept.by_type("windows:registry:service") if not r.disk_key]
-    enabled_at = next((c["time"] for c in changes if c["state"] in ("turned on", "enabled")), None)
+    enabled_at = next((c["time"] for c in changes if c["state"] in ("turned on", "enabled", "installed")), None)
     return {"state": state, "enabled_at": enabled_at, "changes": changes,
             "related_services": services}
 
@@ -56,6 +63,18 @@ def _recorded_change(kept: Kept, record: Record) -> dict[str, Any]:
         f"({v.get('source', 'registry')}); key last written {iso(when)}",
         [evidence(record, when, next((d for t, d in record.times if t == when), ""))],
         time=iso(when), state=v.get("state"))
+
+
+def _package_change(kept: Kept, record: Record, installed: bool) -> dict[str, Any]:
+    """Windows 11 24H2 and later: the Store package's folder; its version is the feature's."""
+    v = record.values
+    when = record.time_of("Creation Time") or record.first_time
+    kept.point(when, "feature", f"Store package {v.get('version')}")
+    what = (f"Windows Sandbox Store package {v.get('version')} installed (Windows 11 24H2 and later: the feature is on)"
+            if installed else f"Windows Sandbox Store package {v.get('version')} removed (its folder is deleted: an update "
+            "or the feature turned off)")
+    return statement(what, [evidence(record, when, "Creation Time")], time=iso(when),
+                     state="installed" if installed else "removed")
 
 
 def _event_state(record: Record, state: str) -> str:

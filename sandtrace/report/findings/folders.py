@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 
-from sandtrace.report.findings.evidence import from_iso, iso, strip_drive
+from sandtrace.report.findings.evidence import evidence, from_iso, iso, strip_drive
 from sandtrace.report.findings.kept import Kept
 from sandtrace.report.findings.sessions import END_SLACK
 
@@ -67,7 +67,23 @@ def host_writes(kept: Kept, folders: list[dict], sessions: list[dict]) -> list[d
         session = next((n for n, s, e in spans if s - 5_000_000 <= timestamp <= e + END_SLACK), None)
         if session is not None:
             entry.setdefault("during_sessions", set()).add(session)
+    _worker_writes(kept, files, prefixes)
     return [_written(kept, entry) for entry in sorted(files.values(), key=lambda e: e["path"].lower())]
+
+
+def _worker_writes(kept: Kept, files: dict[str, dict], prefixes: dict[str, dict]) -> None:
+    """Sysmon 11 file creations by vmwp.exe (label sandbox_mapped_folder_write): the writer itself,
+    cited under the file's entry (made from the record when the file's own times are not in the timeline)."""
+    for record in kept.tagged("sandbox_mapped_folder_write", host_only=True):
+        written = str(record.values.get("written_file") or "")
+        path = re.sub(r"^[A-Za-z]:", "", written)
+        prefix = next((p for p in prefixes if path.lower().startswith(p)), None)
+        if not written or prefix is None:
+            continue
+        known = next((key for key in files if key.lower() == path.lower()), path)
+        entry = files.setdefault(known, {"path": path, "artifact": record.display_name,
+                                         "mapped_folder": prefixes[prefix]["host_folder"], "times": [], "deleted": False})
+        entry.setdefault("evidence", []).append(evidence(record))
 
 
 def _written(kept: Kept, entry: dict) -> dict:

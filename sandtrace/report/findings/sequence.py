@@ -62,7 +62,7 @@ def _summary(matched: bool, steps: list[dict[str, Any]]) -> str:
 
 def _feature(feature: dict[str, Any]) -> dict[str, Any] | None:
     change = next((c for c in feature["changes"] if c.get("state") in ("turned on", "turn-on pending a reboot",
-                                                                        "initiating turn-on")), None)
+                                                                        "initiating turn-on", "installed")), None)
     if change is None:
         return None
     return {"time": change["time"], **statement(change["text"], change["evidence"][:3])}

@@ -154,7 +154,19 @@ def _summary(kept: Kept, number: int, entry: dict, tasks: list[Record], configur
         "end_evidence": [dict(e, end_basis=how) for _, e, how in ends],
         "actions": [evidence(r) for _, r in sorted(entry["actions"], key=lambda item: item[0])],
         "connection": _connection(kept, entry),
+        "host_traces": _host_traces(kept, entry),
     }
+
+
+def _host_traces(kept: Kept, entry: dict) -> list[dict]:
+    """The host's lifecycle and Host Compute records in the session's span that no GUID tied to it
+    (Sandbox-Client-Diagnostics, Hyper-V-Compute-Operational): cited, not used for its span."""
+    low, high = entry["start"] - LAUNCH_WINDOW, (entry["end"] or entry["start"]) + END_SLACK
+    cited = {(e.get("artifact"), e.get("ref")) for _, e in entry["starts"]} | {(e.get("artifact"), e.get("ref"))
+                                                                               for _, e, _ in entry["ends"]}
+    items = [evidence(r) for r in kept.tagged("sandbox_lifecycle", "hyperv_compute_event", host_only=True)
+             if low <= r.first_time <= high]
+    return [item for item in items if (item["artifact"], item["ref"]) not in cited][:20]
 
 
 def _connection(kept: Kept, entry: dict) -> dict[str, Any]:
