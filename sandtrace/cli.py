@@ -110,11 +110,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "extract":
             return _extract(args, err)
         if args.command == "info":
-            return _info(args)
+            return _flushed(_info(args))
         if args.command == "report":
             return _report(args, err)
         if args.command == "plugins":
-            return _plugins()
+            return _flushed(_plugins())
         if args.command == "batch":
             return _batch(args, err)
     except KeyboardInterrupt:
@@ -129,6 +129,11 @@ def main(argv: list[str] | None = None) -> int:
     except _OutputError as exception:
         err.print(f"sandtrace: cannot write output: {exception}")
         return EXIT_OUTPUT
+    except BrokenPipeError:
+        # The reader of standard output is gone (``sandtrace info --json | head -1``): what
+        # it wanted it has; stop quietly, and keep the interpreter's last flush from failing.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
     except OSError as exception:
         if exception.errno not in _OUTPUT_ERRNOS:
             raise
@@ -143,6 +148,24 @@ def main(argv: list[str] | None = None) -> int:
 
 class _OutputError(Exception):
     pass
+
+
+def _stdout_console():
+    """A rich console on standard output whose closed pipe reaches main() (rich's own handling exits with 1)."""
+    from rich.console import Console
+
+    class _StdoutConsole(Console):
+        def on_broken_pipe(self) -> None:
+            self.quiet = True
+            raise BrokenPipeError
+
+    return _StdoutConsole(highlight=False)
+
+
+def _flushed(code: int) -> int:
+    """Standard output written out here, where a reader that has gone (a closed pipe) is caught."""
+    sys.stdout.flush()
+    return code
 
 
 # Errors only writing can give: a full disk or quota, a file too large, a read-only file system.
@@ -489,7 +512,6 @@ def _info(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(description, indent=2, sort_keys=True))
         return EXIT_OK
-    from rich.console import Console
     from rich.tree import Tree
 
     tree = Tree(f"[bold]{description['path']}[/] ({description['kind']}, {_size(description['size'])})")
@@ -513,7 +535,7 @@ def _info(args: argparse.Namespace) -> int:
         branch = volumes.add(line)
         if volume["containers"]:
             _container_tree(branch.add("Windows Sandbox storage"), volume["containers"])
-    Console(highlight=False).print(tree)
+    _stdout_console().print(tree)
     return EXIT_OK
 
 
@@ -717,7 +739,6 @@ def _batch_extraction(args: argparse.Namespace) -> dict:
 
 
 def _plugins() -> int:
-    from rich.console import Console
     from rich.table import Table
 
     from sandtrace.output import manager as output_manager
@@ -731,7 +752,7 @@ def _plugins() -> int:
         table.add_row(name, parser_class.DATA_FORMAT, ", ".join(parser_class.data_types()))
         for plugin_name, plugin in sorted(parser_class.plugins().items()):
             table.add_row(f"  {name}/{plugin_name}", plugin.DATA_FORMAT, ", ".join(plugin.DATA_TYPES))
-    console = Console(highlight=False)
+    console = _stdout_console()
     console.print(table)
     console.print("output formats: " + ", ".join(output_manager.names()))
     return EXIT_OK

@@ -125,3 +125,16 @@ def test_real_extraction_equals_psort_of_the_same_events(tmp_path):
         theirs = (tmp_path / f"psort.{fmt}").read_text().splitlines()
         assert len(ours) > 100
         assert ours == theirs, fmt
+
+
+@pytest.mark.parametrize("command", [["plugins"], ["info", "test_images/host.E01"], ["info", "test_images/host.E01", "--json"]])
+def test_a_reader_that_stops_early_ends_the_command_quietly(command):
+    """Issue 20 item 10: ``sandtrace info --json | head -1`` and ``plugins | head`` ended in
+    BrokenPipeError with exit 1; the reader gone, sandtrace stops, says nothing, exits 0."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    process = subprocess.Popen([sys.executable, "-m", "sandtrace.cli", *command], cwd=root,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               env={**os.environ, "PYTHONPATH": root})
+    process.stdout.close()  # the reader is gone before the first line
+    _, err = process.communicate(timeout=120)
+    assert (process.returncode, err) == (0, b"")
