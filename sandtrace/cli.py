@@ -505,29 +505,35 @@ class _Progress:
 def _info(args: argparse.Namespace) -> int:
     import json
 
+    from sandtrace.core.errors import SourceError
     from sandtrace.engine import sources
 
-    source = sources.open_source(args.source, vss=args.vss)
-    description = describe_source(source)
+    try:
+        description = describe_source(sources.open_source(args.source, vss=args.vss))
+    except SourceError:
+        description = _partitions_only(args.source)  # a partition table whose partitions hold no known file system
+        if description is None:
+            raise
     if args.json:
         print(json.dumps(description, indent=2, sort_keys=True))
         return EXIT_OK
     from rich.tree import Tree
 
     tree = Tree(f"[bold]{description['path']}[/] ({description['kind']}, {_size(description['size'])})")
-    if source.ewf:
+    metadata = description["ewf"]
+    if metadata:
         ewf = tree.add("EWF metadata")
-        for name, value in sorted(source.ewf["headers"].items()):
+        for name, value in sorted(metadata["headers"].items()):
             ewf.add(f"{name}: {value}")
-        for name, value in sorted(source.ewf["stored_hashes"].items()):
+        for name, value in sorted(metadata["stored_hashes"].items()):
             ewf.add(f"stored {name.upper()}: {value}")
-        ewf.add(f"segments: {', '.join(os.path.basename(s) for s in source.ewf['segments'])}")
-        ewf.add(f"media size: {source.ewf['media_size']} bytes")
+        ewf.add(f"segments: {', '.join(os.path.basename(s) for s in metadata['segments'])}")
+        ewf.add(f"media size: {metadata['media_size']} bytes")
     if description["partitions"]:
         table = tree.add("partitions")
         for part in description["partitions"]:
             table.add(f"{part['identifier']} ({part['scheme']}) offset {part['offset']} size {_size(part['size'])}")
-    volumes = tree.add("volumes")
+    volumes = tree.add("volumes" + (f": none ({description['note']})" if description.get("note") else ""))
     for volume in description["volumes"]:
         line = f"{volume['label']}: {volume['file_system']}  display prefix {volume['display_prefix']}"
         if volume.get("vss_creation_time"):
@@ -558,6 +564,19 @@ def _container_tree(branch, items: list[dict]) -> None:
             if item.get("error"):
                 text += f"  (unreadable: {item['error']})"
             node.add(text)
+
+
+def _partitions_only(path: str) -> dict | None:
+    """``info`` of an image whose partitions hold no file system dfVFS knows: the partition
+    table alone (None when there is none either, and the source's error stands)."""
+    from sandtrace.engine import sources
+
+    path = os.path.abspath(path)
+    found = sources.partitions(path) if os.path.isfile(path) else []
+    if not found:
+        return None
+    return {"path": path, "kind": "image", "size": os.path.getsize(path), "files": [path], "ewf": None,
+            "partitions": found, "volumes": [], "note": "no partition holds a file system sandtrace can read"}
 
 
 def describe_source(source) -> dict:

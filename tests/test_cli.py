@@ -138,3 +138,28 @@ def test_a_reader_that_stops_early_ends_the_command_quietly(command):
     process.stdout.close()  # the reader is gone before the first line
     _, err = process.communicate(timeout=120)
     assert (process.returncode, err) == (0, b"")
+
+
+def test_info_lists_the_partitions_of_an_image_none_of_which_holds_a_file_system(tmp_path, capsys):
+    """Issue 20 item 10: an MBR whose partitions hold no known file system is listed, not refused as
+    "not a disk image" (exit 3); a file with no partition table either is still refused."""
+    import struct
+
+    mbr = bytearray(512)
+    for number, (kind, start, count) in enumerate([(0x07, 2048, 4096), (0x83, 6144, 8192)]):
+        mbr[446 + 16 * number:462 + 16 * number] = struct.pack("<B3sB3sII", 0, b"\0" * 3, kind, b"\0" * 3, start, count)
+    mbr[510:] = b"\x55\xaa"
+    image = tmp_path / "mbr.raw"
+    with open(image, "wb") as handle:
+        handle.write(bytes(mbr))
+        handle.truncate(8 << 20)
+    assert cli.main(["info", str(image), "--json"]) == 0
+    described = json.loads(capsys.readouterr().out)
+    assert [(p["identifier"], p["offset"], p["size"]) for p in described["partitions"]] == [
+        ("p1", 2048 * 512, 4096 * 512), ("p2", 6144 * 512, 8192 * 512)]
+    assert described["volumes"] == [] and "no partition holds a file system" in described["note"]
+    assert cli.main(["info", str(image)]) == 0
+    assert "volumes: none" in capsys.readouterr().out
+    blank = tmp_path / "blank.raw"
+    blank.write_bytes(bytes(2 << 20))
+    assert cli.main(["info", str(blank)]) == cli.EXIT_SOURCE
