@@ -43,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     extract = commands.add_parser("extract", help="extract a sorted timeline from one or more sources")
-    extract.add_argument("sources", nargs="+", metavar="SOURCE", help="E01 (first segment), raw/dd (.001), VHD/VHDX, VMDK, QCOW2 or a folder")
+    extract.add_argument("sources", nargs="+", metavar="SOURCE", help="E01 (first segment), raw/dd (.001), VHD/VHDX, VMDK, QCOW2, a folder, or a file a parser recognises (.evtx, hive, .wsb ...)")
     extract.add_argument("-o", "--output", required=True, help="output file")
     extract.add_argument("--format", default="dynamic", help="output format (default: dynamic); see 'sandtrace plugins'")
     extract.add_argument("--parsers", help="parsers to run: names or presets, comma-separated; !name excludes")
@@ -234,10 +234,11 @@ def _extract(args: argparse.Namespace, err) -> int:
 
 
 def _extract_with(args: argparse.Namespace, err, workers: int, pool) -> int:
-    from sandtrace.engine import provenance, sources
+    from sandtrace.engine import provenance
     from sandtrace.timeline import sorter
     from sandtrace.core.events import Provenance, warning
     from sandtrace.pipeline.extraction import ExtractionOptions, Extractor
+    from sandtrace.pipeline.recognition import open_evidence
     from sandtrace.output import manager as output_manager
 
     if args.format not in output_manager.names():
@@ -273,7 +274,7 @@ def _extract_with(args: argparse.Namespace, err, workers: int, pool) -> int:
     run = provenance.RunRecord.start(args.argv)
     opened = []
     for source_path in args.sources:
-        source = sources.open_source(source_path, vss=args.vss)
+        source = open_evidence(source_path, args.vss, extractor.parsing)  # an image, a folder, or a file a parser takes
         opened.append(source)
         problem = run.add_source(source, hash_files=args.hash, verify=args.verify)
         if problem:
@@ -343,6 +344,10 @@ def _extract_with(args: argparse.Namespace, err, workers: int, pool) -> int:
 
     for source_path, files in extractor.folder_files.items():
         run.add_folder_files(source_path, files, hash_files=args.hash)
+    for source_path, survey in extractor.surveys.items():  # sources read by signature: what was recognised, or why nothing
+        run.add_collection(source_path, survey.as_dict())
+        for note in survey.notes:
+            err.print(f"sandtrace: warning: {note}")
     run.finish(extractor.stats, path.timeliner, writer, output, args.format)
     if path.timeliner.unmapped:
         err.print("sandtrace: warning: a bug: data types without a timeliner entry (their dates are in the timeline as "
@@ -506,10 +511,14 @@ def _info(args: argparse.Namespace) -> int:
     import json
 
     from sandtrace.core.errors import SourceError
-    from sandtrace.engine import sources
+    from sandtrace.pipeline import recognition
 
+    parsing = recognition.every_parser()
     try:
-        description = describe_source(sources.open_source(args.source, vss=args.vss))
+        source = recognition.open_evidence(args.source, args.vss, parsing)
+        description = describe_source(source)
+        if source.kind in ("directory", "file"):
+            description["collection"] = recognition.describe(source, parsing)
     except SourceError:
         description = _partitions_only(args.source)  # a partition table whose partitions hold no known file system
         if description is None:
@@ -529,6 +538,8 @@ def _info(args: argparse.Namespace) -> int:
             ewf.add(f"stored {name.upper()}: {value}")
         ewf.add(f"segments: {', '.join(os.path.basename(s) for s in metadata['segments'])}")
         ewf.add(f"media size: {metadata['media_size']} bytes")
+    if description.get("collection"):
+        tree.add(_collection_line(description["collection"], description["kind"]))
     if description["partitions"]:
         table = tree.add("partitions")
         for part in description["partitions"]:
@@ -543,6 +554,21 @@ def _info(args: argparse.Namespace) -> int:
             _container_tree(branch.add("Windows Sandbox storage"), volume["containers"])
     _stdout_console().print(tree)
     return EXIT_OK
+
+
+def _collection_line(collection: dict, kind: str) -> str:
+    """How a folder or single-file source is read (pipeline/recognition.py)."""
+    if collection["by"] == "paths":
+        return f"a Windows layout ({collection['layout']} at its root): the parsers' path rules, as on an image"
+    recognised = ", ".join(f"{name} {count}" for name, count in collection["recognised_by_parser"].items())
+    if kind == "file":
+        formats = "; ".join(f"{text} ({name})" for name, text in collection["formats"].items())
+        return f"a single file: {formats or 'recognised by no parser'}"
+    line = (f"no Windows layout: a folder of {collection['files']} files, {collection['files_recognised']} recognised "
+            f"by signature or name{f' ({recognised})' if recognised else ''}")
+    if collection.get("layout_below"):
+        line += f"; its folder {collection['layout_below']} is a Windows layout (name it as the source)"
+    return line
 
 
 def _container_tree(branch, items: list[dict]) -> None:

@@ -168,6 +168,9 @@ class Collector:
         ]
 
     def collect(self, source: Source, volume: Volume) -> Iterator[FileTarget]:
+        if source.kind == "file":
+            yield from self._single_file(source, volume)
+            return
         seen: set[int] = set()
         unanchored = [(parser, pattern) for parser, pattern in self._flat if not pattern.anchored]
         for target in self._walk(source, volume):
@@ -180,6 +183,25 @@ class Collector:
         need_mft = any(not pattern.anchored for _, pattern in self._flat) or self.deleted
         if volume.type_indicator == _NTFS and need_mft:
             yield from self._scan_mft(source, volume, seen)
+
+    def _single_file(self, source: Source, volume: Volume) -> Iterator[FileTarget]:
+        """A file named as the source (``sources.open_file``): itself, for the requests
+        whose patterns match ``\\name``; nothing else in its folder is looked at."""
+        name = "\\" + os.path.basename(source.path)
+        wanted = {parser for parser, pattern in self._flat if pattern.matches(name)}
+        if not wanted:
+            return
+        try:
+            file_entry = resolver.Resolver.OpenFileEntry(source.path_spec)
+        except (dfvfs_errors.Error, OSError) as exception:
+            file_entry, reason = None, _short(exception)
+        else:
+            reason = "not found"
+        if file_entry is None:
+            self.warnings.append(warning(f"cannot open {display.display_location(source.path)}: {reason}",
+                                         provenance=_provenance(source, volume, source.path_spec)))
+            return
+        yield self._target(source, volume, file_entry, wanted, False)
 
     # -- anchored and generic walks -------------------------------------------
 

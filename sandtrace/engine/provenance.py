@@ -229,6 +229,12 @@ class RunRecord:
             listed.append(entry)
         record["files"] = listed
 
+    def add_collection(self, source_path: str, collection: dict[str, Any]) -> None:
+        """How a source read by signature was read: files looked at, recognised per parser, notes."""
+        record = next((entry for entry in self.sources if entry["path"] == source_path), None)
+        if record is not None:
+            record["collection"] = collection
+
     def note(self, data: EventData) -> None:
         """Keeps every warning for the sidecar."""
         entry = warning_entry(data)

@@ -1,9 +1,14 @@
-"""Open evidence: a disk image or a triage folder, down to its file systems.
+"""Open evidence: a disk image, a folder or a single file, down to its file systems.
 
 dfVFS does the opening (EWF, raw, VHD/VHDX, VMDK, QCOW, partitions, VSS); this
 module turns what its volume scanner finds into ``Volume`` objects with stable
 labels, and checks the source first so that a broken one fails with one plain
 line ("missing segment case.E02") instead of a libyal error chain.
+
+A folder is either a Windows file-system layout (a triage collection: the
+parsers' path rules apply, as on an image) or any other folder (every file is
+offered to the parsers that recognise it by signature, as plaso does); a file
+that is no disk image can be opened as a source of its own (``open_file``).
 """
 
 from __future__ import annotations
@@ -41,6 +46,12 @@ _IMAGE_TYPES = {
     dfvfs_definitions.TYPE_INDICATOR_MODI: "MODI",
 }
 _EWF_SUFFIX = re.compile(r"\.(e|ex|s|l|lx)01$", re.IGNORECASE)
+
+# What at the root of a folder makes it a Windows file-system layout (case-insensitive):
+# the top folders of a system volume, NTFS metadata files a triage tool copies
+# (KAPE's $MFT, $Extend).
+WINDOWS_LAYOUT_NAMES = ("Windows", "Users", "ProgramData", "Program Files", "Program Files (x86)",
+                        "Documents and Settings", "$MFT", "$Extend")
 
 
 @dataclass(slots=True)
@@ -84,6 +95,8 @@ class Source:
     all_template: bool = False  # a base layer: everything in it is pristine template content
     tags: list[str] = field(default_factory=list)  # labels for every event from this source (e.g. carved)
     comparers: dict[str, Any] = field(default_factory=dict)  # volume label -> MftComparer with the parent disk
+    layout: str | None = None  # a folder: the root entry that makes it a Windows layout (``Windows``)
+    by_signature: bool = False  # a folder with no Windows layout, or a single file: parsers take what they recognise
 
     @property
     def size(self) -> int:
@@ -108,10 +121,15 @@ def scanner_options(vss: bool = True) -> volume_scanner.VolumeScannerOptions:
     return options
 
 
+class NotADiskImage(SourceError):
+    """A file in which dfVFS finds no partition, volume or file system (it may still be a log, a hive ...)."""
+
+
 def open_source(path: str, vss: bool = True) -> Source:
     """Opens the evidence at ``path`` and finds its volumes.
 
-    Raises SourceError with a one-line reason when nothing can be read.
+    Raises SourceError with a one-line reason when nothing can be read
+    (NotADiskImage for a readable file that holds no file system).
     """
     if not os.path.exists(path):
         raise SourceError(f"no such file or directory: {path}")
@@ -122,7 +140,8 @@ def open_source(path: str, vss: bool = True) -> Source:
         )
         volume = Volume("directory", os_spec, dfvfs_definitions.TYPE_INDICATOR_OS)
         vhdi_parents.register_triage_root(path)
-        return Source(path, "directory", os_spec, volumes=[volume])
+        layout = windows_layout(path)
+        return Source(path, "directory", os_spec, volumes=[volume], layout=layout, by_signature=layout is None)
     if not os.access(path, os.R_OK):
         raise SourceError(f"cannot read {path}: permission denied")
 
@@ -143,13 +162,54 @@ def open_source(path: str, vss: bool = True) -> Source:
         dfvfs_definitions.TYPE_INDICATOR_OS, location=path
     )
     if not volumes:
-        raise SourceError(
+        raise NotADiskImage(
             f"not a disk image: {path} (no partition, volume or file system recognised)"
         )
     kind = image_kind(volumes[0].path_spec)
     files = ewf_info["segments"] if ewf_info else _image_files(path)
     source = Source(path, kind, os_spec, volumes=order_volumes(volumes), files=files, ewf=ewf_info)
     return source
+
+
+def windows_layout(path: str) -> str | None:
+    """The entry at the root of folder ``path`` that makes it a Windows layout, or None.
+
+    One of ``WINDOWS_LAYOUT_NAMES``, whatever its case; the first in name order.
+    """
+    try:
+        names = sorted(os.listdir(path))
+    except OSError:
+        return None
+    wanted = {name.lower() for name in WINDOWS_LAYOUT_NAMES}
+    return next((name for name in names if name.lower() in wanted), None)
+
+
+def layout_below(path: str) -> str | None:
+    """A folder directly under ``path`` that is a Windows layout (KAPE's ``C``), or None."""
+    try:
+        entries = sorted(os.scandir(path), key=lambda entry: entry.name)
+    except OSError:
+        return None
+    for entry in entries:
+        if entry.is_dir(follow_symlinks=False) and windows_layout(entry.path):
+            return entry.name
+    return None
+
+
+def open_file(path: str) -> Source:
+    """A single file that is no disk image, as a source: a folder of one.
+
+    Its volume is the folder it lies in, so that its location is ``\\name``
+    and its display name plaso's (``OS:/abs/path/name``); only the file itself
+    is ever collected from it (engine/collection.py).
+    """
+    path = os.path.abspath(path)
+    os_spec = path_spec_factory.Factory.NewPathSpec(dfvfs_definitions.TYPE_INDICATOR_OS, location=path)
+    folder_spec = path_spec_factory.Factory.NewPathSpec(
+        dfvfs_definitions.TYPE_INDICATOR_OS, location=os.path.dirname(path)
+    )
+    volume = Volume("file", folder_spec, dfvfs_definitions.TYPE_INDICATOR_OS)
+    return Source(path, "file", os_spec, volumes=[volume], files=[path], by_signature=True)
 
 
 def volume_from_path_spec(path_spec: PathSpec) -> Volume | None:

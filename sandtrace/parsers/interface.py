@@ -43,6 +43,10 @@ class BaseParser:
     DATA_TYPES: ClassVar[tuple[str, ...]] = ()
     PATTERNS: ClassVar[tuple[str, ...]] = ()  # case-insensitive Windows paths
     SIGNATURES: ClassVar[tuple[Signature, ...]] = ()
+    # File names (``*`` ``?``) that identify a format with no magic bytes of its own (``*.wsb``):
+    # with SIGNATURES, what the parser recognises wherever a file lies (a folder that is no
+    # Windows layout, a single file named as the source: docs/cli.md, "Sources").
+    NAMES: ClassVar[tuple[str, ...]] = ()
     WANTS_DELETED: ClassVar[bool] = True  # also parse unallocated MFT records
     ALL_TARGETS: ClassVar[bool] = False  # runs on every collected file (filestat)
     WANTS_DIRECTORIES: ClassVar[bool] = False  # also given the folders its patterns match

@@ -90,6 +90,7 @@ class AutomaticDestinationsParser(BaseParser):
     DATA_FORMAT = "Automatic destinations jump list OLE compound file (.automaticDestinations-ms)"
     DATA_TYPES = (DEST_LIST_DATA_TYPE, "windows:lnk:link")
     PATTERNS = (_RECENT + "AutomaticDestinations\\*.automaticDestinations-ms",)
+    NAMES = ("*.automaticDestinations-ms",)  # an OLE compound file, as many formats are: the extension says which
 
     def parse(self, target: FileTarget) -> Iterator[EventData]:
         data = _read_all(target)
@@ -128,6 +129,7 @@ class CustomDestinationsParser(BaseParser):
     DATA_FORMAT = "Custom destinations jump list (.customDestinations-ms) file"
     DATA_TYPES = ("windows:lnk:link",)
     PATTERNS = (_RECENT + "CustomDestinations\\*.customDestinations-ms",)
+    NAMES = ("*.customDestinations-ms",)  # no header magic (its marker is in the footer)
 
     def parse(self, target: FileTarget) -> Iterator[EventData]:
         data = _read_all(target)

@@ -23,6 +23,9 @@ class PsReadLineParser(BaseParser):
     DATA_FORMAT = "PowerShell PSReadLine history (ConsoleHost_history.txt)"
     DATA_TYPES = (DATA_TYPE,)
     PATTERNS = ("\\Users\\*\\AppData\\Roaming\\Microsoft\\Windows\\PowerShell\\PSReadLine\\*_history.txt",)
+    # Plain text: PSReadLine names the file after the host ($Host.Name + "_history.txt"), and
+    # every PowerShell host's name ends in "Host" (ConsoleHost, Visual Studio Code Host).
+    NAMES = ("*Host_history.txt",)
 
     def parse(self, target: FileTarget) -> Iterator[EventData]:
         file_entry = target.open_file_entry()

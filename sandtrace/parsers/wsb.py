@@ -319,6 +319,7 @@ class WsbParser(BaseParser):
     DATA_FORMAT = "Windows Sandbox configuration file (.wsb)"
     DATA_TYPES = (DATA_TYPE,)
     PATTERNS = ("**\\*.wsb",)
+    NAMES = ("*.wsb",)  # XML with no fixed first bytes: Windows opens a configuration by this extension
 
     def parse(self, target: FileTarget) -> Iterator[EventData]:
         try:

@@ -28,7 +28,7 @@ from sandtrace.engine.sources import Source, Volume
 from sandtrace.engine.templates import TEMPLATE_TAG
 from sandtrace.parsers import carved_records, manager
 from sandtrace.parsers.interface import BaseParser
-from sandtrace.pipeline import handout_rules, nested_disks
+from sandtrace.pipeline import handout_rules, nested_disks, recognition
 from sandtrace.pipeline.carved_disks import CARVED_DISK, CarveScratch, FreeSpaceRecords, carve, unreadable, worth_noting
 from sandtrace.pipeline.collection_requests import (
     is_layer, mapped_folders_request, mapped_host_folders, parser_requests, rooted_in_layer,
@@ -118,6 +118,9 @@ class Extractor:
         # Folder sources: source path -> {path on the machine: relative path} of every
         # file collected, for the sidecar (engine/provenance.py, ``add_folder_files``).
         self.folder_files: dict[str, dict[str, str]] = {}
+        # Sources read by signature (a folder with no Windows layout, a single file): what
+        # recognition found, by source path (pipeline/recognition.py), for stderr and the sidecar.
+        self.surveys: dict[str, recognition.Survey] = {}
         # pipeline/handout_rules.py: event logs of at least this many bytes are
         # yielded as HandedOutFile markers for another process to parse (0: none),
         # and nested disk files of at least hand_out_disk_bytes bytes that can run
@@ -136,6 +139,10 @@ class Extractor:
         requests = [r for r in self._requests if (source.depth > 0 or not r.nested_only)
                     and (activity or not getattr(self.parsers.get(r.parser), "ACTIVITY_DISKS_ONLY", False))]
         records = self._free_space_records(source)
+        survey = None
+        if source.depth == 0 and source.by_signature:
+            survey = self.surveys[source.path] = recognition.Survey()
+            requests = [*requests, recognition.survey_request()]
         for volume in source.volumes:
             volume_requests = rooted_in_layer(requests) if source.depth and is_layer(volume) else requests
             nested: list[FileTarget] = []
@@ -143,28 +150,37 @@ class Extractor:
             mapped: set[str] = set()
             carved_here = self.options.carve and volume.type_indicator == "NTFS" and (source.depth == 0 or records)
             collected: list[FileTarget] | None = [] if carved_here and records else None
-            yield from self._collect(source, volume, volume_requests, nested, seen, mapped, collected=collected)
+            yield from recognition.counted(
+                self._collect(source, volume, volume_requests, nested, seen, mapped, collected=collected, survey=survey),
+                survey)
             if mapped and "filestat" in self.parsers and volume.type_indicator != "OS":
                 # Host folders a .wsb maps: what the sandbox wrote there persists on the host.
                 second = [mapped_folders_request(mapped)]
                 yield from self._collect(source, volume, second, nested, seen, set(), tag="wsb_mapped_folder",
                                          collected=collected)
             for target in sorted(nested, key=nested_disks.base_layers_first):
-                yield from self._nested(source, target)
+                yield from recognition.counted(self._nested(source, target), survey)
             if carved_here:
                 yield from self._carve(source, volume, records, collected or [])
         if records:
             yield from self._count(records.records(source))
+        if survey is not None:
+            yield from self._count(iter(recognition.closing_notes(source, survey, self.parsing.recognising)))
         if self._progress and source.depth == 0:
             self._progress(self.stats, "")
 
     def _collect(self, source: Source, volume: Volume, requests: list[Request], nested: list[FileTarget], seen: set,
-                 mapped: set[str], tag: str | None = None, collected: list[FileTarget] | None = None) -> Iterator[EventData]:
+                 mapped: set[str], tag: str | None = None, collected: list[FileTarget] | None = None,
+                 survey: recognition.Survey | None = None) -> Iterator[EventData]:
         """One collection pass over ``volume``: disk files found go to ``nested``, folders a
         .wsb maps to ``mapped``, the files free-space carving needs to know to ``collected``
-        (when given); a second pass (``tag``) skips the files in ``seen``."""
+        (when given); a second pass (``tag``) skips the files in ``seen``. A source read by
+        signature (``survey``) passes on only the files a parser recognises."""
         collector = Collector(requests, deleted=self.options.deleted, report_corrupt=tag is None)
         for target in collector.collect(source, volume):
+            if survey is not None and recognition.SURVEY in target.parsers and not recognition.take(
+                    target, self.parsing, survey):
+                continue
             key = target.mft_entry if target.mft_entry is not None else target.location
             if tag and key in seen:
                 continue

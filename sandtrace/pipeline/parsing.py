@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator
 from dfvfs.lib import errors as dfvfs_errors
 
 from sandtrace.core.events import EventData, warning
-from sandtrace.engine.collection import FileTarget
+from sandtrace.engine.collection import FileTarget, PathPattern
 from sandtrace.engine.sources import Source
 from sandtrace.parsers.interface import BaseParser
 from sandtrace.pipeline.file_timeout import time_limited
@@ -29,6 +29,11 @@ class TargetParsing:
         self.file_timeout = file_timeout  # seconds per parser and file (0: no limit)
         self.all_targets = [n for n, p in parsers.items() if p.ALL_TARGETS]
         self.by_signature = [n for n, p in parsers.items() if p.SIGNATURES]
+        # What recognises a file wherever it lies: a signature, or a format's own file name
+        # (not parsers that read only inside disks found in the evidence).
+        anywhere = {n: p for n, p in parsers.items() if not (p.NESTED_ONLY or p.ACTIVITY_DISKS_ONLY)}
+        self.by_name = {n: [PathPattern(name) for name in p.NAMES] for n, p in anywhere.items() if p.NAMES}
+        self.recognising = sorted({n for n, p in anywhere.items() if p.SIGNATURES} | set(self.by_name))
 
     def names(self, target: FileTarget) -> set[str]:
         """The parsers for ``target``: those that take every file, those whose patterns
@@ -40,6 +45,14 @@ class TargetParsing:
         else:
             names |= {n for n in target.parsers & set(self.parsers) if self.parsers[n].WANTS_DIRECTORIES}
         return names
+
+    def recognise(self, target: FileTarget) -> set[str]:
+        """The parsers that recognise a file by its first bytes (SIGNATURES) or by its
+        format's file name (NAMES), whatever folder it lies in."""
+        name = target.location.rsplit("\\", 1)[-1]
+        named = {n for n, patterns in self.by_name.items() if any(p.last_segment_matches(name) for p in patterns)}
+        signed = {n for n in self._signature_matches(target) if n in self.recognising}
+        return named | signed
 
     def parse(self, target: FileTarget, source: Source | SourceContext | None, names: Iterable[str]) -> Iterator[EventData]:
         """The named parsers' event data, in the order named; a parser's failure as a warning."""
