@@ -5,7 +5,8 @@ config\\SYSTEM``, ``\\Users\\*\\NTUSER.DAT``, ``**\\*.wsb``). Anchored patterns
 are resolved directory by directory, so they never walk the whole volume; a
 pattern with ``**`` needs a full name search, which on NTFS is one pass over
 the MFT. That same pass yields the *deleted* records whose names match: the
-directory listings of dfVFS and TSK skip them, the MFT does not.
+directory listings of dfVFS and TSK skip them, the MFT does not. A single
+file named as the source (``sources.open_file``) is its only target.
 """
 
 from __future__ import annotations
