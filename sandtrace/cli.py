@@ -1,4 +1,4 @@
-"""Command line: ``sandtrace extract | report | info | plugins``.
+"""Command line: ``sandtrace extract | report | info | plugins | formatters``.
 
 Exit codes (also in docs/cli.md):
   0  done (warnings, if any, are in the output and the .meta.json sidecar)
@@ -88,6 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     plugins = commands.add_parser("plugins", help="list parsers, plugins, data types and output formats")
     _common(plugins)
+    formatters = commands.add_parser(
+        "formatters", help="print every message formatter as one YAML file (psort --custom_formatter_definitions)")
+    _common(formatters)
     _add_batch(commands, extract)  # -- batch (docs/batch.md) --
     return parser
 
@@ -115,6 +118,11 @@ def main(argv: list[str] | None = None) -> int:
             return _report(args, err)
         if args.command == "plugins":
             return _flushed(_plugins())
+        if args.command == "formatters":
+            from sandtrace.output import formatting
+
+            sys.stdout.write(formatting.definitions_text())
+            return _flushed(EXIT_OK)
         if args.command == "batch":
             return _batch(args, err)
     except KeyboardInterrupt:
