@@ -303,6 +303,7 @@ def _extract_with(args: argparse.Namespace, err, workers: int, pool) -> int:
         writer = output_manager.create_writer(args.format, output, output_options)
     except (OSError, ValueError, RuntimeError, ImportError) as exception:
         raise _OutputError(str(exception)) from None
+    writer.set_session(_run_session(args, extractor, opened))
 
     def events() -> Iterator:
         for source in opened:
@@ -368,6 +369,21 @@ def _extract_with(args: argparse.Namespace, err, workers: int, pool) -> int:
             f"({stats.warnings} warnings) in {time.time() - stats.started:.1f}s -> {args.output}"
         )
     return EXIT_OK
+
+
+def _run_session(args: argparse.Namespace, extractor, opened):
+    """What a .plaso store records of this run (pinfo's session, sources and preprocessing)."""
+    from sandtrace.output import plaso_session
+
+    return plaso_session.RunSession(
+        command_line=" ".join(args.argv),
+        parser_filter_expression=args.parsers,
+        enabled_parser_names=plaso_session.enabled_parser_names(extractor.parsers),
+        sources=[plaso_session.StoreSource(source.path, plaso_session.source_type(source.kind),
+                                           [volume.path_spec for volume in source.volumes])
+                 for source in opened],
+        start_time=int(extractor.stats.started * 1_000_000),
+    )
 
 
 # -- findings report (sandtrace/report, docs/report.md) ---------------------------
