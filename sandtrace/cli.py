@@ -1,4 +1,4 @@
-"""Command line: ``sandtrace extract | report | info | plugins``.
+"""Command line: ``sandtrace extract | report | info | plugins | formatters``.
 
 Exit codes (also in docs/cli.md):
   0  done (warnings, if any, are in the output and the .meta.json sidecar)
@@ -88,6 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     plugins = commands.add_parser("plugins", help="list parsers, plugins, data types and output formats")
     _common(plugins)
+    formatters = commands.add_parser(
+        "formatters", help="print every message formatter as one YAML file (psort --custom_formatter_definitions)")
+    _common(formatters)
     _add_batch(commands, extract)  # -- batch (docs/batch.md) --
     return parser
 
@@ -115,6 +118,11 @@ def main(argv: list[str] | None = None) -> int:
             return _report(args, err)
         if args.command == "plugins":
             return _flushed(_plugins())
+        if args.command == "formatters":
+            from sandtrace.output import formatting
+
+            sys.stdout.write(formatting.definitions_text())
+            return _flushed(EXIT_OK)
         if args.command == "batch":
             return _batch(args, err)
     except KeyboardInterrupt:
@@ -296,6 +304,7 @@ def _extract_with(args: argparse.Namespace, err, workers: int, pool) -> int:
         writer = output_manager.create_writer(args.format, output, output_options)
     except (OSError, ValueError, RuntimeError, ImportError) as exception:
         raise _OutputError(str(exception)) from None
+    writer.set_session(_run_session(args, extractor, opened))
 
     def events() -> Iterator:
         for source in opened:
@@ -365,6 +374,21 @@ def _extract_with(args: argparse.Namespace, err, workers: int, pool) -> int:
             f"({stats.warnings} warnings) in {time.time() - stats.started:.1f}s -> {args.output}"
         )
     return EXIT_OK
+
+
+def _run_session(args: argparse.Namespace, extractor, opened):
+    """What a .plaso store records of this run (pinfo's session, sources and preprocessing)."""
+    from sandtrace.output import plaso_session
+
+    return plaso_session.RunSession(
+        command_line=" ".join(args.argv),
+        parser_filter_expression=args.parsers,
+        enabled_parser_names=plaso_session.enabled_parser_names(extractor.parsers),
+        sources=[plaso_session.StoreSource(source.path, plaso_session.source_type(source.kind),
+                                           [volume.path_spec for volume in source.volumes])
+                 for source in opened],
+        start_time=int(extractor.stats.started * 1_000_000),
+    )
 
 
 # -- findings report (sandtrace/report, docs/report.md) ---------------------------

@@ -121,3 +121,21 @@ def realistic_events() -> list[Event]:
                         posix_time.PosixTimeInMicroseconds(timestamp=1705742401234567),
                         other, sequence=len(events)))
     return events
+
+
+def pinfo_report(path) -> dict:
+    """plaso's ``pinfo --output_format json`` of a store as {"sessions": [...], "event_sources": [...],
+    counter name: {name: count}} (its JSON repeats keys such as "source": pairs are kept)."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    pinfo = os.path.join(os.path.dirname(sys.executable), "pinfo")
+    result = subprocess.run([pinfo, "--output_format", "json", str(path)], capture_output=True, text=True,
+                            timeout=120, stdin=subprocess.DEVNULL)
+    assert result.returncode == 0, result.stderr
+    report = dict(json.loads(result.stdout, object_pairs_hook=lambda pairs: pairs))
+    counters = {name: dict(values) for name, values in report["storage_counters"]}
+    return {"sessions": [dict(value) for _, value in report["sessions"]],
+            "event_sources": [dict(value) for _, value in report["event_sources"]], **counters}

@@ -85,3 +85,23 @@ def test_plaso_formatter_definitions_are_the_same_as_plasos():
         assert mine.pieces == theirs[data_type]._format_string_pieces
         assert mine.short_pieces == theirs[data_type]._format_string_short_pieces
         assert (mine.source_short, mine.source_long) == theirs[data_type].source_mapping
+
+
+def test_a_piece_naming_two_attributes_is_refused_as_plaso_refuses_it():
+    """plaso's ConditionalEventFormatter raises on such a piece, and psort then loads no formatter at all."""
+    import pytest
+
+    definition = """
+type: 'conditional'
+data_type: 'test:two'
+message:
+- '{present} of {written} blocks'
+short_message:
+- '{present}'
+short_source: 'TEST'
+source: 'Test'
+"""
+    with pytest.raises(ValueError, match="names more than 1 attribute"):
+        Formatters().load_yaml(definition)
+    Formatters().load_yaml(definition.replace("- '{present} of {written} blocks'",
+                                              "- '{present} of'\n- '{written} blocks'"))

@@ -113,6 +113,9 @@ class Writer:
     def _release(self) -> None:
         """Closes whatever ``_open`` opened besides the text file."""
 
+    def set_session(self, session: object) -> None:
+        """How the run was made (output/plaso_session.RunSession): a format that records it keeps it."""
+
     def write(self, event: Event) -> None:
         if self._closed:
             raise ValueError("writer is closed")

@@ -260,6 +260,11 @@ def read_definition(definition: Mapping[str, Any]) -> MessageFormatter:
     message, short = definition["message"], definition["short_message"]
     if kind == "basic":
         message, short = [message], [short]
+    else:  # plaso's ConditionalEventFormatter refuses the file otherwise (psort would not load it)
+        for piece in (*message, *short):
+            if len(set(_ATTRIBUTE_NAME_RE.findall(piece))) > 1:
+                raise ValueError(f"formatter {definition['data_type']!r}: piece {piece!r} "
+                                 "names more than 1 attribute (plaso allows one per piece)")
     helpers = [_boolean_helper(spec) for spec in definition.get("boolean_helpers", [])]
     helpers += [_enumeration_helper(spec) for spec in definition.get("enumeration_helpers", [])]
     helpers += [_flags_helper(spec) for spec in definition.get("flags_helpers", [])]
@@ -312,6 +317,12 @@ class Formatters:
         if formatter is None:
             return "N/A", "N/A"
         return formatter.source_short or "N/A", formatter.source_long or "N/A"
+
+
+def definitions_text() -> str:
+    """Every shipped definition as one YAML stream: psort's ``--custom_formatter_definitions``
+    takes one file, and sandtrace's definitions are a folder (a plugin adds its own file)."""
+    return "\n---\n".join(f"# {path}\n{text.strip()}" for path, text in data.folder("formatters")) + "\n"
 
 
 @functools.lru_cache(maxsize=1)
