@@ -193,3 +193,35 @@ def test_the_sidecar_counts_where_messages_came_from(windows_folder, tmp_path):
     assert any("| gone: " in key for key in missing) and any("| damaged: " in key for key in missing)
     lines = [json.loads(line) for line in output.read_text().splitlines()]
     assert {line.get("message_string") for line in lines if line.get("event_identifier") == 2} == {"Plain x"}
+
+
+@pytest.mark.corpus
+@pytest.mark.plaso
+def test_psort_on_sandtraces_store_gives_the_same_message_strings(tmp_path):
+    """The store holds no EventLog providers, so psort resolves from its database what sandtrace did."""
+    pytest.importorskip("plaso")
+    folder = os.path.dirname(corpus_file("evtx", "evtx-attack-samples", "DE_104_system_log_cleared.evtx"))
+    outputs = {}
+    for output_format, name in (("plaso", "t.plaso"), ("json_line", "t.jsonl")):
+        result = subprocess.run([sys.executable, "-m", "sandtrace.cli", "extract", folder, "--evtx-anywhere",
+                                 "-o", str(tmp_path / name), "--format", output_format],
+                                capture_output=True, text=True, cwd=ROOT, timeout=120)
+        assert result.returncode == 0, result.stderr
+        outputs[output_format] = tmp_path / name
+    psort = os.path.join(os.path.dirname(sys.executable), "psort")
+    subprocess.run([psort, "-q", "-o", "json_line", "-w", str(tmp_path / "p.jsonl"), str(outputs["plaso"])],
+                   capture_output=True, check=True, timeout=300)
+
+    def key(event):
+        return event["pathspec"]["location"], event["record_number"], event["timestamp"]
+
+    theirs = {}
+    for line in (tmp_path / "p.jsonl").read_text().splitlines():
+        event = json.loads(line)
+        if event.get("data_type") == DATA_TYPE:
+            found = event["message"].partition(" Message string: ")
+            theirs[key(event)] = found[2] if found[1] else None
+    mine = [json.loads(line) for line in outputs["json_line"].read_text().splitlines()]
+    mine = {key(event): (event.get("message_string") or "").replace("\r", "").replace("\n", "") or None
+            for event in mine if event.get("data_type") == DATA_TYPE}
+    assert mine == theirs and sum(text is not None for text in mine.values()) > 300
