@@ -67,6 +67,17 @@ class MessageDatabase:
                 folder, name = paths.folder_and_name(windows_path, {})
                 self._files[f"{folder}\\{name}".lower()] = identifier
         self._tables: dict[int, list[dict[int, str]]] = {}
+        self._indexed = False
+
+    def _index(self) -> None:
+        """The store has no index: one copy of the strings, indexed, in the connection's own
+        temporary database (the file stays read-only), so a file's strings are not a full scan."""
+        if not self._indexed:
+            self._connection.executescript(
+                "CREATE TEMP TABLE strings AS SELECT _identifier AS i, _message_table_identifier AS t, "
+                "message_identifier AS m, text FROM winevtrc_message_string; "
+                "CREATE INDEX temp.strings_by_table ON strings (t, i);")
+            self._indexed = True
 
     def _provider(self, provider_identifier: str | None, source_name: str | None) -> dict[str, Any] | None:
         provider = self._providers.get(provider_identifier.lower()) if provider_identifier else None
@@ -83,10 +94,10 @@ class MessageDatabase:
                     "SELECT _identifier FROM winevtrc_message_table WHERE _message_file_identifier = ? "
                     "AND language_identifier = ? ORDER BY _identifier",
                     (f"winevtrc_message_file.{file_identifier}", self._lcid)):
+                self._index()
                 strings: dict[int, str] = {}
                 for identifier, text in self._connection.execute(
-                        "SELECT message_identifier, text FROM winevtrc_message_string "
-                        "WHERE _message_table_identifier = ? ORDER BY _identifier",
+                        "SELECT m, text FROM temp.strings WHERE t = ? ORDER BY i",
                         (f"winevtrc_message_table.{table}",)):
                     strings.setdefault(identifier, text)
                 tables.append(strings)

@@ -38,6 +38,8 @@ def expand_parameters(value: str | None, parameter: Callable[[int], str | None])
     """An insertion string with each ``%%N`` replaced by parameter string N, when there is one."""
     if value is None:
         return ""
+    if "%%" not in value:
+        return value
     parts = _PARAMETER.split(value)
     for index in range(1, len(parts), 2):
         found = parameter(int(parts[index][2:]))
