@@ -42,7 +42,7 @@ def plaso_database() -> str | None:
 class MessageDatabase:
     """Message and parameter strings of a winevt-rc database."""
 
-    def __init__(self, path: str, lcid: int = 0x0409, language_tag: str = "en-US") -> None:
+    def __init__(self, path: str, lcid: int = 0x0409, language: str = "en-US") -> None:
         self.path = path
         self._connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
         metadata = dict(self._connection.execute("SELECT key, value FROM metadata"))
@@ -50,7 +50,7 @@ class MessageDatabase:
             raise ValueError(f"{path}: not a winevt-rc database of format {_FORMAT_VERSION} or later")
         self._wrc = metadata.get("string_format") == "wrc"
         self._lcid = lcid
-        self._language_tag = language_tag
+        self._language = language
         self._providers: dict[str, dict[str, Any]] = {}
         for identifier, sources, event_files, parameter_files in self._connection.execute(
                 f"SELECT identifier, log_sources, event_message_files, parameter_message_files "
@@ -106,7 +106,7 @@ class MessageDatabase:
 
     def _lookup(self, files: list[str], message_identifier: int) -> str | None:
         for path in files:
-            for key in paths.lookup_keys(path, {}, self._language_tag):
+            for key in paths.lookup_keys(path, {}, self._language):
                 file_identifier = self._files.get(key)
                 if file_identifier is None:
                     continue

@@ -73,7 +73,7 @@ class EvidenceSystem:
     where: Location
     label: str
     lcid: int = 0x0409
-    language_tag: str = "en-US"
+    language: str = "en-US"
     _providers: dict[str, Provider] | None = None
     _variables: dict[str, str] = field(default_factory=dict)
     _files: dict[str, tuple[MessageFile | None, str]] = field(default_factory=dict)
@@ -156,7 +156,7 @@ class EvidenceSystem:
 
     def _candidates(self, path: str) -> list[str]:
         folder, name = paths.folder_and_name(path, self._variables)
-        found = [f"{folder}\\{name}", f"{folder}\\{self.language_tag}\\{name}.mui"]
+        found = [f"{folder}\\{name}", f"{folder}\\{self.language}\\{name}.mui"]
         if folder.lower().endswith("\\system32"):
             found.append(f"{folder[:-len('System32')]}SystemResources\\{name}.mun")
         return found

@@ -38,10 +38,10 @@ def folder_and_name(path: str, variables: dict[str, str]) -> tuple[str, str]:
     return expand(folder or DEFAULT_FOLDER, variables), name
 
 
-def lookup_keys(path: str, variables: dict[str, str], language_tag: str) -> list[str]:
+def lookup_keys(path: str, variables: dict[str, str], language: str) -> list[str]:
     """The keys of a message file and of its language resource file (``<folder>\\<tag>\\<name>.mui``)."""
     folder, name = folder_and_name(path, variables)
-    return [f"{folder}\\{name}".lower(), f"{folder}\\{language_tag}\\{name}.mui".lower()]
+    return [f"{folder}\\{name}".lower(), f"{folder}\\{language}\\{name}.mui".lower()]
 
 
 def normalise(path: str) -> str:
