@@ -210,7 +210,7 @@ def test_psort_on_sandtraces_store_gives_the_same_message_strings(tmp_path):
         outputs[output_format] = tmp_path / name
     psort = os.path.join(os.path.dirname(sys.executable), "psort")
     subprocess.run([psort, "-q", "-o", "json_line", "-w", str(tmp_path / "p.jsonl"), str(outputs["plaso"])],
-                   capture_output=True, check=True, timeout=300)
+                   capture_output=True, check=True, timeout=300, cwd=tmp_path)  # psort writes its log in cwd
 
     def key(event):
         return event["pathspec"]["location"], event["record_number"], event["timestamp"]
