@@ -15,6 +15,7 @@ import argparse
 import errno
 import logging
 import os
+import sqlite3
 import sys
 import time
 from collections.abc import Iterator
@@ -52,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     extract.add_argument("--no-deleted", dest="deleted", action="store_false", help="do not look for deleted MFT records")
     extract.add_argument("--evtx-backend", choices=("pyevtx-rs", "python-evtx"), default="pyevtx-rs", help="EVTX decoder (default pyevtx-rs; python-evtx is pure Python and slower)")
     extract.add_argument("--evtx-anywhere", action="store_true", help="parse .evtx files anywhere, not only under Windows\\System32\\winevt\\Logs")
+    extract.add_argument("--message-db", metavar="PATH", default=None, help="winevt-rc database of EventLog message strings, used where the evidence's own message files do not give a record's message (default: plaso's winevt-rc.db when plaso is installed)")
     extract.add_argument("--nested-disks", choices=("sandbox", "all", "none"), default="sandbox", help="virtual disks to open and parse inside: those in the Windows Sandbox Containers tree (default), every .vhd/.vhdx, or none")
     extract.add_argument("--max-depth", type=int, default=3, metavar="N", help="how deep disks inside disks are opened (default 3)")
     extract.add_argument("--carve", action="store_true", help="search NTFS free space for deleted sandbox disks (VHDX), event log chunks and hive bins, and parse what can be rebuilt; reads every free cluster")
@@ -270,7 +272,8 @@ def _extract_with(args: argparse.Namespace, err, workers: int, pool) -> int:
         max_depth=args.max_depth,
         templates=args.templates,
         carve=args.carve,
-        parser_options={"evtx_backend": args.evtx_backend, "evtx_anywhere": args.evtx_anywhere},
+        parser_options={"evtx_backend": args.evtx_backend, "evtx_anywhere": args.evtx_anywhere,
+                        "message_db": _message_db(args)},
         file_timeout=args.file_timeout,
     )
     try:
@@ -787,6 +790,20 @@ def _batch(args: argparse.Namespace, err) -> int:
     return EXIT_SOURCE if summary.failed else EXIT_OK
 
 
+def _message_db(args: argparse.Namespace) -> str | None:
+    """``--message-db`` as an absolute path (workers and batch tasks run elsewhere)."""
+    path = getattr(args, "message_db", None)
+    if not path:
+        return None
+    from sandtrace.eventlog_messages.database import MessageDatabase
+
+    try:
+        MessageDatabase(path)
+    except (OSError, ValueError, sqlite3.Error) as exception:
+        raise UsageError(f"--message-db {path}: not a readable winevt-rc database ({exception})") from None
+    return os.path.abspath(path)
+
+
 def _batch_extraction(args: argparse.Namespace) -> dict:
     """ExtractionOptions fields from extract's flags (keep in step with _extract)."""
     return {
@@ -798,7 +815,8 @@ def _batch_extraction(args: argparse.Namespace) -> dict:
         "max_depth": args.max_depth,
         "templates": args.templates,
         "carve": getattr(args, "carve", False),
-        "parser_options": {"evtx_backend": args.evtx_backend, "evtx_anywhere": args.evtx_anywhere},
+        "parser_options": {"evtx_backend": args.evtx_backend, "evtx_anywhere": args.evtx_anywhere,
+                           "message_db": _message_db(args)},
         "tagging_files": [os.path.abspath(path) for path in getattr(args, "tagging_file", []) or []],
         "file_timeout": getattr(args, "file_timeout", 900.0),
     }

@@ -18,7 +18,7 @@ PACKAGE = pathlib.Path(__file__).resolve().parents[1] / "sandtrace"
 LAYERS = (
     ("core", ("sandtrace", "sandtrace.core", "sandtrace.data")),
     ("engine", ("sandtrace.engine",)),
-    ("parsers", ("sandtrace.parsers", "sandtrace.plugins")),
+    ("parsers", ("sandtrace.parsers", "sandtrace.plugins", "sandtrace.eventlog_messages")),
     ("timeline", ("sandtrace.timeline",)),
     ("output", ("sandtrace.output",)),
     ("pipeline", ("sandtrace.pipeline",)),

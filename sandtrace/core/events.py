@@ -44,6 +44,9 @@ class EventData:
     tags: list[str] = field(default_factory=list)
     # The plaso view (core/plaso_view.py): made when first asked, once the parser is done with the data.
     view: Any = field(default=None, repr=False, compare=False)
+    # What the sidecar counts about the record that is no attribute of it (name -> value), e.g.
+    # where its message string came from: summed over processes (pipeline ExtractionStats.notes).
+    notes: dict[str, str] | None = field(default=None, repr=False, compare=False)
 
     def date_time_values(self) -> dict[str, dfdatetime_interface.DateTimeValues]:
         return {

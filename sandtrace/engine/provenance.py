@@ -25,7 +25,7 @@ from sandtrace.core.events import WARNING_DATA_TYPE, EventData
 _DEPENDENCIES = (
     "dfvfs", "dfdatetime", "pytsk3", "libfsntfs-python", "libewf-python", "libvhdi-python",
     "libqcow-python", "libvmdk-python", "libvshadow-python", "libvsgpt-python",
-    "libregf-python", "evtx", "python-evtx", "construct", "defusedxml", "rich", "PyYAML",
+    "libregf-python", "libexe-python", "libwrc-python", "libfwevt-python", "evtx", "python-evtx", "construct", "defusedxml", "rich", "PyYAML",
     "plaso", "dask",
 )
 _HASH_BLOCK = 8 * 1024 * 1024
@@ -117,6 +117,17 @@ def verify_warning(path: str, result: dict[str, Any]) -> str | None:
                             for name in wrong)
         return f"verify: {os.path.basename(path)}: stored hash does not match the media ({details})"
     return f"verify: {os.path.basename(path)}: no stored MD5/SHA1 to compare with"
+
+
+def notes_by_name(notes: dict[str, int]) -> dict[str, dict[str, int]]:
+    """``ExtractionStats.notes`` ("name: value" -> event data) grouped by name: e.g.
+    ``message_source`` (each source's image, system or database; ``unresolved``) and
+    ``message_files_missing`` (a system's provider whose message files could not be read)."""
+    grouped: dict[str, dict[str, int]] = {}
+    for key, count in sorted(notes.items()):
+        name, _, value = key.partition(": ")
+        grouped.setdefault(name, {})[value] = count
+    return grouped
 
 
 def warning_entry(data: EventData) -> dict[str, Any] | None:
@@ -257,6 +268,9 @@ class RunRecord:
             "events_per_data_type": dict(sorted(timeliner.counter.items())),
             "collector": dict(stats.collector),
         }
+        notes = getattr(stats, "notes", None)
+        if notes:
+            self.summary["notes"] = notes_by_name(notes)
         unmapped = getattr(timeliner, "unmapped", None)
         if unmapped:  # a bug of sandtrace's: a parser's data type the timeliner does not know
             self.summary["data_types_without_timeliner_entry"] = dict(sorted(unmapped.items()))

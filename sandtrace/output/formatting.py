@@ -67,6 +67,12 @@ def _ntfs_path_hints(values: dict[str, Any]) -> None:
         values["path_hints"] = ";".join(values["path_hints"])
 
 
+@custom_helper("windows_eventlog_message")
+def _windows_eventlog_message(values: dict[str, Any]) -> None:
+    """Nothing to do: the winevtx parser resolved ``message_string`` when it read the
+    record, where it knew the log's system (sandtrace/eventlog_messages)."""
+
+
 @custom_helper("windows_registry_values")
 def _windows_registry_values(values: dict[str, Any]) -> None:
     """Registry values as plaso writes them: ``name: [REG_SZ] data, …`` sorted by name."""

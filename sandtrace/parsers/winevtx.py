@@ -20,6 +20,10 @@ names, plus ``channel``, a structured ``event_data`` mapping and
   Stale copies of records already read from a chain are not carved again.
 - **Times**: ``written_time`` from the record header and ``creation_time``
   from the raw TimeCreated FILETIME, both at 100 ns like plaso's.
+- **Message strings** (``message_string``, psort's ``Message string:``): from
+  the message files of the system the log belongs to, else from a winevt-rc
+  database (``sandtrace/eventlog_messages``); where each came from is counted
+  for the sidecar (``EventData.notes``).
 
 Catalogue plugins (``sandtrace/plugins/winevtx/``) then tag the records that
 matter for Windows Sandbox.
@@ -39,6 +43,7 @@ from dfdatetime import filetime as dfdatetime_filetime
 
 from sandtrace.engine.collection import FileTarget
 from sandtrace.core.events import EventData, warning
+from sandtrace.eventlog_messages.resolver import MessageResolver
 from sandtrace.parsers import winevtx_recovery as recovery
 from sandtrace.parsers.interface import BaseParser, Signature
 
@@ -258,6 +263,12 @@ def _record_id(canonical: dict) -> int | None:
     return _int(system.get("EventRecordID"))
 
 
+def _system_label(target: FileTarget) -> str:
+    """The system of a log, for the sidecar: the evidence (and disks inside it) and the volume."""
+    provenance = target.provenance
+    return " ".join(filter(None, [" > ".join([provenance.source, *provenance.nesting]), provenance.volume]))
+
+
 # -- the parser -------------------------------------------------------------------------
 
 
@@ -278,6 +289,30 @@ class WinEvtxParser(BaseParser):
             self.PATTERNS = (*type(self).PATTERNS, "**\\*.evtx")
         self.recover = self.options.get("evtx_recover", True)
         self._plugins = [plugin_class() for plugin_class in self.plugin_classes()]
+        self._messages: MessageResolver | None = None  # made with the first log (opens the database)
+
+    def _message_resolver(self) -> MessageResolver:
+        if self._messages is None:
+            self._messages = MessageResolver(self.options.get("message_db"))
+        return self._messages
+
+    def _add_message(self, data: EventData, system: Any, warned: set[str], target: FileTarget) -> Iterator[EventData]:
+        """Sets the record's ``message_string`` and notes its source; a registered provider
+        whose message files are missing is a warning, once per provider in this log."""
+        resolution = self._message_resolver().resolve(data.values, system)
+        if resolution is None:
+            return
+        if resolution.text is not None:
+            data.values["message_string"] = resolution.text
+        data.notes = {"message_source": resolution.source}
+        problem = resolution.problem
+        if problem is not None and system is not None:
+            data.notes["message_files_missing"] = f"{system.label} | {problem.provider}: {problem.reason}"
+            if problem.provider not in warned:
+                warned.add(problem.provider)
+                yield warning(f"message files of EventLog provider {problem.provider} on {system.label} not read "
+                              f"({problem.reason}); its messages come from the database when it has them",
+                              parser=self.NAME, provenance=target.provenance, severity="info")
 
     def parse(self, target: FileTarget) -> Iterator[EventData]:
         file_object = target.open_file_object()
@@ -291,6 +326,8 @@ class WinEvtxParser(BaseParser):
         chained: set[tuple[int, int]] = set()  # (record id, written time) of the chains read so far
         deferred: list[EventData] = []
         valid_chunks = 0
+        system = self._message_resolver().system(getattr(target, "path_spec", None), _system_label(target))
+        warned: set[str] = set()
         for index, chunk, truncated in recovery.chunks_of(file_object):
             file_offset = recovery.FILE_HEADER_SIZE + index * recovery.CHUNK_SIZE
             if chunk[:8] == recovery.CHUNK_SIGNATURE:
@@ -318,6 +355,7 @@ class WinEvtxParser(BaseParser):
                     continue  # the same record, already emitted
                 seen.add(key)
                 del data.values["_creation"]
+                yield from self._add_message(data, system, warned, target)
                 if recovered:
                     data.tags.insert(0, "recovered")  # before the decoding notes _carve added
                 try:

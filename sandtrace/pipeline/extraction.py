@@ -68,6 +68,7 @@ class ExtractionStats:
     nested_sources: int = 0
     template_event_data_skipped: int = 0
     collector: Counter = field(default_factory=Counter)
+    notes: Counter = field(default_factory=Counter)  # "name: value" of EventData.notes -> event data
     started: float = field(default_factory=time.time)
 
     def count(self, data: EventData) -> None:
@@ -78,6 +79,8 @@ class ExtractionStats:
             self.warnings += 1
         else:
             self.per_parser[data.parser] += 1
+        if data.notes:
+            self.notes.update(f"{name}: {value}" for name, value in data.notes.items())
 
     def merge(self, other: ExtractionStats | dict) -> None:
         """Adds another process's counts (or their ``as_dict``): every count and counter but ``started``."""
