@@ -14,7 +14,7 @@ import warnings
 import pytest
 
 from sandtrace.core.events import WARNING_DATA_TYPE, Provenance
-from sandtrace.parsers.winevtx import DATA_TYPE, WinEvtxParser, load_json
+from sandtrace.parsers.winevtx import DATA_TYPE, WinEvtxParser, load_json, record_values
 from sandtrace.plugins.winevtx.catalogue import parse_sandbox_command_line, split_command_line
 from tests.conftest import CORPUS
 
@@ -31,7 +31,7 @@ SMALL_INTACT = [p for p in INTACT if os.path.getsize(p) <= 70_000] + [
     p for p in INTACT if os.path.basename(p) in ("post-Security.evtx",)
 ]
 # Tags that say "Windows Sandbox" (or its account); the corpus holds no sandbox activity.
-NEUTRAL_TAGS = {"recovered", "recovered_foreign_template", "log_cleared", "system_boot", "system_shutdown",
+NEUTRAL_TAGS = {"recovered", "recovered_foreign_template", "undecodable_values", "log_cleared", "system_boot", "system_shutdown",
                 "system_unexpected_shutdown"}
 FT_2025_01_16 = 133814880000000000  # 2025-01-16T00:00:00Z as FILETIME
 needs_corpus = pytest.mark.skipif(not EVTX_FILES, reason="the test corpus is not present (docs/test-data.md)")
@@ -71,6 +71,23 @@ def raw_rs(path: str) -> list[tuple[int, dict]]:
         return [(r["event_record_id"], json.loads(r["data"], strict=False)) for r in parser.records_json()]
 
 
+def libevtx_records(path: str) -> dict[int, tuple[list, str]]:
+    """Record id -> (strings, xml_string) as libevtx, plaso's reader, renders them."""
+    log = pyevtx.file()
+    log.open(path)
+    try:
+        found = {}
+        for index in range(log.number_of_records):
+            try:
+                record = log.get_record(index)
+            except OSError:
+                continue
+            found[record.identifier] = (list(record.strings), record.xml_string)
+        return found
+    finally:
+        log.close()
+
+
 def _payload_values(event: dict) -> list[str]:
     """The EventData/UserData values in order, read straight from pyevtx-rs's JSON."""
     source = event.get("EventData")
@@ -98,6 +115,7 @@ def test_intact_log_reads_exactly_what_pyevtx_rs_reads(path):
     ours = records(parsed(path), recovered=False)
     theirs = [(record_id, e.get("Event") or {}) for record_id, e in raw_rs(path)]
     assert len(ours) == len(theirs)
+    libevtx = libevtx_records(path)
     ours_by_id = {d.values["record_number"]: d for d in ours}
     assert sorted(ours_by_id) == sorted(record_id for record_id, _ in theirs)
     for record_id, event in theirs:
@@ -111,7 +129,13 @@ def test_intact_log_reads_exactly_what_pyevtx_rs_reads(path):
         # pyevtx-rs renders µs; ours keeps the FILETIME's 100 ns.
         text = system["TimeCreated"]["#attributes"]["SystemTime"]
         assert data["creation_time"].CopyToDateTimeStringISO8601()[:26] == text[:26]
-        assert data["strings"] == _payload_values(event)
+        if record_id not in libevtx:  # LanguagePackSetup's record 17: libevtx does not read it
+            assert data["rendered_by"] == "pyevtx-rs" and not data["xml_string"].startswith("<?xml")
+        else:
+            assert (data["strings"], data["xml_string"]) == libevtx[record_id]  # libevtx's rendering, plaso's
+            assert "rendered_by" not in data
+        # the decoder's own strings (the fallback rendering) are its EventData values in order
+        assert record_values({"Event": event}, None)["strings"] == _payload_values(event)
         assert data.get("channel") == system.get("Channel")
 
 
@@ -161,7 +185,7 @@ def test_cleared_log_keeps_the_records_written_before_the_clear():
     # The clear restarted numbering at 1; the old records (ids in the 26000s) survive in slack.
     assert max(d.values["record_number"] for d in active) < 10
     assert len(recovered) >= 29 and min(d.values["record_number"] for d in recovered) > 26000
-    assert all(d.values["offset"] > 4096 for d in recovered)
+    assert all(d.values["file_offset"] > 4096 and d.values["offset"] == 0 for d in recovered)
 
 
 @needs_corpus
@@ -174,9 +198,7 @@ def test_both_backends_give_the_same_event_data(path):
     assert set(py) <= set(rs) and len(rs) - len(py) <= allowed_missing
     for record_number, b in py.items():
         a = rs[record_number]
-        left = {k: v for k, v in a.values.items() if k != "xml_string"}
-        right = {k: v for k, v in b.values.items() if k != "xml_string"}
-        assert left == right
+        assert a.values == b.values  # xml_string and strings too: libevtx renders both
         assert a.tags == b.tags
 
 
@@ -448,7 +470,7 @@ def test_a_stale_copy_of_a_chained_record_in_slack_is_not_decoded_again(monkeypa
         out = list(WinEvtxParser(options).parse(_Target(data=bytes(data))))
         assert carved == [301]
         recovered = records(out, recovered=True)
-        assert [(d.values["record_number"], d.values["offset"]) for d in recovered] == [(301, second + free)]
+        assert [(d.values["record_number"], d.values["file_offset"]) for d in recovered] == [(301, second + free)]
         assert recovered[0].values["event_data"]["TargetUserName"] == "user300"
         assert sorted(d.values["record_number"] for d in records(out, recovered=False)) == list(range(1, 301))
 
@@ -496,8 +518,8 @@ def test_a_chained_record_the_decoder_failed_on_is_still_carved(monkeypatch):
     data = _security_log(300).to_bytes()
     real = winevtx._decode_rs
 
-    def losing_record_250(chunk):
-        decoded, errors = real(chunk)
+    def losing_record_250(chunk, **options):
+        decoded, errors = real(chunk, **options)
         return [entry for entry in decoded if entry[0] != 250], errors
 
     monkeypatch.setattr(winevtx, "_decode_rs", losing_record_250)

@@ -25,7 +25,7 @@ from sandtrace.core.events import WARNING_DATA_TYPE, EventData
 _DEPENDENCIES = (
     "dfvfs", "dfdatetime", "pytsk3", "libfsntfs-python", "libewf-python", "libvhdi-python",
     "libqcow-python", "libvmdk-python", "libvshadow-python", "libvsgpt-python",
-    "libregf-python", "libexe-python", "libwrc-python", "libfwevt-python", "evtx", "python-evtx", "construct", "defusedxml", "rich", "PyYAML",
+    "libregf-python", "libexe-python", "libwrc-python", "libfwevt-python", "libevtx-python", "evtx", "python-evtx", "construct", "defusedxml", "rich", "PyYAML",
     "plaso", "dask",
 )
 _HASH_BLOCK = 8 * 1024 * 1024

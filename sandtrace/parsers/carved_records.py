@@ -134,7 +134,8 @@ def event_log_records(parser: BaseParser, chunks: Iterable[tuple[int, bytes]], l
     for data in parser.parse(_Carved(log, provenance_at(0))):
         if data.data_type == WARNING_DATA_TYPE:
             continue  # damage is what carved chunks have: not worth a warning each
-        position = data.values.pop("offset", None)
+        data.values.pop("offset", None)  # plaso's 0: no file here
+        position = data.values.pop("file_offset", None)
         if position is None:
             continue
         index, within = divmod(position - recovery.FILE_HEADER_SIZE, recovery.CHUNK_SIZE)

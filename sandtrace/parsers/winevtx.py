@@ -10,8 +10,12 @@ names, plus ``channel``, a structured ``event_data`` mapping and
   own, so a bad chunk costs that chunk only (a warning record says which).
 - **Decoding** (option ``evtx_backend``): ``pyevtx-rs`` (default; Rust, one
   thread, structured JSON, no XML re-parsing) or ``python-evtx`` (pure
-  Python). Both give the same event data; ``xml_string`` is each backend's
-  own rendering.
+  Python). Both give the same event data.
+- **Rendering** (``winevtx_render``): ``strings`` and ``xml_string`` are
+  libevtx's, as plaso's are (the decoders' text has lost the value types);
+  a record libevtx does not read keeps the decoder's and says so
+  (``rendered_by``), one whose values libevtx refuses is kept, tagged
+  ``undecodable_values``, with a warning (plaso skips it).
 - **Recovery** (``winevtx_recovery``): records in a chunk's slack, behind a
   record a reader stops at, or in a chunk whose header is damaged are carved
   by signature and decoded in place; they carry ``recovered: True`` and the
@@ -31,8 +35,10 @@ matter for Windows Sandbox.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
+import re
 import struct
 import warnings
 import zlib
@@ -45,16 +51,27 @@ from sandtrace.engine.collection import FileTarget
 from sandtrace.core.events import EventData, warning
 from sandtrace.eventlog_messages.resolver import MessageResolver
 from sandtrace.parsers import winevtx_recovery as recovery
+from sandtrace.parsers import winevtx_render as render
 from sandtrace.parsers.interface import BaseParser, Signature
 
 DATA_TYPE = "windows:evtx:record"
 # A recovered record decoded with the template that now sits where its own was:
 # its values are its own, its provider and element names may be another's.
 FOREIGN_TEMPLATE = "recovered_foreign_template"
+# A record whose values libevtx refuses (a string that is not UTF-16, ...): plaso skips it.
+UNDECODABLE = "undecodable_values"
+_REFUSED = render.Rendering(refused="not read")  # a record libevtx does not read at all
 BACKENDS = ("pyevtx-rs", "python-evtx")
 _FILE_SIGNATURE = b"ElfFile\x00"
 _MAX_CONSECUTIVE_FAILURES = 12  # python-evtx attempts per chunk before giving up on its slack
+_HASH_BLOCK = 1 << 20
 _CHUNK = struct.Struct("<QQQQIII")  # numbers and ids, header size, last record, free space
+
+
+def _refused(record_id: int, slot: recovery.RecordSlot | None, rendering: render.Rendering) -> str:
+    where = f" at chunk offset {slot.offset}" if slot is not None else ""
+    return (f"record {record_id}{where}: its values do not decode as what their types say "
+            f"(libevtx: {rendering.refused}); kept with the {UNDECODABLE} tag, values as the decoder read them")
 
 
 def _synthetic_file_header() -> bytes:
@@ -71,7 +88,8 @@ _ONE_CHUNK_HEADER = _synthetic_file_header()
 # -- decoding backends: chunk bytes -> [(record id, canonical dict, xml)] --------
 
 
-def _decode_rs(chunk: bytes) -> tuple[list[tuple[int, Any, str | None]], list[str]]:
+def _decode_rs(chunk: bytes, xml: bool = False) -> tuple[list[tuple[int, Any, str | None]], list[str]]:
+    """pyevtx-rs's records of a chunk: (record id, JSON structure, its XML when ``xml``)."""
     import evtx
 
     data = _ONE_CHUNK_HEADER + chunk
@@ -79,16 +97,25 @@ def _decode_rs(chunk: bytes) -> tuple[list[tuple[int, Any, str | None]], list[st
         warnings.simplefilter("always")
         parser = evtx.PyEvtxParser(io.BytesIO(data), number_of_threads=1, skip_errors=True)
         records = [(r["event_record_id"], r["data"]) for r in parser.records_json()]
-        xml_parser = evtx.PyEvtxParser(io.BytesIO(data), number_of_threads=1, skip_errors=True)
-        xml = {r["event_record_id"]: r["data"] for r in xml_parser.records()}
+        rendered = _xml_rs(data) if xml else {}
     errors = [str(w.message) for w in caught if "EVTX" in str(w.message) or issubclass(w.category, RuntimeWarning)]
     decoded = []
     for record_id, text in records:
         try:
-            decoded.append((record_id, load_json(text), xml.get(record_id)))
+            decoded.append((record_id, load_json(text), rendered.get(record_id)))
         except ValueError as exception:
             errors.append(f"record {record_id}: undecodable JSON ({exception})")
     return decoded, errors
+
+
+def _xml_rs(data: bytes) -> dict[int, str]:
+    """pyevtx-rs's XML of each record of a one-chunk file (the fallback rendering)."""
+    import evtx
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        parser = evtx.PyEvtxParser(io.BytesIO(data), number_of_threads=1, skip_errors=True)
+        return {r["event_record_id"]: r["data"] for r in parser.records()}
 
 
 _DECODER = json.JSONDecoder(strict=False)
@@ -207,7 +234,10 @@ def _guid(value: Any) -> str | None:
 
 
 def record_values(canonical: dict, xml: str | None) -> dict[str, Any]:
-    """plaso's ``windows:evtx:record`` attributes (times and position added by the caller)."""
+    """plaso's ``windows:evtx:record`` attributes (times and position added by the caller).
+
+    ``strings`` and ``xml_string`` are the decoder's; the parser replaces them
+    with libevtx's rendering when libevtx reads the record (winevtx_render)."""
     event = canonical.get("Event") or {}
     system = event.get("System") or {}
     provider = _attributes(system.get("Provider"))
@@ -229,7 +259,9 @@ def record_values(canonical: dict, xml: str | None) -> dict[str, Any]:
         "event_version": _int(system.get("Version")),
         "message_identifier": message_identifier,
         "provider_identifier": _guid(provider.get("Guid")),
-        "source_name": _one_text(provider.get("Name") or provider.get("EventSourceName")),
+        # libevtx's source name (plaso's): the event source the record was logged under
+        # (EventSourceName, e.g. KDC) when it has one, else the provider's name.
+        "source_name": _one_text(provider.get("EventSourceName") or provider.get("Name")),
         "strings": strings,
         "user_sid": _one_text(_attributes(system.get("Security")).get("UserID")),
         "xml_string": xml,
@@ -237,6 +269,18 @@ def record_values(canonical: dict, xml: str | None) -> dict[str, Any]:
     time_created = _one_text(_attributes(system.get("TimeCreated")).get("SystemTime"))
     values["_time_created_text"] = time_created
     return values
+
+
+_PROLOG = re.compile(r"\A<\?xml[^>]*\?>\s*")
+_EMPTY_ELEMENT = re.compile(r"<([A-Za-z_][\w:.-]*)((?:\s[^<>]*?)?)>(?:\n *)?</\1>")
+
+
+def _plain_xml(xml: str | None) -> str | None:
+    """A decoder's XML in libevtx's layout where the layout is all that differs:
+    no prolog, empty elements self-closing (values stay as the decoder wrote them)."""
+    if not xml:
+        return xml
+    return _EMPTY_ELEMENT.sub(r"<\1\2/>", _PROLOG.sub("", xml, count=1))
 
 
 def _filetime_from_text(text: str | None) -> int | None:
@@ -267,6 +311,20 @@ def _system_label(target: FileTarget) -> str:
     """The system of a log, for the sidecar: the evidence (and disks inside it) and the volume."""
     provenance = target.provenance
     return " ".join(filter(None, [" > ".join([provenance.source, *provenance.nesting]), provenance.volume]))
+
+
+def _sha256(file_object) -> str | None:
+    """plaso's ``sha256_hash`` (its default hasher) of the whole file, left where it was
+    after the header. A stream that cannot seek (chunks carved from free space) is no file: None."""
+    if not hasattr(file_object, "seek"):
+        return None
+    position = file_object.tell()
+    file_object.seek(0)
+    hasher = hashlib.sha256()
+    while block := file_object.read(_HASH_BLOCK):
+        hasher.update(block)
+    file_object.seek(position)
+    return hasher.hexdigest()
 
 
 # -- the parser -------------------------------------------------------------------------
@@ -322,6 +380,7 @@ class WinEvtxParser(BaseParser):
         if len(header) < recovery.FILE_HEADER_SIZE:
             raise ValueError(f"truncated EVTX file header ({len(header)} bytes)")
         claimed = struct.unpack_from("<H", header, 42)[0]
+        digest = _sha256(file_object)
         seen: set[tuple] = set()  # (record id, event id, creation time) of everything emitted
         chained: set[tuple[int, int]] = set()  # (record id, written time) of the chains read so far
         deferred: list[EventData] = []
@@ -338,7 +397,8 @@ class WinEvtxParser(BaseParser):
             else:
                 records, problems = [], [f"chunk {index} has no valid header; its records are carved"]
                 if self.recover:
-                    records = self._carve(chunk, file_offset, recovery.carve_records(chunk), set())
+                    carved, refused = self._carve(chunk, file_offset, recovery.carve_records(chunk), set())
+                    records, problems = carved, problems + refused
             if truncated:
                 problems.append(f"chunk {index} is cut short by the end of the file")
             for problem in problems[:5]:
@@ -356,6 +416,8 @@ class WinEvtxParser(BaseParser):
                 seen.add(key)
                 del data.values["_creation"]
                 yield from self._add_message(data, system, warned, target)
+                if digest:
+                    data.values["sha256_hash"] = digest
                 if recovered:
                     data.tags.insert(0, "recovered")  # before the decoding notes _carve added
                 try:
@@ -405,10 +467,20 @@ class WinEvtxParser(BaseParser):
         if broken:
             problems.append(broken)
         by_id = {slot.record_id: slot for slot in slots}
+        data = _ONE_CHUNK_HEADER + chunk
+        renderings = render.render_chunk(data)
+        if self.backend == "pyevtx-rs" and any(renderings.get(r, _REFUSED).refused for r, _, _ in decoded):
+            # the decoder's XML is the fallback rendering: made only when some record needs it
+            xml_by_id = _xml_rs(data)
+            decoded = [(record_id, canonical, xml_by_id.get(record_id)) for record_id, canonical, _ in decoded]
         records = []
         for record_id, canonical, xml in decoded:
-            records.append(self._event_data(canonical, xml, by_id.get(record_id), record_id, chunk,
-                                            file_offset, recovered=False))
+            slot = by_id.get(record_id)
+            rendering = renderings.get(record_id)
+            records.append(self._event_data(canonical, xml, slot, record_id, chunk, file_offset,
+                                            recovered=False, rendering=rendering, decoder=self.backend))
+            if rendering is not None and rendering.refused:
+                problems.append(_refused(record_id, slot, rendering))
         if not self.recover:
             return records, problems
         read = {record_id for record_id, _, _ in decoded}
@@ -425,20 +497,25 @@ class WinEvtxParser(BaseParser):
             # and decoding the copy again (python-evtx: ms per record) adds nothing.
             candidates = [c for c in recovery.carve_records(chunk, start)
                           if c.record_id not in read and (c.record_id, c.written) not in chained]
-            records += self._carve(chunk, file_offset, candidates, read)
+            carved, refused = self._carve(chunk, file_offset, candidates, read)
+            records += carved
+            problems += refused
         return records, problems
 
-    def _carve(self, chunk: bytes, file_offset: int, candidates: list, read: set[int]) -> list[EventData]:
-        """Decodes carved slots in place: pyevtx-rs first (fast), python-evtx for the rest."""
+    def _carve(self, chunk: bytes, file_offset: int, candidates: list,
+               read: set[int]) -> tuple[list[EventData], list[str]]:
+        """Decodes carved slots in place: pyevtx-rs first (fast), python-evtx for the rest;
+        libevtx renders their strings and XML in the same copy of the chunk. Returns the
+        records and the warnings about them."""
         if not candidates:
-            return []
-        decoded: dict[int, tuple[dict, str | None]] = {}
+            return [], []
+        decoded: dict[int, tuple[dict, str | None, str]] = {}
+        data, by_synthetic_id = recovery.in_place_chunk(chunk, candidates)
         if self.backend == "pyevtx-rs":
-            data, by_synthetic_id = recovery.in_place_chunk(chunk, candidates)
-            for synthetic_id, canonical, xml in _decode_rs(data)[0]:
+            for synthetic_id, canonical, xml in _decode_rs(data, xml=True)[0]:
                 slot = by_synthetic_id.get(synthetic_id)
                 if slot is not None and _record_id(canonical) == slot.record_id:
-                    decoded[slot.offset] = (canonical, xml)
+                    decoded[slot.offset] = (canonical, xml, "pyevtx-rs")
         remaining = [c for c in candidates if c.offset not in decoded and recovery.template_intact(chunk, c)]
         if remaining:
             reader = recovery.PythonEvtxChunk(chunk)
@@ -453,23 +530,43 @@ class WinEvtxParser(BaseParser):
                     failures += 1
                     continue
                 if _record_id(canonical) == slot.record_id:
-                    decoded[slot.offset] = (canonical, xml)
+                    decoded[slot.offset] = (canonical, xml, "python-evtx")
                     failures = 0
                 else:
                     failures += 1
+        if not decoded:
+            return [], []
+        by_offset = {slot.offset: rendering for synthetic_id, rendering
+                     in render.render_chunk(_ONE_CHUNK_HEADER + data).items()
+                     if (slot := by_synthetic_id.get(synthetic_id)) is not None}
         repaired = recovery.repaired_chunk(chunk)
-        records = []
+        records, problems = [], []
         for slot in candidates:
             if slot.offset in decoded:
-                data = self._event_data(*decoded[slot.offset], slot, slot.record_id, repaired, file_offset,
-                                        recovered=True)
+                rendering = by_offset.get(slot.offset)
+                canonical, xml, decoder = decoded[slot.offset]
+                record = self._event_data(canonical, xml, slot, slot.record_id, repaired, file_offset,
+                                          recovered=True, rendering=rendering, decoder=decoder)
                 if recovery.foreign_template(chunk, slot):
-                    data.tags.append(FOREIGN_TEMPLATE)
-                records.append(data)
-        return records
+                    record.tags.append(FOREIGN_TEMPLATE)
+                if rendering is not None and rendering.refused:
+                    problems.append(_refused(slot.record_id, slot, rendering))
+                records.append(record)
+        return records, problems
 
-    def _event_data(self, canonical, xml, slot, record_id, chunk, file_offset, recovered) -> EventData:
+    def _event_data(self, canonical, xml, slot, record_id, chunk, file_offset, recovered,
+                    rendering: render.Rendering | None, decoder: str) -> EventData:
         values = record_values(canonical, xml)
+        tags = []
+        if rendering is not None and rendering.refused is None:
+            values["strings"], values["xml_string"] = rendering.strings, rendering.xml_string
+        else:
+            # libevtx does not read the record, or refuses its values: the decoder's rendering
+            values["xml_string"] = _plain_xml(values["xml_string"])
+            values["rendered_by"] = decoder
+            if rendering is not None:
+                values["undecodable_values"] = rendering.refused
+                tags.append(UNDECODABLE)
         text = values.pop("_time_created_text")
         created = recovery.creation_filetime(chunk, slot.offset) if slot is not None else None
         if created is not None and text and self.backend == "pyevtx-rs" and not recovered:
@@ -481,10 +578,10 @@ class WinEvtxParser(BaseParser):
             created = _filetime_from_text(text)
         values["record_number"] = record_id
         values["recovered"] = recovered
-        values["offset"] = file_offset + slot.offset if slot is not None else None
+        values["offset"] = 0  # plaso's: libevtx gives no record offset (file_offset is the record's)
+        values["file_offset"] = file_offset + slot.offset if slot is not None else None
         values["creation_time"] = dfdatetime_filetime.Filetime(timestamp=created) if created else None
-        values["written_time"] = (
-            dfdatetime_filetime.Filetime(timestamp=slot.written) if slot is not None and slot.written else None
-        )
+        # plaso keeps a written time of 0 (it becomes a 1601-01-01 event), as libevtx reads it
+        values["written_time"] = dfdatetime_filetime.Filetime(timestamp=slot.written) if slot is not None else None
         values["_creation"] = created
-        return EventData(DATA_TYPE, {k: v for k, v in values.items() if v is not None or k == "_creation"})
+        return EventData(DATA_TYPE, {k: v for k, v in values.items() if v is not None or k == "_creation"}, tags=tags)

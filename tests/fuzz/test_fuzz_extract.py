@@ -177,14 +177,23 @@ def test_a_damaged_chunk_costs_no_record_of_the_other_chunk():
               if json.loads(line).get("record_number", 99) <= _last_in_chunk_0(log)]
     assert wanted
 
+    wanted = [_without_file_hash(line) for line in wanted]
+
     @fewer(10)
     @given(mutation=mutated(log, region=(4096 + 0x10000, len(log))))
     def run(mutation):
-        lines = set(_extract({"log": bytes(mutation)}))
+        lines = {_without_file_hash(line) for line in _extract({"log": bytes(mutation)})}
         missing = [line for line in wanted if line not in lines]
         assert not missing, f"{len(missing)} records of the undamaged chunk lost, first: {missing[0][:300]}"
 
     run()
+
+
+def _without_file_hash(line: str) -> str:
+    """The line less sha256_hash: the hash of the whole file changes with any byte of it."""
+    record = json.loads(line)
+    record.pop("sha256_hash", None)
+    return json.dumps(record, sort_keys=True)
 
 
 def _last_in_chunk_0(log: bytes) -> int:

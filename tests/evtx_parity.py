@@ -1,0 +1,111 @@
+"""Attribute-by-attribute comparison of ``windows:evtx:record`` events: plaso's
+json_line (log2timeline --parsers winevtx, psort -o json_line) against
+sandtrace's, over the records plaso reads as active (in a chunk's record chain).
+
+plaso's json_line does not say which events are recovered, so the active ones
+are those whose (record number, xml_string) libevtx, plaso's reader, gives
+for the file's active records. Both sides are matched on (file, record_number,
+timestamp_desc). Used by tests/test_evtx_plaso_parity.py, and runnable:
+
+    python -m tests.evtx_parity PLASO.jsonl SANDTRACE.jsonl [ROOT]
+
+prints, per attribute, how many active records match and differ (ROOT: the
+folder both ran on; paths are compared relative to it).
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import sys
+from collections.abc import Iterable, Iterator
+
+DATA_TYPE = "windows:evtx:record"
+# Not compared: serialisation keys, and plaso's message (the messages work adds it).
+SKIPPED = frozenset({"__container_type__", "__type__", "message"})
+
+
+def events(path: str) -> Iterator[dict]:
+    with open(path, encoding="utf-8") as lines:
+        for line in lines:
+            event = json.loads(line)
+            if event.get("data_type") == DATA_TYPE:
+                yield event
+
+
+def _file(event: dict, root: str) -> str:
+    location = (event.get("pathspec") or {}).get("location") or event.get("display_name", "")
+    return location[len(root):].lstrip("/") if root and location.startswith(root) else location
+
+
+def active_records(path: str) -> set[tuple[int, str]]:
+    """(record number, xml_string) of every record libevtx reads in the file's chains."""
+    import pyevtx
+
+    evtx_file = pyevtx.file()
+    evtx_file.open(path)
+    active = set()
+    try:
+        for index in range(evtx_file.number_of_records):
+            try:
+                record = evtx_file.get_record(index)
+                active.add((record.identifier, record.xml_string))
+            except OSError:
+                continue
+    finally:
+        evtx_file.close()
+    return active
+
+
+def compare(plaso: Iterable[dict], sandtrace: Iterable[dict], root: str) -> tuple[dict, list]:
+    """{attribute: Counter(match=, differ=)} over plaso's active events, and examples
+    of differences (file, record, attribute, plaso's value, sandtrace's)."""
+    import os
+
+    ours: dict[tuple, list[dict]] = collections.defaultdict(list)
+    for event in sandtrace:
+        if not event.get("recovered"):
+            ours[(_file(event, root), event.get("record_number"), event.get("timestamp_desc"))].append(event)
+    active: dict[str, set] = {}
+    counts: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
+    examples: list[tuple] = []
+    for event in plaso:
+        name = _file(event, root)
+        if name not in active:
+            active[name] = active_records(os.path.join(root, name))
+        if (event.get("record_number"), event.get("xml_string")) not in active[name]:
+            continue  # one of libevtx's recovered records
+        candidates = ours.get((name, event.get("record_number"), event.get("timestamp_desc")), [])
+        counts["(event)"]["match" if candidates else "missing"] += 1
+        if not candidates:
+            examples.append((name, event.get("record_number"), "(event)", "present", "missing"))
+            continue
+        mine = min(candidates, key=lambda c: sum(c.get(k) != v for k, v in event.items()))
+        for key, value in event.items():
+            if key in SKIPPED:
+                continue
+            if mine.get(key) == value:
+                counts[key]["match"] += 1
+            else:
+                counts[key]["differ"] += 1
+                examples.append((name, event.get("record_number"), key, value, mine.get(key)))
+    return counts, examples
+
+
+def main(argv: list[str]) -> int:
+    plaso_path, sandtrace_path = argv[:2]
+    root = argv[2] if len(argv) > 2 else ""
+    counts, examples = compare(events(plaso_path), events(sandtrace_path), root)
+    for key in sorted(counts):
+        print(f"{key:22} match {counts[key]['match']:6}  differ {counts[key]['differ']:6}"
+              + (f"  missing {counts[key]['missing']}" if counts[key]["missing"] else ""))
+    shown = collections.Counter()
+    for name, record, key, theirs, mine in examples:
+        if shown[key] < 3:
+            shown[key] += 1
+            print(f"  {key}: {name} #{record}: plaso {str(theirs)[:200]!r} sandtrace {str(mine)[:200]!r}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
