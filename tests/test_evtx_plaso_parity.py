@@ -67,8 +67,9 @@ def timelines(tmp_path_factory):
         shutil.copyfile(os.path.join(CORPUS, "evtx", name), os.path.join(root, name))
     store, plaso_lines, ours = str(work / "plaso.plaso"), str(work / "plaso.jsonl"), str(work / "ours.jsonl")
     _run(os.path.join(BIN, "log2timeline"), "--single_process", "--parsers", "winevtx", "--status_view", "none",
-         "-q", "--storage_file", store, root)
-    _run(os.path.join(BIN, "psort"), "-o", "json_line", "-w", plaso_lines, "--status_view", "none", "-q", store)
+         "-q", "--logfile", str(work / "log2timeline.log.gz"), "--storage_file", store, root)
+    _run(os.path.join(BIN, "psort"), "-o", "json_line", "-w", plaso_lines, "--status_view", "none", "-q",
+         "--logfile", str(work / "psort.log.gz"), store)
     _run(sys.executable, "-c", "import sys; from sandtrace.cli import main; sys.exit(main())",
          "extract", root, "-q", "--evtx-anywhere", "--format", "json_line", "-o", ours)
     return root, list(evtx_parity.events(plaso_lines)), [json.loads(line) for line in open(ours, encoding="utf-8")]
