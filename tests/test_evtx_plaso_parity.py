@@ -71,7 +71,7 @@ def timelines(tmp_path_factory):
     _run(os.path.join(BIN, "psort"), "-o", "json_line", "-w", plaso_lines, "--status_view", "none", "-q",
          "--logfile", str(work / "psort.log.gz"), store)
     _run(sys.executable, "-c", "import sys; from sandtrace.cli import main; sys.exit(main())",
-         "extract", root, "-q", "--evtx-anywhere", "--format", "json_line", "-o", ours)
+         "extract", root, "-q", "--format", "json_line", "-o", ours)
     return root, list(evtx_parity.events(plaso_lines)), [json.loads(line) for line in open(ours, encoding="utf-8")]
 
 
