@@ -9,7 +9,7 @@ timestamp_desc). Used by tests/test_evtx_plaso_parity.py, and runnable:
 
     python -m tests.evtx_parity PLASO.jsonl SANDTRACE.jsonl [ROOT]
 
-prints, per attribute, how many active records match and differ (ROOT: the
+prints, per attribute (every one plaso writes), how many active records match and differ (ROOT: the
 folder both ran on; paths are compared relative to it).
 """
 
@@ -21,8 +21,8 @@ import sys
 from collections.abc import Iterable, Iterator
 
 DATA_TYPE = "windows:evtx:record"
-# Not compared: serialisation keys, and plaso's message (the messages work adds it).
-SKIPPED = frozenset({"__container_type__", "__type__", "message"})
+# Not compared: serialisation keys.
+SKIPPED = frozenset({"__container_type__", "__type__"})
 
 
 def events(path: str) -> Iterator[dict]:
@@ -57,7 +57,8 @@ def active_records(path: str) -> set[tuple[int, str]]:
     return active
 
 
-def compare(plaso: Iterable[dict], sandtrace: Iterable[dict], root: str) -> tuple[dict, list]:
+def compare(plaso: Iterable[dict], sandtrace: Iterable[dict], root: str,
+            skipped: frozenset[str] = SKIPPED) -> tuple[dict, list]:
     """{attribute: Counter(match=, differ=)} over plaso's active events, and examples
     of differences (file, record, attribute, plaso's value, sandtrace's)."""
     import os
@@ -82,7 +83,7 @@ def compare(plaso: Iterable[dict], sandtrace: Iterable[dict], root: str) -> tupl
             continue
         mine = min(candidates, key=lambda c: sum(c.get(k) != v for k, v in event.items()))
         for key, value in event.items():
-            if key in SKIPPED:
+            if key in skipped:
                 continue
             if mine.get(key) == value:
                 counts[key]["match"] += 1

@@ -3,8 +3,7 @@
 On real third-party logs: log2timeline --parsers winevtx + psort -o json_line
 run at test time, and sandtrace on the same folder; every active record plaso
 emits must have, in sandtrace's json_line, every attribute plaso writes with
-plaso's value (``message`` aside: the message strings come from the
-providers' message files, another piece of work). On logs built by the
+plaso's value, the message included. On logs built by the
 repository's EVTX writer: each substitution value type rendered as libevtx
 renders it, with either backend.
 """
@@ -79,10 +78,10 @@ def test_every_active_record_plaso_emits_has_plaso_s_values(timelines):
     root, plaso, ours = timelines
     counts, examples = evtx_parity.compare(plaso, (e for e in ours if e["data_type"] == DATA_TYPE), root)
     assert counts["(event)"]["match"] > 20_000 and not counts["(event)"]["missing"]
-    # every attribute plaso writes but message: strings, source_name, xml_string, offset,
+    # every attribute plaso writes: message, strings, source_name, xml_string, offset,
     # sha256_hash, the ids, level, version, hostname, user_sid, times, parser, path spec
     compared = {key for key in counts if key != "(event)"}
-    assert {"strings", "source_name", "xml_string", "offset", "sha256_hash", "timestamp", "timestamp_desc",
+    assert {"message", "strings", "source_name", "xml_string", "offset", "sha256_hash", "timestamp", "timestamp_desc",
             "event_identifier", "message_identifier", "provider_identifier", "user_sid", "hostname",
             "display_name", "pathspec"} <= compared
     differing = [example for example in examples if example[2] != "(event)"]
