@@ -93,6 +93,70 @@ def compare(plaso: Iterable[dict], sandtrace: Iterable[dict], root: str,
     return counts, examples
 
 
+# l2tcsv columns compared as they are; ``notes`` (sandtrace adds its labels) and ``extra``
+# (sandtrace adds attributes: plaso's must be there with plaso's values) are compared apart.
+L2TCSV_NOTES, L2TCSV_EXTRA = 14, 16
+
+
+def _extra(cell: str) -> dict[str, str]:
+    return dict(item.split(": ", 1) if ": " in item else (item, "") for item in cell.split("; ")) if cell != "-" else {}
+
+
+def recovered_rows(plaso: Iterable[dict], root: str) -> set[tuple]:
+    """(file, record number, l2tcsv date, time) of plaso's events of libevtx's recovered records."""
+    import datetime
+    import os
+
+    active: dict[str, set] = {}
+    keys = set()
+    for event in plaso:
+        name = _file(event, root)
+        if name not in active:
+            active[name] = active_records(os.path.join(root, name))
+        if (event.get("record_number"), event.get("xml_string")) not in active[name]:
+            moment = datetime.datetime(1970, 1, 1) + datetime.timedelta(microseconds=event["timestamp"])
+            keys.add((name, event["record_number"], moment.strftime("%m/%d/%Y"), moment.strftime("%H:%M:%S")))
+    return keys
+
+
+def compare_l2tcsv(plaso_rows: list[list[str]], ours: list[list[str]], root: str, skipped_rows: set[tuple],
+                   normalise=lambda cell: cell) -> tuple[int, int, list]:
+    """Every plaso row (but those of ``skipped_rows``) has its equal among sandtrace's, in
+    the same order: (rows matched, rows skipped, problems). ``normalise`` is applied to plaso's cells."""
+    import re
+
+    header = plaso_rows[0]
+    assert ours[0] == header, (ours[0], header)
+    by_cells: dict[tuple, list[int]] = collections.defaultdict(list)
+    for index, row in enumerate(ours[1:], 1):
+        by_cells[tuple(c for i, c in enumerate(row) if i not in (L2TCSV_NOTES, L2TCSV_EXTRA))].append(index)
+    matched, skipped, problems, last = 0, 0, [], 0
+    for row in plaso_rows[1:]:
+        record = re.search(r"Record Number: (\d+)", row[10])
+        name = row[12].removeprefix("OS:")
+        name = name[len(root):].lstrip("/") if root and name.startswith(root) else name
+        if record and (name, int(record.group(1)), row[0], row[1]) in skipped_rows:
+            skipped += 1
+            continue
+        cells = tuple(normalise(c) for i, c in enumerate(row) if i not in (L2TCSV_NOTES, L2TCSV_EXTRA))
+        candidates = by_cells.get(cells)
+        if not candidates:
+            problems.append(("no equal row", row[:13]))
+            continue
+        index = candidates.pop(0)
+        mine = ours[index]
+        theirs_extra, our_extra = _extra(normalise(row[L2TCSV_EXTRA])), _extra(mine[L2TCSV_EXTRA])
+        if any(our_extra.get(key) != value for key, value in theirs_extra.items()):
+            problems.append(("extra differs", row[:13]))
+        if row[L2TCSV_NOTES] != "-" and row[L2TCSV_NOTES] != mine[L2TCSV_NOTES]:
+            problems.append(("notes differ", row[:13]))
+        if index < last:
+            problems.append(("out of order", row[:13]))
+        last = index
+        matched += 1
+    return matched, skipped, problems
+
+
 def main(argv: list[str]) -> int:
     plaso_path, sandtrace_path = argv[:2]
     root = argv[2] if len(argv) > 2 else ""

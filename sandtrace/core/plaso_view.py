@@ -20,6 +20,7 @@ from typing import Any
 from dfdatetime import interface as dfdatetime_interface
 from dfvfs.path import factory as path_spec_factory
 
+from sandtrace import data as data_files
 from sandtrace.core.display import display_name_for_path_spec
 from sandtrace.core.events import EventData
 
@@ -27,6 +28,10 @@ _PLAIN_VALUES = frozenset({str, int, bool, float})  # most values: neither unset
 _HASH_SKIPPED = frozenset({
     "_event_data_stream_identifier", "_event_values_hash", "_parser_chain", "data_type",
 })
+# plaso's own attributes of each plaso data type sandtrace writes: only these
+# are hashed, so sandtrace's additions leave psort's order of ties as plaso's.
+PLASO_ATTRIBUTES: dict[str, frozenset[str]] = {
+    data_type: frozenset(names) for data_type, names in data_files.load("plaso_attributes.yaml").items()}
 
 
 class PathSpecView:
@@ -84,17 +89,22 @@ class PlasoView:
         """plaso's CalculateEventValuesHash for this event data.
 
         MD5 of "data_type: X, name: value, ..." over the sorted attributes that
-        are neither unset nor date-times, then the data stream's path spec
-        (``comparable``), so copies of one record from two VSS stores differ.
+        are neither unset nor date-times (for a plaso data type, plaso's own
+        attributes only), then the data stream's path spec (``comparable``), so
+        copies of one record from two VSS stores differ, and its ``sha256_hash``.
         Most events never need it (a timestamp without ties): computed when asked.
         """
         if self._values_hash is None:
-            parts = [f"data_type: {self.attributes['data_type']}"]
-            parts += [f"{name}: {value!s}" for name, value in sorted(self.attributes.items())  # names are unique
-                      if name not in _HASH_SKIPPED
+            attributes = self.attributes
+            plaso_names = PLASO_ATTRIBUTES.get(attributes["data_type"])
+            parts = [f"data_type: {attributes['data_type']}"]
+            parts += [f"{name}: {value!s}" for name, value in sorted(attributes.items())  # names are unique
+                      if name not in _HASH_SKIPPED and (plaso_names is None or name in plaso_names)
                       and (type(value) in _PLAIN_VALUES or (value is not None and not is_date_time(value)))]
             if self.path.comparable is not None:
                 parts.append(f"path_spec: {self.path.comparable}")
+            if plaso_names is not None and attributes.get("sha256_hash") is not None:
+                parts.append(f"sha256_hash: {attributes['sha256_hash']}")  # plaso's: on the event data stream
             # surrogateescape: a folder name that is not UTF-8 hashes as its own bytes (engine/folder.py)
             self._values_hash = hashlib.md5(", ".join(parts).encode("utf-8", "surrogateescape")).hexdigest()
         return self._values_hash

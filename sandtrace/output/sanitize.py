@@ -9,7 +9,11 @@ runs when the CSV is opened.
 - ``escape_text``: C0/C1 controls become ``\\xNN`` (plaso's display-name
   escape, ``core/display.py``), bidirectional controls and other invisible
   format characters ``\\uNNNN``. Nothing is dropped or shortened: a long path
-  is kept whole, so the examiner still sees exactly what was there.
+  is kept whole, so the examiner still sees exactly what was there. Two kinds
+  are left as they are, as plaso leaves them: the tab (it splits no row or
+  cell, and event log text is full of it) and the directional marks LRM, RLM
+  and ALM (Windows writes them into the dates of its own messages; unlike the
+  embeddings, overrides and isolates they reorder nothing).
 - ``neutralize_formula``: ``--neutralize-formulas`` prefixes a cell starting
   with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return with ``'``
   (OWASP's CSV-injection advice). plaso's empty value ``-`` is left alone.
@@ -22,11 +26,11 @@ from __future__ import annotations
 import re
 
 _ESCAPES: dict[int, str] = {}
-_ESCAPES.update({value: f"\\x{value:02x}" for value in range(0, 0x20)})
+_ESCAPES.update({value: f"\\x{value:02x}" for value in range(0, 0x20) if value != 0x09})
 _ESCAPES.update({value: f"\\x{value:02x}" for value in range(0x7F, 0xA0)})
-# Bidirectional controls (LRE RLE PDF LRO RLO, LRI RLI FSI PDI, LRM RLM ALM)
-# and invisible characters that hide or reorder text.
-for _value in (*range(0x202A, 0x202F), *range(0x2066, 0x206A), 0x200E, 0x200F, 0x061C,
+# Bidirectional controls (LRE RLE PDF LRO RLO, LRI RLI FSI PDI) and invisible
+# characters that hide text or break lines.
+for _value in (*range(0x202A, 0x202F), *range(0x2066, 0x206A),
                0x200B, 0x200C, 0x200D, 0x2028, 0x2029, 0xFEFF):
     _ESCAPES[_value] = f"\\u{_value:04x}"
 _ESCAPES.update({value: f"\\U{value:08x}" for value in range(0xD800, 0xE000)})  # lone surrogates
@@ -36,7 +40,11 @@ _UNSAFE = re.compile("[" + "".join(re.escape(chr(c)) for c in sorted(_ESCAPES) i
 # JSON text written with ensure_ascii=False (readable non-Latin names) still
 # carries C1 controls, bidi overrides and lone surrogates raw: escape them as
 # JSON does the C0 ones. They can only occur inside strings, so this is exact.
-_JSON_TABLE = str.maketrans({value: f"\\u{value:04x}" for value in _ESCAPES if value >= 0x7F})
+# The directional marks too: JSON readers show them escaped, as plaso's ASCII JSON does.
+_JSON_ESCAPED = sorted({*(value for value in _ESCAPES if value >= 0x7F), 0x200E, 0x200F, 0x061C})
+_JSON_TABLE = str.maketrans({value: f"\\u{value:04x}" for value in _JSON_ESCAPED})
+_JSON_UNSAFE = re.compile("[" + "".join(re.escape(chr(c)) for c in _JSON_ESCAPED if c < 0xD800 or c >= 0xE000)
+                          + "\ud800-\udfff]")
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
@@ -50,7 +58,7 @@ def escape_text(text: str) -> str:
 
 def escape_json_text(text: str) -> str:
     """JSON from ``json.dumps(..., ensure_ascii=False)`` with C1, bidi and invisible characters as ``\\uNNNN``."""
-    if not _UNSAFE.search(text):
+    if not _JSON_UNSAFE.search(text):
         return text
     return text.translate(_JSON_TABLE)
 
