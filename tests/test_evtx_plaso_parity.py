@@ -220,3 +220,28 @@ def test_a_record_whose_string_is_not_utf16_is_kept_flagged_with_a_warning():
     assert "rendered_by" not in records[1].values and records[1].values["strings"] == EXPECTED
     warnings = [d.values["error"] for d in out if d.data_type == WARNING_DATA_TYPE]
     assert any("record 2 at chunk offset" in w and "do not decode as what their types say" in w for w in warnings)
+
+
+def test_the_same_chunk_bytes_are_rendered_once(monkeypatch):
+    """A chunk read again with the same bytes (a log's copy in a shadow copy or a
+    sandbox disk) reuses libevtx's rendering; other bytes, or an evicted one, do not."""
+    from sandtrace.parsers import winevtx_render as render
+
+    calls = []
+    real = render._render
+    monkeypatch.setattr(render, "_render", lambda data: calls.append(len(data)) or real(data))
+    monkeypatch.setattr(render, "_CACHE", type(render._CACHE)())
+    monkeypatch.setattr(render, "_cached_bytes", 0)
+    data = _log()
+    first = [d.values for d in _parse(data, "pyevtx-rs") if d.data_type == DATA_TYPE]
+    again = [d.values for d in _parse(data, "pyevtx-rs") if d.data_type == DATA_TYPE]
+    assert len(calls) == 1 and first == again and first[0]["strings"] == EXPECTED
+    assert first[0]["strings"] is not again[0]["strings"]  # each event data has its own list
+    other = _log(VALUES[:3])
+    _parse(other, "pyevtx-rs")
+    assert len(calls) == 2
+    monkeypatch.setattr(render, "CACHE_BYTES", 1)  # over the bound: only the newest is kept
+    _parse(_log(VALUES[:2]), "pyevtx-rs")
+    assert len(calls) == 3 and len(render._CACHE) == 1
+    _parse(data, "pyevtx-rs")
+    assert len(calls) == 4

@@ -559,7 +559,7 @@ class WinEvtxParser(BaseParser):
         values = record_values(canonical, xml)
         tags = []
         if rendering is not None and rendering.refused is None:
-            values["strings"], values["xml_string"] = rendering.strings, rendering.xml_string
+            values["strings"], values["xml_string"] = list(rendering.strings), rendering.xml_string
         else:
             # libevtx does not read the record, or refuses its values: the decoder's rendering
             values["xml_string"] = _plain_xml(values["xml_string"])

@@ -17,8 +17,18 @@ slack records: their templates are not in the chunk's table) is left out.
 
 from __future__ import annotations
 
+import hashlib
 import io
+from collections import OrderedDict
 from dataclasses import dataclass
+
+# libevtx costs ~45 µs a record, several times the rest of the parser. A chunk is
+# often read more than once with the same bytes (a log in each shadow copy, in a
+# sandbox disk and its copies): its rendering depends on its bytes alone, so the
+# renderings of recent chunks are kept, by digest, up to this much XML text.
+CACHE_BYTES = 64 * 1024 * 1024
+_CACHE: OrderedDict[bytes, tuple[dict[int, "Rendering"], int]] = OrderedDict()
+_cached_bytes = 0
 
 
 @dataclass(slots=True)
@@ -32,7 +42,24 @@ class Rendering:
 
 def render_chunk(data: bytes) -> dict[int, Rendering]:
     """Record header id -> libevtx's rendering, for every record in the chain of the
-    one-chunk file ``data`` (file header + chunk) that libevtx reads."""
+    one-chunk file ``data`` (file header + chunk) that libevtx reads. Read-only:
+    the same renderings are handed to every reader of the same bytes."""
+    global _cached_bytes
+    key = hashlib.blake2b(data, digest_size=32).digest()  # collision-resistant: the bytes are hostile
+    known = _CACHE.get(key)
+    if known is not None:
+        _CACHE.move_to_end(key)
+        return known[0]
+    renderings = _render(data)
+    size = len(data) + sum(len(r.xml_string or "") for r in renderings.values())
+    _CACHE[key] = (renderings, size)
+    _cached_bytes += size
+    while _cached_bytes > CACHE_BYTES and len(_CACHE) > 1:
+        _cached_bytes -= _CACHE.popitem(last=False)[1][1]
+    return renderings
+
+
+def _render(data: bytes) -> dict[int, Rendering]:
     import pyevtx
 
     evtx_file = pyevtx.file()
