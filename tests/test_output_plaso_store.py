@@ -174,3 +174,43 @@ def test_enabled_parser_names_as_plaso_lists_them():
     every = enabled_parser_names(manager.create(["winreg"]))
     assert len(every) == len(manager.parser_classes()["winreg"].plugins()) > 5
     assert all(name.startswith("winreg/") for name in every)
+
+
+def _plaso_event_data_attributes() -> dict[str, set[str]]:
+    """Each plaso data type's attributes, from the EventData classes of plaso's parsers."""
+    import importlib
+    import pkgutil
+
+    from plaso import parsers
+    from plaso.containers import events
+
+    for module in pkgutil.walk_packages(parsers.__path__, "plaso.parsers."):
+        try:
+            importlib.import_module(module.name)
+        except ImportError:
+            continue  # a parser whose optional library is missing
+    found: dict[str, set[str]] = {}
+    classes = list(events.EventData.__subclasses__())
+    while classes:
+        cls = classes.pop()
+        classes.extend(cls.__subclasses__())
+        data_type = getattr(cls, "DATA_TYPE", None)
+        if data_type:
+            try:
+                found.setdefault(data_type, set()).update(k for k in vars(cls()) if not k.startswith("_"))
+            except TypeError:
+                continue  # a constructor that needs arguments
+    return found
+
+
+def test_the_hashed_attributes_are_plaso_s_own():
+    """psort's order of ties hashes plaso's own attributes of a plaso data type
+    (data/plaso_attributes.yaml): the list must be what plaso's classes set, so an
+    upgrade of plaso that adds one is noticed here."""
+    pytest.importorskip("plaso")
+    from sandtrace.core.plaso_view import PLASO_ATTRIBUTES
+
+    plaso = _plaso_event_data_attributes()
+    assert len(PLASO_ATTRIBUTES) >= 19 and "windows:evtx:record" in PLASO_ATTRIBUTES
+    for data_type, names in PLASO_ATTRIBUTES.items():
+        assert names == plaso[data_type] - {"data_type"}, data_type
