@@ -180,15 +180,18 @@ def _plaso_event_data_attributes() -> dict[str, set[str]]:
     """Each plaso data type's attributes, from the EventData classes of plaso's parsers."""
     import importlib
     import pkgutil
+    import warnings
 
     from plaso import parsers
     from plaso.containers import events
 
-    for module in pkgutil.walk_packages(parsers.__path__, "plaso.parsers."):
-        try:
-            importlib.import_module(module.name)
-        except ImportError:
-            continue  # a parser whose optional library is missing
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # plaso's text parsers use pyparsing's deprecated names
+        for module in pkgutil.walk_packages(parsers.__path__, "plaso.parsers."):
+            try:
+                importlib.import_module(module.name)
+            except ImportError:
+                continue  # a parser whose optional library is missing
     found: dict[str, set[str]] = {}
     classes = list(events.EventData.__subclasses__())
     while classes:
