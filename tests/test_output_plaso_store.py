@@ -182,11 +182,11 @@ def _plaso_event_data_attributes() -> dict[str, set[str]]:
     import pkgutil
     import warnings
 
-    from plaso import parsers
-    from plaso.containers import events
-
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # plaso's text parsers use pyparsing's deprecated names
+        from plaso import parsers  # imports every parser of plaso
+        from plaso.containers import events
+
         for module in pkgutil.walk_packages(parsers.__path__, "plaso.parsers."):
             try:
                 importlib.import_module(module.name)
