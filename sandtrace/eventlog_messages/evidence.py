@@ -179,14 +179,14 @@ class EvidenceSystem:
         """The message files (each with its .mui and .mun) that could be read, and why the others could not."""
         found, missing = [], []
         for path in files:
-            reasons = []
-            for candidate in self._candidates(path):
+            candidates, reasons = self._candidates(path), []
+            for candidate in candidates:
                 message_file, reason = self._message_file(candidate)
                 if message_file is not None:
                     found.append(message_file)
                 else:
                     reasons.append(reason)
-            if len(reasons) == len(self._candidates(path)):
+            if len(reasons) == len(candidates):
                 missing.append(f"{path}: {reasons[0]}")
         return found, missing
 

@@ -76,7 +76,7 @@ class PlasoStoreWriter(Writer):
         self._storage.Open(path=self.temp_path)  # mkstemp made an empty file: replace it
         self._data_ids: OrderedDict[tuple[str, str], Any] = OrderedDict()
         self._stream_ids: OrderedDict[str, Any] = OrderedDict()
-        self._source_keys: set[int] = set()  # hashes of the files already stored as event sources
+        self._source_keys: set[str] = set()  # path spec keys of the files already stored as event sources
         self._session = RunSession()
         self._session_container: Any = None
         self.counters: dict[str, Counter] = {"parsers": Counter(), "data_types": Counter(), "labels": Counter()}
@@ -116,8 +116,8 @@ class PlasoStoreWriter(Writer):
         return identifier
 
     def _add_event_source(self, path_spec: Any, key: str) -> None:
-        if hash(key) not in self._source_keys:
-            self._source_keys.add(hash(key))
+        if key not in self._source_keys:
+            self._source_keys.add(key)
             self.add_container(self._sources.EventSource(path_spec=path_spec))
 
     def _data_identifier(self, event: Event) -> Any:

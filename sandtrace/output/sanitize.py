@@ -24,6 +24,7 @@ runs when the CSV is opened.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 _ESCAPES: dict[int, str] = {}
 _ESCAPES.update({value: f"\\x{value:02x}" for value in range(0, 0x20) if value != 0x09})
@@ -35,7 +36,15 @@ for _value in (*range(0x202A, 0x202F), *range(0x2066, 0x206A),
     _ESCAPES[_value] = f"\\u{_value:04x}"
 _ESCAPES.update({value: f"\\U{value:08x}" for value in range(0xD800, 0xE000)})  # lone surrogates
 _TABLE = str.maketrans(_ESCAPES)
-_UNSAFE = re.compile("[" + "".join(re.escape(chr(c)) for c in sorted(_ESCAPES) if c < 0xD800 or c >= 0xE000) + "\ud800-\udfff]")
+
+
+def _any_of(codes: Iterable[int]) -> re.Pattern:
+    """A character class of ``codes`` and every lone surrogate (a range: not listed one by one)."""
+    return re.compile("[" + "".join(re.escape(chr(c)) for c in sorted(codes) if c < 0xD800 or c >= 0xE000)
+                      + "\ud800-\udfff]")
+
+
+_UNSAFE = _any_of(_ESCAPES)
 
 # JSON text written with ensure_ascii=False (readable non-Latin names) still
 # carries C1 controls, bidi overrides and lone surrogates raw: escape them as
@@ -43,8 +52,7 @@ _UNSAFE = re.compile("[" + "".join(re.escape(chr(c)) for c in sorted(_ESCAPES) i
 # The directional marks too: JSON readers show them escaped, as plaso's ASCII JSON does.
 _JSON_ESCAPED = sorted({*(value for value in _ESCAPES if value >= 0x7F), 0x200E, 0x200F, 0x061C})
 _JSON_TABLE = str.maketrans({value: f"\\u{value:04x}" for value in _JSON_ESCAPED})
-_JSON_UNSAFE = re.compile("[" + "".join(re.escape(chr(c)) for c in _JSON_ESCAPED if c < 0xD800 or c >= 0xE000)
-                          + "\ud800-\udfff]")
+_JSON_UNSAFE = _any_of(_JSON_ESCAPED)
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 

@@ -88,11 +88,11 @@ _ONE_CHUNK_HEADER = _synthetic_file_header()
 # -- decoding backends: chunk bytes -> [(record id, canonical dict, xml)] --------
 
 
-def _decode_rs(chunk: bytes, xml: bool = False) -> tuple[list[tuple[int, Any, str | None]], list[str]]:
-    """pyevtx-rs's records of a chunk: (record id, JSON structure, its XML when ``xml``)."""
+def _decode_rs(data: bytes, xml: bool = False) -> tuple[list[tuple[int, Any, str | None]], list[str]]:
+    """pyevtx-rs's records of a one-chunk file (``_ONE_CHUNK_HEADER`` + chunk):
+    (record id, JSON structure, its XML when ``xml``)."""
     import evtx
 
-    data = _ONE_CHUNK_HEADER + chunk
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         parser = evtx.PyEvtxParser(io.BytesIO(data), number_of_threads=1, skip_errors=True)
@@ -457,8 +457,9 @@ class WinEvtxParser(BaseParser):
                     chained: set[tuple[int, int]]) -> tuple[list[EventData], list[str]]:
         _, _, first_id, last_id, _, _, free_space = _CHUNK.unpack_from(chunk, 8)
         slots = recovery.walk_records(chunk, recovery.CHUNK_HEADER_SIZE, free_space)
+        data = _ONE_CHUNK_HEADER + chunk  # the chunk as a file of its own, for pyevtx-rs and libevtx
         if self.backend == "pyevtx-rs":
-            decoded, problems = _decode_rs(chunk)
+            decoded, problems = _decode_rs(data)
         else:
             decoded, problems = _decode_python_evtx(chunk, slots)
         problems = list(dict.fromkeys(problems))  # both decoding passes report the same error
@@ -467,7 +468,6 @@ class WinEvtxParser(BaseParser):
         if broken:
             problems.append(broken)
         by_id = {slot.record_id: slot for slot in slots}
-        data = _ONE_CHUNK_HEADER + chunk
         renderings = render.render_chunk(data)
         if self.backend == "pyevtx-rs" and any(renderings.get(r, _REFUSED).refused for r, _, _ in decoded):
             # the decoder's XML is the fallback rendering: made only when some record needs it
@@ -510,7 +510,8 @@ class WinEvtxParser(BaseParser):
         if not candidates:
             return [], []
         decoded: dict[int, tuple[dict, str | None, str]] = {}
-        data, by_synthetic_id = recovery.in_place_chunk(chunk, candidates)
+        in_place, by_synthetic_id = recovery.in_place_chunk(chunk, candidates)
+        data = _ONE_CHUNK_HEADER + in_place
         if self.backend == "pyevtx-rs":
             for synthetic_id, canonical, xml in _decode_rs(data, xml=True)[0]:
                 slot = by_synthetic_id.get(synthetic_id)
@@ -537,7 +538,7 @@ class WinEvtxParser(BaseParser):
         if not decoded:
             return [], []
         by_offset = {slot.offset: rendering for synthetic_id, rendering
-                     in render.render_chunk(_ONE_CHUNK_HEADER + data).items()
+                     in render.render_chunk(data).items()
                      if (slot := by_synthetic_id.get(synthetic_id)) is not None}
         repaired = recovery.repaired_chunk(chunk)
         records, problems = [], []

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sandtrace.core.errors import SourceError
-from sandtrace.core.events import EventData, Provenance, warning
+from sandtrace.core.events import WARNING_DATA_TYPE, EventData, Provenance, warning
 from sandtrace.engine import sources
 from sandtrace.engine.collection import Collector, FileTarget, PathPattern, Request
 from sandtrace.engine.sources import Source
@@ -33,6 +33,11 @@ _LAYOUT_HINT = "no Windows, Users, ProgramData or $MFT"
 
 def survey_request() -> Request:
     return Request(SURVEY, [PathPattern("**")], deleted=False)
+
+
+def _survey_collector(parsing: TargetParsing) -> Collector:
+    """Every file, with the parsers whose unanchored patterns name it (``**\\*.wsb``)."""
+    return Collector([survey_request(), *_pattern_requests(parsing)], deleted=False)
 
 
 @dataclass
@@ -69,7 +74,7 @@ def take(target: FileTarget, parsing: TargetParsing, survey: Survey) -> bool:
 def counted(stream: Iterator, survey: Survey | None) -> Iterator:
     """The stream, each event data that is not a warning counted in ``survey``."""
     for data in stream:
-        if survey is not None and getattr(data, "data_type", None) != "sandtrace:warning":
+        if survey is not None and getattr(data, "data_type", None) != WARNING_DATA_TYPE:
             survey.events += 1
         yield data
 
@@ -117,8 +122,7 @@ def open_evidence(path: str, vss: bool, parsing: TargetParsing) -> Source:
 
 def recognised_file(source: Source, parsing: TargetParsing) -> set[str]:
     """The parsers that recognise a single-file source (pattern, signature or name)."""
-    for target in Collector([survey_request(), *_pattern_requests(parsing)], deleted=False).collect(
-            source, source.volumes[0]):
+    for target in _survey_collector(parsing).collect(source, source.volumes[0]):
         pattern_matched = target.parsers - {SURVEY}
         return pattern_matched | parsing.recognise(target)
     return set()
@@ -148,7 +152,7 @@ def describe(source: Source, parsing: TargetParsing) -> dict[str, Any]:
     if not source.by_signature:
         return {"by": "paths", "layout": source.layout}
     survey = Survey()
-    collector = Collector([survey_request(), *_pattern_requests(parsing)], deleted=False)
+    collector = _survey_collector(parsing)
     for volume in source.volumes:
         for target in collector.collect(source, volume):
             take(target, parsing, survey)
